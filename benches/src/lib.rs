@@ -1,0 +1,1 @@
+//! Benchmark support crate: criterion benches of harness internals live in `benches/`.

@@ -1,0 +1,1 @@
+//! Builds function binaries per architecture (Go cross-compile) and caches them by content hash.

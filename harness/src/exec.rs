@@ -1,0 +1,479 @@
+//! The one runner for every external program (go, qemu, k3d, helm, kubectl, ip, tc, ssh).
+//!
+//! It logs the command line, applies a timeout, and on failure returns an error that carries the
+//! command, its exit status, stdout and stderr. Long-running children (function replicas, the
+//! gateway daemon) are started through [`spawn`], which puts them in their own process group,
+//! labels them with the run id and can place them in cgroups before `exec`.
+//! Nothing else in the crate touches `std::process::Command`.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::os::unix::io::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+/// The environment variable that labels every process a run starts, so `faasbed clean` can find it.
+pub const RUN_ID_ENV: &str = "FAASBED_RUN_ID";
+
+/// A command to run: program, arguments, environment and working directory.
+#[derive(Debug, Clone)]
+pub struct Cmd {
+    program: OsString,
+    args: Vec<OsString>,
+    env: Vec<(OsString, OsString)>,
+    cwd: Option<PathBuf>,
+    timeout: Duration,
+    stdin: Option<Vec<u8>>,
+}
+
+/// Errors from running an external program.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// The program could not be started at all (usually: not installed).
+    #[error("cannot start `{command}`: {source}; is it installed? run `faasbed doctor`")]
+    Spawn {
+        command: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The program ran but exited unsuccessfully.
+    #[error("`{command}` failed with {status}\n--- stderr ---\n{stderr}\n--- stdout ---\n{stdout}")]
+    NonZeroExit {
+        command: String,
+        status: String,
+        stdout: String,
+        stderr: String,
+    },
+    /// The program did not finish before its deadline and was killed.
+    #[error("`{command}` did not finish within {timeout:?} and was killed")]
+    Timeout { command: String, timeout: Duration },
+    /// Reading or writing the child's pipes failed.
+    #[error("i/o with `{command}`: {source}")]
+    Io {
+        command: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A cgroup file could not be opened for the child.
+    #[error("cannot open cgroup file {path}: {source}")]
+    Cgroup {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Captured result of a successful run.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// Standard output, lossily decoded as UTF-8.
+    pub stdout: String,
+    /// Standard error, lossily decoded as UTF-8.
+    pub stderr: String,
+}
+
+impl Cmd {
+    /// A command with the default timeout of 120 s.
+    pub fn new(program: impl Into<OsString>) -> Self {
+        Cmd {
+            program: program.into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            cwd: None,
+            timeout: Duration::from_secs(120),
+            stdin: None,
+        }
+    }
+
+    /// Append one argument.
+    pub fn arg(mut self, a: impl Into<OsString>) -> Self {
+        self.args.push(a.into());
+        self
+    }
+
+    /// Append several arguments.
+    pub fn args<I, S>(mut self, it: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.args.extend(it.into_iter().map(Into::into));
+        self
+    }
+
+    /// Set one environment variable for the child.
+    pub fn env(mut self, k: impl Into<OsString>, v: impl Into<OsString>) -> Self {
+        self.env.push((k.into(), v.into()));
+        self
+    }
+
+    /// Run in this working directory.
+    pub fn cwd(mut self, dir: impl AsRef<Path>) -> Self {
+        self.cwd = Some(dir.as_ref().to_path_buf());
+        self
+    }
+
+    /// Kill the child if it has not finished after this long.
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.timeout = t;
+        self
+    }
+
+    /// Feed these bytes to the child's standard input.
+    pub fn stdin(mut self, bytes: Vec<u8>) -> Self {
+        self.stdin = Some(bytes);
+        self
+    }
+
+    /// The program name as given.
+    pub fn program(&self) -> &std::ffi::OsStr {
+        &self.program
+    }
+
+    /// The command line as a shell-like string, for logs and errors.
+    pub fn display(&self) -> String {
+        let mut s = shell_quote(&self.program.to_string_lossy());
+        for a in &self.args {
+            s.push(' ');
+            s.push_str(&shell_quote(&a.to_string_lossy()));
+        }
+        s
+    }
+
+    fn to_tokio(&self) -> tokio::process::Command {
+        let mut c = tokio::process::Command::new(&self.program);
+        c.args(&self.args);
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        if let Some(d) = &self.cwd {
+            c.current_dir(d);
+        }
+        c
+    }
+}
+
+impl fmt::Display for Cmd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.display())
+    }
+}
+
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// Runs commands. A trait so that tests and `--dry-run` can record instead of executing.
+pub trait Runner: Send + Sync {
+    /// Run to completion and capture output; a non-zero exit is an error.
+    fn run(&self, cmd: &Cmd) -> impl std::future::Future<Output = Result<Output, ExecError>> + Send;
+}
+
+/// The real runner: executes the program.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct System;
+
+impl Runner for System {
+    async fn run(&self, cmd: &Cmd) -> Result<Output, ExecError> {
+        run(cmd).await
+    }
+}
+
+/// Run `cmd` to completion with its timeout; stdout and stderr are captured.
+pub async fn run(cmd: &Cmd) -> Result<Output, ExecError> {
+    let line = cmd.display();
+    tracing_log(&line);
+    let mut c = cmd.to_tokio();
+    c.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(if cmd.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .kill_on_drop(true);
+    let mut child = c.spawn().map_err(|source| ExecError::Spawn {
+        command: line.clone(),
+        source,
+    })?;
+    if let Some(bytes) = &cmd.stdin {
+        use tokio::io::AsyncWriteExt;
+        if let Some(mut w) = child.stdin.take() {
+            w.write_all(bytes).await.map_err(|source| ExecError::Io {
+                command: line.clone(),
+                source,
+            })?;
+        }
+    }
+    let out = match tokio::time::timeout(cmd.timeout, child.wait_with_output()).await {
+        Ok(r) => r.map_err(|source| ExecError::Io {
+            command: line.clone(),
+            source,
+        })?,
+        Err(_) => {
+            return Err(ExecError::Timeout {
+                command: line,
+                timeout: cmd.timeout,
+            })
+        }
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    if out.status.success() {
+        Ok(Output { stdout, stderr })
+    } else {
+        Err(ExecError::NonZeroExit {
+            command: line,
+            status: out.status.to_string(),
+            stdout,
+            stderr,
+        })
+    }
+}
+
+/// Blocking variant of [`run`] for synchronous callers (setup, doctor); no runtime needed.
+pub fn run_blocking(cmd: &Cmd) -> Result<Output, ExecError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| ExecError::Io {
+            command: cmd.display(),
+            source,
+        })?;
+    rt.block_on(run(cmd))
+}
+
+/// Options for a long-running child started with [`spawn`].
+#[derive(Debug, Default, Clone)]
+pub struct SpawnOpts {
+    /// Run id label, exported as [`RUN_ID_ENV`].
+    pub run_id: String,
+    /// `cgroup.procs` files the child joins before `exec` (one per controller hierarchy).
+    pub cgroup_procs: Vec<PathBuf>,
+    /// File that receives the child's stdout and stderr (appended); `None` discards them.
+    pub log: Option<PathBuf>,
+    /// Detach from the parent's session (for the gateway daemon) instead of only a new group.
+    pub new_session: bool,
+}
+
+/// Start `cmd` as a long-running child in its own process group, labelled with the run id.
+///
+/// The child's pid is also its process-group id, so [`kill_group`] ends it and everything it
+/// started. The command's timeout does not apply.
+pub fn spawn(cmd: &Cmd, opts: &SpawnOpts) -> Result<tokio::process::Child, ExecError> {
+    let line = cmd.display();
+    tracing_log(&line);
+    let mut c = cmd.to_tokio();
+    c.env(RUN_ID_ENV, &opts.run_id).stdin(Stdio::null());
+    match &opts.log {
+        Some(p) => {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .map_err(|source| ExecError::Io {
+                    command: line.clone(),
+                    source,
+                })?;
+            let f2 = f.try_clone().map_err(|source| ExecError::Io {
+                command: line.clone(),
+                source,
+            })?;
+            c.stdout(f).stderr(f2);
+        }
+        None => {
+            c.stdout(Stdio::null()).stderr(Stdio::null());
+        }
+    }
+    // Open the cgroup files here; the child only writes "0" (itself) to them, which is
+    // async-signal-safe. The files stay open in the parent until spawn returns.
+    let mut files = Vec::new();
+    for p in &opts.cgroup_procs {
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(p)
+            .map_err(|source| ExecError::Cgroup {
+                path: p.clone(),
+                source,
+            })?;
+        files.push(f);
+    }
+    let fds: Vec<i32> = files.iter().map(|f| f.as_raw_fd()).collect();
+    let new_session = opts.new_session;
+    // SAFETY: the closure only calls async-signal-safe libc functions (setsid, setpgid, write)
+    // on file descriptors opened above, and allocates nothing.
+    unsafe {
+        c.as_std_mut().pre_exec(move || {
+            if new_session {
+                if libc::setsid() < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            } else if libc::setpgid(0, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            for &fd in &fds {
+                if libc::write(fd, b"0".as_ptr().cast(), 1) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    let child = c.spawn().map_err(|source| ExecError::Spawn {
+        command: line,
+        source,
+    })?;
+    drop(files);
+    Ok(child)
+}
+
+/// Send `signal` to the whole process group `pgid`. A group that is already gone is not an error.
+pub fn kill_group(pgid: u32, signal: i32) -> std::io::Result<()> {
+    let Ok(pgid) = i32::try_from(pgid) else {
+        return Ok(());
+    };
+    if pgid <= 1 {
+        return Ok(());
+    }
+    // SAFETY: killpg has no memory-safety preconditions.
+    let r = unsafe { libc::killpg(pgid, signal) };
+    if r < 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::ESRCH) {
+            return Ok(());
+        }
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// Is a process with this pid alive (and not a zombie)?
+pub fn pid_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => {
+            // state is the field after the ")" that closes the command name
+            s.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                .is_some_and(|st| st != "Z" && st != "X")
+        }
+        Err(_) => false,
+    }
+}
+
+/// Pids of every live process labelled with `run_id` (or any run, when `run_id` is `None`),
+/// found through `/proc/<pid>/environ`. Used by `faasbed down` and `faasbed clean` to sweep.
+pub fn labelled_pids(run_id: Option<&str>) -> Vec<(u32, String)> {
+    let mut out = Vec::new();
+    let me = std::process::id();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    let key = format!("{RUN_ID_ENV}=");
+    for e in dir.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(env) = std::fs::read(e.path().join("environ")) else {
+            continue;
+        };
+        for var in env.split(|b| *b == 0) {
+            if let Some(v) = var.strip_prefix(key.as_bytes()) {
+                let v = String::from_utf8_lossy(v).into_owned();
+                if run_id.is_none_or(|r| r == v) && pid_alive(pid) {
+                    out.push((pid, v));
+                }
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// Find a program on `PATH`.
+pub fn which(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(program))
+        .find(|p| is_executable(p))
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+fn tracing_log(line: &str) {
+    if std::env::var_os("FAASBED_LOG_COMMANDS").is_some() {
+        eprintln!("+ {line}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn failure_carries_command_status_and_streams() {
+        let err = run(&Cmd::new("sh").args(["-c", "echo out; echo err >&2; exit 3"]))
+            .await
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("sh -c"), "{msg}");
+        assert!(msg.contains("exit status: 3"), "{msg}");
+        assert!(msg.contains("out") && msg.contains("err"), "{msg}");
+    }
+
+    #[tokio::test]
+    async fn timeout_kills() {
+        let err = run(&Cmd::new("sleep")
+            .arg("5")
+            .timeout(Duration::from_millis(100)))
+        .await
+        .unwrap_err();
+        assert!(matches!(err, ExecError::Timeout { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn missing_program_says_so() {
+        let err = run(&Cmd::new("faasbed-no-such-program")).await.unwrap_err();
+        assert!(matches!(err, ExecError::Spawn { .. }));
+        assert!(err.to_string().contains("faasbed doctor"));
+    }
+
+    #[test]
+    fn quoting() {
+        let c = Cmd::new("echo").args(["a b", "it's", "x=1"]);
+        assert_eq!(c.display(), r#"echo 'a b' 'it'\''s' x=1"#);
+    }
+
+    #[tokio::test]
+    async fn spawned_child_is_labelled_and_group_killable() {
+        let run_id = format!("exec-test-{}", std::process::id());
+        let mut child = spawn(
+            &Cmd::new("sleep").arg("30"),
+            &SpawnOpts {
+                run_id: run_id.clone(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let pid = child.id().unwrap();
+        assert!(labelled_pids(Some(&run_id)).iter().any(|(p, _)| *p == pid));
+        kill_group(pid, libc::SIGKILL).unwrap();
+        let st = child.wait().await.unwrap();
+        assert!(!st.success());
+        assert!(labelled_pids(Some(&run_id)).is_empty());
+    }
+}

@@ -1,0 +1,13 @@
+//! faasbed: a reproducible testbed and benchmark harness for Function-as-a-Service on hybrid
+//! x86_64 + ARM clusters. See ARCHITECTURE.md for the run path; `cli::run` is the entry point.
+
+pub mod build;
+pub mod cli;
+pub mod exec;
+pub mod measure;
+pub mod openfaas;
+pub mod pins;
+pub mod platform;
+pub mod spec;
+pub mod stats;
+pub mod store;

@@ -1,0 +1,1 @@
+//! Measurement: the open-loop/closed-loop load generator and the cold-start prober.

@@ -1,0 +1,1 @@
+//! The one seam between measurement and the platform a scenario runs on (local or k3d).

@@ -1,0 +1,1 @@
+//! Pure statistics: percentiles, confidence intervals, comparisons. Each function cites its method.

@@ -1,0 +1,1 @@
+//! The results store: run directory, provenance manifest, raw samples, HdrHistogram logs.

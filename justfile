@@ -1,0 +1,17 @@
+# faasbed recipes; each mirrors a README command.
+
+# Run the default benchmark on the embedded platform.
+bench *ARGS:
+    cargo run --release -p faasbed -- bench {{ARGS}}
+
+# Run the tests (the same command CI runs).
+test:
+    cargo test --workspace
+
+# Tests that need a real cluster (docker + k3d + internet).
+test-cluster:
+    cargo test --workspace -- --ignored
+
+# Install OS prerequisites (apt, binfmt) — needs root.
+setup:
+    cargo run --release -p faasbed -- setup
