@@ -1,8 +1,436 @@
 //! The command line: clap definitions and dispatch to the library.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
+
+use bytes::Bytes;
+use clap::{Parser, Subcommand};
+
+use crate::deploy::{self, DeployError};
+use crate::doctor;
+use crate::openfaas::{headers, ClientError};
+use crate::platform::local::{self, DaemonOpts, Home, LocalError, LocalPlatform};
+use crate::platform::{Platform, PlatformError};
+use crate::spec::{self, PlatformKind, SpecError};
+
+/// The default scenario.
+pub const DEFAULT_SCENARIO: &str = "scenarios/local.toml";
+
+/// faasbed: a reproducible FaaS testbed and benchmark for hybrid x86_64 + ARM clusters.
+#[derive(Debug, Parser)]
+#[command(name = "faasbed", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Working directory for run state and build cache (default ./.faasbed).
+    #[arg(long, env = "FAASBED_HOME", global = true)]
+    home: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Stand up the topology of a scenario (embedded platform: starts the gateway daemon).
+    Up {
+        /// Scenario file.
+        #[arg(default_value = DEFAULT_SCENARIO)]
+        scenario: PathBuf,
+    },
+    /// Build and deploy the scenario's functions, then verify their placement.
+    Deploy {
+        /// Scenario file (default: the one the topology was made from).
+        scenario: Option<PathBuf>,
+    },
+    /// Invoke a function through the gateway and show what answered.
+    Invoke {
+        /// Function name.
+        function: String,
+        /// Request body (sends a POST); without it, a GET.
+        #[arg(long)]
+        data: Option<String>,
+        /// Path and query after the function name, e.g. "/?kib=64".
+        #[arg(long, default_value = "/")]
+        path: String,
+    },
+    /// Scale a function (0 is allowed on the embedded platform).
+    Scale {
+        /// Function name.
+        function: String,
+        /// Replicas.
+        replicas: u64,
+    },
+    /// Show the topology and every function's replicas and placement.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop everything the topology started.
+    Down,
+    /// Kill every process and remove every cgroup any faasbed run left behind.
+    Clean,
+    /// Check prerequisites and print the command that installs what is missing.
+    Doctor,
+    /// Install prerequisites (apt packages when root; binfmt_misc).
+    Setup,
+    /// Check scenario files and print what they resolve to.
+    Validate {
+        /// Scenario files.
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
+    },
+    /// (internal) The embedded platform's gateway daemon.
+    #[command(hide = true)]
+    GatewayDaemon {
+        #[arg(long)]
+        run_dir: PathBuf,
+        #[arg(long)]
+        scenario: PathBuf,
+        #[arg(long)]
+        images: PathBuf,
+    },
+}
+
+/// Errors the CLI reports.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Scenario error.
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    /// Local platform error.
+    #[error(transparent)]
+    Local(#[from] LocalError),
+    /// Platform error.
+    #[error(transparent)]
+    Platform(#[from] PlatformError),
+    /// Deploy error.
+    #[error(transparent)]
+    Deploy(#[from] DeployError),
+    /// Gateway error.
+    #[error(transparent)]
+    Gateway(#[from] ClientError),
+    /// External command error.
+    #[error(transparent)]
+    Exec(#[from] crate::exec::ExecError),
+    /// A platform that this build cannot run yet.
+    #[error("{0}")]
+    Unsupported(String),
+    /// Interrupted by Ctrl-C (after cleaning up).
+    #[error("interrupted; everything the run started was stopped")]
+    Interrupted,
+    /// A command ran but its result is a failure (message already printed).
+    #[error("{0}")]
+    Failed(String),
+}
 
 /// Entry point of the `faasbed` binary.
 pub fn main() -> ExitCode {
-    ExitCode::SUCCESS
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(CliError::Interrupted) => {
+            eprintln!("error: {}", CliError::Interrupted);
+            ExitCode::from(130)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                eprintln!("  caused by: {s}");
+                src = s.source();
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn say(s: &str) {
+    eprintln!("{s}");
+}
+
+/// Run a parsed command line.
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    let home = cli.home.map_or_else(Home::from_env, |root| Home { root });
+    match cli.command {
+        Command::Up { scenario } => up(&home, &scenario).await,
+        Command::Deploy { scenario } => deploy_cmd(&home, scenario.as_deref()).await,
+        Command::Invoke {
+            function,
+            data,
+            path,
+        } => invoke(&home, &function, data, &path).await,
+        Command::Scale { function, replicas } => {
+            let p = LocalPlatform::attach(&home)?;
+            p.gateway().client().scale(&function, replicas).await?;
+            say(&format!("{function}: scaled to {replicas}"));
+            Ok(())
+        }
+        Command::Status { json } => status(&home, json).await,
+        Command::Down => {
+            let mut p = LocalPlatform::attach(&home)?;
+            let id = p.state().run_id.clone();
+            p.down().await?;
+            say(&format!("run {id}: down; no process of it is left"));
+            Ok(())
+        }
+        Command::Clean => {
+            let n = local::sweep(None);
+            let _ = std::fs::remove_file(home.root.join("current"));
+            say(&format!(
+                "killed {n} labelled process(es) and removed leftover cgroups"
+            ));
+            Ok(())
+        }
+        Command::Doctor => {
+            let checks = doctor::checks().await;
+            let mut failed = false;
+            for c in &checks {
+                let mark = if c.ok {
+                    "ok  "
+                } else if c.required {
+                    "FAIL"
+                } else {
+                    "warn"
+                };
+                println!("{mark} {}: {}", c.name, c.detail);
+                if let Some(fix) = &c.fix {
+                    println!("     fix: {fix}");
+                }
+                failed |= !c.ok && c.required;
+            }
+            if failed {
+                return Err(CliError::Failed(
+                    "some prerequisites are missing; run the fix commands above".into(),
+                ));
+            }
+            Ok(())
+        }
+        Command::Setup => {
+            doctor::setup(&mut |s| say(s)).await?;
+            Ok(())
+        }
+        Command::Validate { scenarios } => {
+            let mut bad = 0;
+            for p in &scenarios {
+                match spec::load(p) {
+                    Ok(s) => println!(
+                        "{}: ok ({} platform, {} nodes, {} functions)",
+                        p.display(),
+                        s.platform.kind.as_str(),
+                        s.nodes.len(),
+                        s.functions.len()
+                    ),
+                    Err(e) => {
+                        println!("{e}");
+                        bad += 1;
+                    }
+                }
+            }
+            if bad > 0 {
+                return Err(CliError::Failed(format!(
+                    "{bad} of {} scenario(s) are invalid",
+                    scenarios.len()
+                )));
+            }
+            Ok(())
+        }
+        Command::GatewayDaemon {
+            run_dir,
+            scenario,
+            images,
+        } => {
+            local::run_daemon(DaemonOpts {
+                run_dir,
+                scenario,
+                images,
+            })
+            .await?;
+            Ok(())
+        }
+    }
+}
+
+fn require_local(s: &spec::Scenario) -> Result<(), CliError> {
+    if s.platform.kind != PlatformKind::Local {
+        return Err(CliError::Unsupported(format!(
+            "{}: platform {:?} needs docker + k3d, which this build cannot drive yet; use a local scenario such as {DEFAULT_SCENARIO}",
+            s.path.display(),
+            s.platform.kind.as_str()
+        )));
+    }
+    Ok(())
+}
+
+/// Run `fut`; on Ctrl-C, bring `platform` down and report the interruption.
+async fn or_interrupt<T, F>(platform: &mut LocalPlatform, fut: F) -> Result<T, CliError>
+where
+    F: std::future::Future<Output = Result<T, CliError>>,
+{
+    tokio::select! {
+        r = fut => r,
+        _ = tokio::signal::ctrl_c() => {
+            let _ = platform.down().await;
+            Err(CliError::Interrupted)
+        }
+    }
+}
+
+async fn up(home: &Home, path: &Path) -> Result<(), CliError> {
+    let scenario = spec::load(path)?;
+    require_local(&scenario)?;
+    if let Ok(p) = LocalPlatform::attach(home) {
+        if p.daemon_alive() {
+            return Err(CliError::Failed(format!(
+                "run {} is already up at {}; run `faasbed down` first",
+                p.state().run_id,
+                p.state().url
+            )));
+        }
+    }
+    let started = tokio::select! {
+        r = LocalPlatform::up(home, &scenario) => r?,
+        _ = tokio::signal::ctrl_c() => {
+            local::sweep(None);
+            return Err(CliError::Interrupted);
+        }
+    };
+    say(&format!(
+        "run {} up: gateway {} ({} nodes); credentials in {}",
+        started.state().run_id,
+        started.state().url,
+        started.state().nodes.len(),
+        started.run_dir().join("password").display()
+    ));
+    Ok(())
+}
+
+async fn deploy_cmd(home: &Home, path: Option<&Path>) -> Result<(), CliError> {
+    let mut p = LocalPlatform::attach(home)?;
+    let path = path.map_or_else(|| p.state().scenario.clone(), Path::to_path_buf);
+    let scenario = spec::load(&path)?;
+    require_local(&scenario)?;
+    if scenario.hash != p.state().scenario_hash {
+        return Err(CliError::Failed(format!(
+            "{} differs from the scenario the topology was made from ({}); run `faasbed down` and `faasbed up {}`",
+            path.display(),
+            p.state().scenario.display(),
+            path.display()
+        )));
+    }
+    let images = home.images();
+    let p2 = LocalPlatform::attach(home)?;
+    let fut = async {
+        let built = deploy::build_local(&scenario, &images, &mut |s| say(s)).await?;
+        deploy::deploy(&scenario, &p2, &built, Duration::from_secs(60)).await?;
+        Ok(())
+    };
+    or_interrupt(&mut p, fut).await?;
+    for f in &scenario.functions {
+        let pl = p2.placement(&f.name).await?;
+        let nodes: Vec<String> = pl
+            .iter()
+            .map(|r| format!("{} ({}, {})", r.node, r.class, r.arch))
+            .collect();
+        say(&format!("deployed {}: {}", f.name, nodes.join(", ")));
+    }
+    Ok(())
+}
+
+async fn invoke(
+    home: &Home,
+    function: &str,
+    data: Option<String>,
+    path: &str,
+) -> Result<(), CliError> {
+    let p = LocalPlatform::attach(home)?;
+    let inv = p
+        .gateway()
+        .client()
+        .invoke(function, path, data.map(Bytes::from))
+        .await?;
+    for h in [
+        headers::NODE,
+        headers::ARCH,
+        headers::INSTANCE,
+        headers::STARTED,
+        headers::DURATION,
+        headers::SPAWNED,
+        headers::HEALTHY,
+    ] {
+        if let Some(v) = inv.header(h) {
+            eprintln!("{h}: {v}");
+        }
+    }
+    eprintln!(
+        "status: {}  first byte: {:?}  total: {:?}",
+        inv.status, inv.first_byte, inv.total
+    );
+    print!("{}", String::from_utf8_lossy(&inv.body));
+    if !inv.status.is_success() {
+        return Err(CliError::Failed(format!(
+            "function {function} answered {}",
+            inv.status
+        )));
+    }
+    Ok(())
+}
+
+async fn status(home: &Home, json: bool) -> Result<(), CliError> {
+    let p = LocalPlatform::attach(home)?;
+    let c = p.gateway().client();
+    let fns = c.list().await?;
+    let mut placements = Vec::new();
+    for f in &fns {
+        placements.push((f.name.clone(), p.placement(&f.name).await?));
+    }
+    if json {
+        let v = serde_json::json!({
+            "run": p.state(),
+            "functions": fns,
+            "placement": placements.iter().map(|(n, r)| (n.clone(), r.clone())).collect::<std::collections::BTreeMap<_, _>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        return Ok(());
+    }
+    let st = p.state();
+    println!(
+        "run {}  gateway {}  scenario {}",
+        st.run_id,
+        st.url,
+        st.scenario.display()
+    );
+    for n in &st.nodes {
+        println!(
+            "  node {:<16} class {:<5} arch {:<6} {:<10} site {:<10} launcher {} cgroup {}",
+            n.name, n.class, n.arch, n.backend, n.site, n.launcher, n.enforcement
+        );
+    }
+    for (f, (_, reps)) in fns.iter().zip(&placements) {
+        println!(
+            "  fn   {:<16} replicas {}/{}  invocations {}",
+            f.name, f.available_replicas, f.replicas, f.invocation_count
+        );
+        for r in reps {
+            println!(
+                "       on {:<16} {:<6} {:<5} instance {} {}",
+                r.node,
+                r.arch,
+                r.class,
+                r.instance.as_deref().unwrap_or("-"),
+                if r.ready { "ready" } else { "starting" }
+            );
+        }
+    }
+    Ok(())
 }

@@ -39,7 +39,9 @@ pub enum ExecError {
         source: std::io::Error,
     },
     /// The program ran but exited unsuccessfully.
-    #[error("`{command}` failed with {status}\n--- stderr ---\n{stderr}\n--- stdout ---\n{stdout}")]
+    #[error(
+        "`{command}` failed with {status}\n--- stderr ---\n{stderr}\n--- stdout ---\n{stdout}"
+    )]
     NonZeroExit {
         command: String,
         status: String,
@@ -175,7 +177,8 @@ fn shell_quote(s: &str) -> String {
 /// Runs commands. A trait so that tests and `--dry-run` can record instead of executing.
 pub trait Runner: Send + Sync {
     /// Run to completion and capture output; a non-zero exit is an error.
-    fn run(&self, cmd: &Cmd) -> impl std::future::Future<Output = Result<Output, ExecError>> + Send;
+    fn run(&self, cmd: &Cmd)
+        -> impl std::future::Future<Output = Result<Output, ExecError>> + Send;
 }
 
 /// The real runner: executes the program.

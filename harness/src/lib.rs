@@ -3,6 +3,8 @@
 
 pub mod build;
 pub mod cli;
+pub mod deploy;
+pub mod doctor;
 pub mod exec;
 pub mod measure;
 pub mod openfaas;

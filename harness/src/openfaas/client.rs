@@ -89,7 +89,9 @@ pub struct Client {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").field("base", &self.base).finish_non_exhaustive()
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
     }
 }
 
@@ -121,7 +123,13 @@ impl Client {
         &self.base
     }
 
-    async fn send(&self, method: Method, path: &str, body: Bytes, auth: bool) -> Result<Invocation, ClientError> {
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Bytes,
+        auth: bool,
+    ) -> Result<Invocation, ClientError> {
         let url = format!("{}{}", self.base, path);
         let mut req = Request::builder().method(method.clone()).uri(&url);
         if auth {
@@ -130,18 +138,24 @@ impl Client {
         if !body.is_empty() {
             req = req.header(http::header::CONTENT_TYPE, "application/json");
         }
-        let req = req.body(Full::new(body)).map_err(|e| ClientError::Request {
-            url: url.clone(),
-            message: e.to_string(),
-        })?;
+        let req = req
+            .body(Full::new(body))
+            .map_err(|e| ClientError::Request {
+                url: url.clone(),
+                message: e.to_string(),
+            })?;
         let sent_at = SystemTime::now();
         let t0 = Instant::now();
         let fut = async {
-            let resp = self.http.request(req).await.map_err(|e| ClientError::Transport {
-                method: method.clone(),
-                url: url.clone(),
-                source: Box::new(e),
-            })?;
+            let resp = self
+                .http
+                .request(req)
+                .await
+                .map_err(|e| ClientError::Transport {
+                    method: method.clone(),
+                    url: url.clone(),
+                    source: Box::new(e),
+                })?;
             let first_byte = t0.elapsed();
             let (parts, body) = resp.into_parts();
             let body = body.collect().await.map_err(|e| ClientError::Transport {
@@ -167,7 +181,13 @@ impl Client {
             })?
     }
 
-    async fn call(&self, method: Method, path: &str, body: Bytes, ok: &[StatusCode]) -> Result<Invocation, ClientError> {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Bytes,
+        ok: &[StatusCode],
+    ) -> Result<Invocation, ClientError> {
         let inv = self.send(method.clone(), path, body, true).await?;
         if ok.contains(&inv.status) {
             Ok(inv)
@@ -181,12 +201,18 @@ impl Client {
         }
     }
 
-    async fn json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
-        let inv = self.call(Method::GET, path, Bytes::new(), &[StatusCode::OK]).await?;
+    /// `GET path` (with auth) decoded as JSON; for endpoints beyond the typed ones.
+    pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let inv = self
+            .call(Method::GET, path, Bytes::new(), &[StatusCode::OK])
+            .await?;
         serde_json::from_slice(&inv.body).map_err(|source| ClientError::Decode {
             method: Method::GET,
             url: format!("{}{}", self.base, path),
-            body: String::from_utf8_lossy(&inv.body).chars().take(500).collect(),
+            body: String::from_utf8_lossy(&inv.body)
+                .chars()
+                .take(500)
+                .collect(),
             source,
         })
     }
@@ -198,7 +224,9 @@ impl Client {
 
     /// `GET /healthz` (no auth): is the gateway up?
     pub async fn healthz(&self) -> Result<(), ClientError> {
-        let inv = self.send(Method::GET, "/healthz", Bytes::new(), false).await?;
+        let inv = self
+            .send(Method::GET, "/healthz", Bytes::new(), false)
+            .await?;
         if inv.status == StatusCode::OK {
             Ok(())
         } else {
@@ -213,48 +241,68 @@ impl Client {
 
     /// `GET /system/info`.
     pub async fn info(&self) -> Result<GatewayInfo, ClientError> {
-        self.json("/system/info").await
+        self.get_json("/system/info").await
     }
 
     /// `GET /system/functions`.
     pub async fn list(&self) -> Result<Vec<FunctionStatus>, ClientError> {
-        self.json("/system/functions").await
+        self.get_json("/system/functions").await
     }
 
     /// `GET /system/function/{name}`.
     pub async fn status(&self, name: &str) -> Result<FunctionStatus, ClientError> {
-        self.json(&format!("/system/function/{name}")).await
+        self.get_json(&format!("/system/function/{name}")).await
     }
 
     /// `POST /system/functions` (202).
     pub async fn deploy(&self, d: &FunctionDeployment) -> Result<(), ClientError> {
-        self.call(Method::POST, "/system/functions", Self::encode(d), &[StatusCode::ACCEPTED, StatusCode::OK])
-            .await
-            .map(drop)
+        self.call(
+            Method::POST,
+            "/system/functions",
+            Self::encode(d),
+            &[StatusCode::ACCEPTED, StatusCode::OK],
+        )
+        .await
+        .map(drop)
     }
 
     /// `PUT /system/functions` (200 or 202).
     pub async fn update(&self, d: &FunctionDeployment) -> Result<(), ClientError> {
-        self.call(Method::PUT, "/system/functions", Self::encode(d), &[StatusCode::OK, StatusCode::ACCEPTED])
-            .await
-            .map(drop)
+        self.call(
+            Method::PUT,
+            "/system/functions",
+            Self::encode(d),
+            &[StatusCode::OK, StatusCode::ACCEPTED],
+        )
+        .await
+        .map(drop)
     }
 
     /// Deploy, or update when the function exists already.
     pub async fn deploy_or_update(&self, d: &FunctionDeployment) -> Result<(), ClientError> {
         match self.status(&d.service).await {
             Ok(_) => self.update(d).await,
-            Err(ClientError::Status { status: StatusCode::NOT_FOUND, .. }) => self.deploy(d).await,
+            Err(ClientError::Status {
+                status: StatusCode::NOT_FOUND,
+                ..
+            }) => self.deploy(d).await,
             Err(e) => Err(e),
         }
     }
 
     /// `DELETE /system/functions`.
     pub async fn delete(&self, name: &str) -> Result<(), ClientError> {
-        let body = Self::encode(&DeleteFunctionRequest { function_name: name.to_string() });
-        self.call(Method::DELETE, "/system/functions", body, &[StatusCode::OK, StatusCode::ACCEPTED])
-            .await
-            .map(drop)
+        let body = Self::encode(&DeleteFunctionRequest {
+            function_name: name.to_string(),
+        });
+        self.call(
+            Method::DELETE,
+            "/system/functions",
+            body,
+            &[StatusCode::OK, StatusCode::ACCEPTED],
+        )
+        .await
+        .map(drop)
     }
 
     /// `POST /system/scale-function/{name}`.
@@ -275,9 +323,16 @@ impl Client {
     }
 
     /// Invoke `/function/{name}{path}`; any status is returned (the caller judges it).
-    pub async fn invoke(&self, name: &str, path: &str, body: Option<Bytes>) -> Result<Invocation, ClientError> {
+    pub async fn invoke(
+        &self,
+        name: &str,
+        path: &str,
+        body: Option<Bytes>,
+    ) -> Result<Invocation, ClientError> {
         let path = match path.strip_prefix('/') {
-            Some(rest) if rest.is_empty() || rest.starts_with('?') => format!("/function/{name}{rest}"),
+            Some(rest) if rest.is_empty() || rest.starts_with('?') => {
+                format!("/function/{name}{rest}")
+            }
             _ => format!("/function/{name}{path}"),
         };
         let (method, body) = match body {

@@ -18,12 +18,15 @@ use serde::Serialize;
 
 pub use location::Location;
 pub use profile::{default_profiles, parse_cpu, parse_duration, parse_memory, Profile};
+pub(crate) use validate::is_dns_label;
 
 /// Errors from loading a scenario.
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
     /// The file could not be read.
-    #[error("cannot read scenario {path}: {source}; pass an existing file, e.g. scenarios/local.toml")]
+    #[error(
+        "cannot read scenario {path}: {source}; pass an existing file, e.g. scenarios/local.toml"
+    )]
     Read {
         path: PathBuf,
         #[source]
@@ -65,7 +68,9 @@ impl PlatformKind {
 }
 
 /// CPU architecture of a node, as Go and Kubernetes name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Arch {
     /// x86_64.

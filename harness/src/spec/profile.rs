@@ -50,9 +50,33 @@ pub fn default_profiles() -> BTreeMap<String, Profile> {
     };
     [
         p("vps", 1.0, 2 * GIB, "max", "max", 1000.0, Arch::Amd64),
-        p("pi3", 0.5, GIB, "cortex-a53", "cortex-a7", 100.0, Arch::Armhf),
-        p("pi4", 1.0, 4 * GIB, "cortex-a72", "cortex-a15", 1000.0, Arch::Arm64),
-        p("pi5", 1.0, 4 * GIB, "cortex-a76", "cortex-a15", 1000.0, Arch::Arm64),
+        p(
+            "pi3",
+            0.5,
+            GIB,
+            "cortex-a53",
+            "cortex-a7",
+            100.0,
+            Arch::Armhf,
+        ),
+        p(
+            "pi4",
+            1.0,
+            4 * GIB,
+            "cortex-a72",
+            "cortex-a15",
+            1000.0,
+            Arch::Arm64,
+        ),
+        p(
+            "pi5",
+            1.0,
+            4 * GIB,
+            "cortex-a76",
+            "cortex-a15",
+            1000.0,
+            Arch::Arm64,
+        ),
     ]
     .into_iter()
     .map(|p| (p.name.clone(), p))

@@ -18,7 +18,12 @@ struct Cx<'a> {
 }
 
 impl Cx<'_> {
-    fn err(&self, span: Range<usize>, field: impl Into<String>, message: impl Into<String>) -> SpecError {
+    fn err(
+        &self,
+        span: Range<usize>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> SpecError {
         SpecError::Invalid {
             at: Location::of(self.path, self.text, span.start),
             field: field.into(),
@@ -160,12 +165,17 @@ fn profiles(cx: &Cx, raw: &BTreeMap<Spanned<String>, RawProfile>) -> R<BTreeMap<
         if let Some(c) = &rp.cpus {
             let v = *c.get_ref();
             if !(v.is_finite() && v > 0.0 && v <= 1024.0) {
-                return Err(cx.err(c.span(), format!("{key}.cpus"), "cpus must be above 0 (fractions allowed, e.g. 0.5)"));
+                return Err(cx.err(
+                    c.span(),
+                    format!("{key}.cpus"),
+                    "cpus must be above 0 (fractions allowed, e.g. 0.5)",
+                ));
             }
             p.cpus = v;
         }
         if let Some(m) = &rp.memory {
-            p.memory_bytes = parse_memory(m.get_ref()).map_err(|e| cx.err(m.span(), format!("{key}.memory"), e))?;
+            p.memory_bytes = parse_memory(m.get_ref())
+                .map_err(|e| cx.err(m.span(), format!("{key}.memory"), e))?;
         }
         if let Some(c) = &rp.qemu_cpu {
             p.qemu_cpu = c.get_ref().clone();
@@ -176,7 +186,11 @@ fn profiles(cx: &Cx, raw: &BTreeMap<Spanned<String>, RawProfile>) -> R<BTreeMap<
         if let Some(n) = &rp.nic_mbit {
             let v = *n.get_ref();
             if !(v.is_finite() && v > 0.0) {
-                return Err(cx.err(n.span(), format!("{key}.nic_mbit"), "nic_mbit must be above 0"));
+                return Err(cx.err(
+                    n.span(),
+                    format!("{key}.nic_mbit"),
+                    "nic_mbit must be above 0",
+                ));
             }
             p.nic_mbit = v;
         }
@@ -193,7 +207,10 @@ fn parse_arch(cx: &Cx, a: &Spanned<String>, field: &str) -> R<Arch> {
         cx.err(
             a.span(),
             field,
-            format!("unknown arch {:?}; use \"amd64\", \"arm64\" or \"armhf\"", a.get_ref()),
+            format!(
+                "unknown arch {:?}; use \"amd64\", \"arm64\" or \"armhf\"",
+                a.get_ref()
+            ),
         )
     })
 }
@@ -217,7 +234,12 @@ fn parse_backend(cx: &Cx, b: &Spanned<String>, field: &str) -> R<Backend> {
     })
 }
 
-fn default_backend(kind: PlatformKind, arch: Arch, host: Option<Arch>, first_server: bool) -> Backend {
+fn default_backend(
+    kind: PlatformKind,
+    arch: Arch,
+    host: Option<Arch>,
+    first_server: bool,
+) -> Backend {
     match kind {
         PlatformKind::Local if Some(arch) == host => Backend::Native,
         PlatformKind::Local => Backend::QemuUser,
@@ -229,7 +251,12 @@ fn default_backend(kind: PlatformKind, arch: Arch, host: Option<Arch>, first_ser
 }
 
 /// Can `backend` run `arch` on `platform`? `Err` says why not and what to use instead.
-fn check_backend(kind: PlatformKind, backend: Backend, arch: Arch, host: Option<Arch>) -> Result<(), String> {
+fn check_backend(
+    kind: PlatformKind,
+    backend: Backend,
+    arch: Arch,
+    host: Option<Arch>,
+) -> Result<(), String> {
     let host_s = host.map_or("this host's", Arch::as_str);
     let allowed: &[Backend] = match kind {
         PlatformKind::Local => &[Backend::Native, Backend::QemuUser, Backend::QemuVm],
@@ -265,9 +292,17 @@ fn check_backend(kind: PlatformKind, backend: Backend, arch: Arch, host: Option<
     }
 }
 
-fn nodes(cx: &Cx, kind: PlatformKind, profiles: &BTreeMap<String, Profile>, raw: &[RawNode]) -> R<Vec<Node>> {
+fn nodes(
+    cx: &Cx,
+    kind: PlatformKind,
+    profiles: &BTreeMap<String, Profile>,
+    raw: &[RawNode],
+) -> R<Vec<Node>> {
     if raw.is_empty() {
-        return Err(cx.at_end("node", "a scenario needs at least one [[node]] with `name` and `class`"));
+        return Err(cx.at_end(
+            "node",
+            "a scenario needs at least one [[node]] with `name` and `class`",
+        ));
     }
     let host = Arch::host();
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
@@ -280,12 +315,23 @@ fn nodes(cx: &Cx, kind: PlatformKind, profiles: &BTreeMap<String, Profile>, raw:
             return Err(cx.err(rn.name.span(), f("name"), format!("{name:?} is not a valid node name: use lowercase letters, digits and '-' (at most 63)")));
         }
         if let Some(first) = seen.insert(name.clone(), i) {
-            return Err(cx.err(rn.name.span(), f("name"), format!("duplicate node name {name:?} (also node[{first}])")));
+            return Err(cx.err(
+                rn.name.span(),
+                f("name"),
+                format!("duplicate node name {name:?} (also node[{first}])"),
+            ));
         }
         let class = rn.class.get_ref();
         let Some(profile) = profiles.get(class) else {
             let known: Vec<&str> = profiles.keys().map(String::as_str).collect();
-            return Err(cx.err(rn.class.span(), f("class"), format!("unknown class {class:?}; known: {} (or define [profile.{class}])", known.join(", "))));
+            return Err(cx.err(
+                rn.class.span(),
+                f("class"),
+                format!(
+                    "unknown class {class:?}; known: {} (or define [profile.{class}])",
+                    known.join(", ")
+                ),
+            ));
         };
         let arch = match &rn.arch {
             Some(a) => parse_arch(cx, a, &f("arch"))?,
@@ -296,12 +342,28 @@ fn nodes(cx: &Cx, kind: PlatformKind, profiles: &BTreeMap<String, Profile>, raw:
             None => default_backend(kind, arch, host, !have_server),
         };
         if let Err(m) = check_backend(kind, backend, arch, host) {
-            let span = rn.backend.as_ref().or(rn.arch.as_ref()).map_or(rn.class.span(), |s| s.span());
-            return Err(cx.err(span, f(if rn.backend.is_some() { "backend" } else { "arch" }), m));
+            let span = rn
+                .backend
+                .as_ref()
+                .or(rn.arch.as_ref())
+                .map_or(rn.class.span(), |s| s.span());
+            return Err(cx.err(
+                span,
+                f(if rn.backend.is_some() {
+                    "backend"
+                } else {
+                    "arch"
+                }),
+                m,
+            ));
         }
         if backend == Backend::Server {
             if have_server {
-                return Err(cx.err(rn.name.span(), f("backend"), "only one node may be the k3s \"server\""));
+                return Err(cx.err(
+                    rn.name.span(),
+                    f("backend"),
+                    "only one node may be the k3s \"server\"",
+                ));
             }
             if arch == Arch::Armhf {
                 return Err(cx.err(rn.name.span(), f("arch"), "the server hosts the OpenFaaS core, which has no armhf images; use an amd64 or arm64 node"));
@@ -309,11 +371,21 @@ fn nodes(cx: &Cx, kind: PlatformKind, profiles: &BTreeMap<String, Profile>, raw:
             have_server = true;
         }
         if backend == Backend::Ssh && rn.address.is_none() {
-            return Err(cx.err(rn.name.span(), f("address"), "an ssh node needs `address = \"user@host\"`"));
+            return Err(cx.err(
+                rn.name.span(),
+                f("address"),
+                "an ssh node needs `address = \"user@host\"`",
+            ));
         }
         let site = match &rn.site {
             Some(s) if is_dns_label(s.get_ref()) => s.get_ref().clone(),
-            Some(s) => return Err(cx.err(s.span(), f("site"), "a site name must be lowercase letters, digits and '-'")),
+            Some(s) => {
+                return Err(cx.err(
+                    s.span(),
+                    f("site"),
+                    "a site name must be lowercase letters, digits and '-'",
+                ))
+            }
             None => "local".to_string(),
         };
         let mut own = BTreeMap::new();
@@ -338,7 +410,10 @@ fn nodes(cx: &Cx, kind: PlatformKind, profiles: &BTreeMap<String, Profile>, raw:
         });
     }
     if kind == PlatformKind::K3d && !have_server {
-        return Err(cx.at_end("node", "the k3d platform needs one node with backend = \"server\" (amd64 or arm64)"));
+        return Err(cx.at_end(
+            "node",
+            "the k3d platform needs one node with backend = \"server\" (amd64 or arm64)",
+        ));
     }
     Ok(out)
 }
@@ -349,32 +424,78 @@ fn links(cx: &Cx, sites: &BTreeSet<&str>, raw: &[RawLink]) -> R<Vec<Link>> {
         let f = |s: &str| format!("link[{i}].{s}");
         let b = rl.between.get_ref();
         if b.len() != 2 || b[0] == b[1] {
-            return Err(cx.err(rl.between.span(), f("between"), "`between` names two different sites, e.g. [\"frankfurt\", \"italy\"]"));
+            return Err(cx.err(
+                rl.between.span(),
+                f("between"),
+                "`between` names two different sites, e.g. [\"frankfurt\", \"italy\"]",
+            ));
         }
         for s in b {
             if !sites.contains(s.as_str()) {
-                return Err(cx.err(rl.between.span(), f("between"), format!("site {s:?} has no node; known sites: {}", join(sites.iter()))));
+                return Err(cx.err(
+                    rl.between.span(),
+                    f("between"),
+                    format!(
+                        "site {s:?} has no node; known sites: {}",
+                        join(sites.iter())
+                    ),
+                ));
             }
         }
-        if out.iter().any(|l| (l.between[0] == b[0] && l.between[1] == b[1]) || (l.between[0] == b[1] && l.between[1] == b[0])) {
-            return Err(cx.err(rl.between.span(), f("between"), format!("a link between {:?} and {:?} is already defined", b[0], b[1])));
+        if out.iter().any(|l| {
+            (l.between[0] == b[0] && l.between[1] == b[1])
+                || (l.between[0] == b[1] && l.between[1] == b[0])
+        }) {
+            return Err(cx.err(
+                rl.between.span(),
+                f("between"),
+                format!(
+                    "a link between {:?} and {:?} is already defined",
+                    b[0], b[1]
+                ),
+            ));
         }
         let rtt = match &rl.rtt_ms {
-            Some(v) if v.get_ref().is_finite() && *v.get_ref() >= 0.0 && *v.get_ref() <= 60_000.0 => *v.get_ref(),
-            Some(v) => return Err(cx.err(v.span(), f("rtt_ms"), "rtt_ms must be between 0 and 60000")),
+            Some(v)
+                if v.get_ref().is_finite() && *v.get_ref() >= 0.0 && *v.get_ref() <= 60_000.0 =>
+            {
+                *v.get_ref()
+            }
+            Some(v) => {
+                return Err(cx.err(v.span(), f("rtt_ms"), "rtt_ms must be between 0 and 60000"))
+            }
             None => 0.0,
         };
         let bw = match &rl.bandwidth_mbit {
             Some(v) if v.get_ref().is_finite() && *v.get_ref() > 0.0 => Some(*v.get_ref()),
-            Some(v) => return Err(cx.err(v.span(), f("bandwidth_mbit"), "bandwidth_mbit must be above 0 (omit it for no cap)")),
+            Some(v) => {
+                return Err(cx.err(
+                    v.span(),
+                    f("bandwidth_mbit"),
+                    "bandwidth_mbit must be above 0 (omit it for no cap)",
+                ))
+            }
             None => None,
         };
         let loss = match &rl.loss_pct {
-            Some(v) if v.get_ref().is_finite() && (0.0..100.0).contains(v.get_ref()) => *v.get_ref(),
-            Some(v) => return Err(cx.err(v.span(), f("loss_pct"), "loss_pct must be at least 0 and below 100")),
+            Some(v) if v.get_ref().is_finite() && (0.0..100.0).contains(v.get_ref()) => {
+                *v.get_ref()
+            }
+            Some(v) => {
+                return Err(cx.err(
+                    v.span(),
+                    f("loss_pct"),
+                    "loss_pct must be at least 0 and below 100",
+                ))
+            }
             None => 0.0,
         };
-        out.push(Link { between: [b[0].clone(), b[1].clone()], rtt_ms: rtt, bandwidth_mbit: bw, loss_pct: loss });
+        out.push(Link {
+            between: [b[0].clone(), b[1].clone()],
+            rtt_ms: rtt,
+            bandwidth_mbit: bw,
+            loss_pct: loss,
+        });
     }
     Ok(out)
 }
@@ -385,7 +506,13 @@ const MAX_REPLICAS: i64 = 5;
 
 fn functions(cx: &Cx, nodes: &[Node], raw: &[RawFunction]) -> R<Vec<Function>> {
     if raw.len() > MAX_FUNCTIONS {
-        return Err(cx.err(raw[MAX_FUNCTIONS].name.span(), format!("function[{MAX_FUNCTIONS}]"), format!("at most {MAX_FUNCTIONS} functions (the OpenFaaS CE limit); split the scenario")));
+        return Err(cx.err(
+            raw[MAX_FUNCTIONS].name.span(),
+            format!("function[{MAX_FUNCTIONS}]"),
+            format!(
+                "at most {MAX_FUNCTIONS} functions (the OpenFaaS CE limit); split the scenario"
+            ),
+        ));
     }
     let node_labels: Vec<BTreeMap<String, String>> = nodes.iter().map(Node::labels).collect();
     let mut seen = BTreeMap::new();
@@ -394,25 +521,53 @@ fn functions(cx: &Cx, nodes: &[Node], raw: &[RawFunction]) -> R<Vec<Function>> {
         let f = |s: &str| format!("function[{i}].{s}");
         let name = rf.name.get_ref();
         if !is_dns_label(name) {
-            return Err(cx.err(rf.name.span(), f("name"), format!("{name:?} is not a valid function name: lowercase letters, digits and '-'")));
+            return Err(cx.err(
+                rf.name.span(),
+                f("name"),
+                format!("{name:?} is not a valid function name: lowercase letters, digits and '-'"),
+            ));
         }
         if let Some(first) = seen.insert(name.clone(), i) {
-            return Err(cx.err(rf.name.span(), f("name"), format!("duplicate function name {name:?} (also function[{first}])")));
+            return Err(cx.err(
+                rf.name.span(),
+                f("name"),
+                format!("duplicate function name {name:?} (also function[{first}])"),
+            ));
         }
         let src = rf.source.get_ref();
-        if src.is_empty() || !src.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            return Err(cx.err(rf.source.span(), f("source"), "source is a folder name under images/functions, e.g. \"echo\""));
+        if src.is_empty()
+            || !src
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(cx.err(
+                rf.source.span(),
+                f("source"),
+                "source is a folder name under images/functions, e.g. \"echo\"",
+            ));
         }
         let mut cons = Vec::new();
         for (j, c) in rf.constraints.iter().enumerate() {
-            let parsed = Constraint::parse(c.get_ref()).map_err(|m| cx.err(c.span(), f(&format!("constraints[{j}]")), m))?;
+            let parsed = Constraint::parse(c.get_ref())
+                .map_err(|m| cx.err(c.span(), f(&format!("constraints[{j}]")), m))?;
             if !node_labels.iter().any(|l| parsed.matches(l)) {
-                return Err(cx.err(c.span(), f(&format!("constraints[{j}]")), format!("constraint {parsed} matches no node; {}", label_hint(&parsed.key, nodes))));
+                return Err(cx.err(
+                    c.span(),
+                    f(&format!("constraints[{j}]")),
+                    format!(
+                        "constraint {parsed} matches no node; {}",
+                        label_hint(&parsed.key, nodes)
+                    ),
+                ));
             }
             cons.push(parsed);
         }
         if !cons.is_empty() && !node_labels.iter().any(|l| all_match(&cons, l)) {
-            return Err(cx.err(rf.constraints[0].span(), f("constraints"), "each constraint matches some node, but no node matches all of them together"));
+            return Err(cx.err(
+                rf.constraints[0].span(),
+                f("constraints"),
+                "each constraint matches some node, but no node matches all of them together",
+            ));
         }
         let replicas = match &rf.replicas {
             Some(r) if (1..=MAX_REPLICAS).contains(r.get_ref()) => *r.get_ref() as u32,
@@ -422,7 +577,8 @@ fn functions(cx: &Cx, nodes: &[Node], raw: &[RawFunction]) -> R<Vec<Function>> {
         let mut limits = Limits::default();
         if let Some(l) = &rf.limits {
             if let Some(m) = &l.memory {
-                let b = parse_memory(m.get_ref()).map_err(|e| cx.err(m.span(), f("limits.memory"), e))?;
+                let b = parse_memory(m.get_ref())
+                    .map_err(|e| cx.err(m.span(), f("limits.memory"), e))?;
                 limits.memory = Some((m.get_ref().clone(), b));
             }
             if let Some(c) = &l.cpu {
@@ -432,12 +588,22 @@ fn functions(cx: &Cx, nodes: &[Node], raw: &[RawFunction]) -> R<Vec<Function>> {
         }
         let path = match &rf.path {
             Some(p) if p.get_ref().starts_with('/') => p.get_ref().clone(),
-            Some(p) => return Err(cx.err(p.span(), f("path"), "path must start with '/', e.g. \"/?kib=64\"")),
+            Some(p) => {
+                return Err(cx.err(
+                    p.span(),
+                    f("path"),
+                    "path must start with '/', e.g. \"/?kib=64\"",
+                ))
+            }
             None => "/".to_string(),
         };
         for k in rf.env.keys() {
             if k.is_empty() || k.contains('=') || k.contains('\0') {
-                return Err(cx.err(rf.name.span(), f(&format!("env.{k}")), "environment variable names must be non-empty and contain no '='"));
+                return Err(cx.err(
+                    rf.name.span(),
+                    f(&format!("env.{k}")),
+                    "environment variable names must be non-empty and contain no '='",
+                ));
             }
         }
         out.push(Function {
@@ -455,32 +621,58 @@ fn functions(cx: &Cx, nodes: &[Node], raw: &[RawFunction]) -> R<Vec<Function>> {
 }
 
 fn label_hint(key: &str, nodes: &[Node]) -> String {
-    let vals: BTreeSet<String> = nodes.iter().filter_map(|n| n.labels().get(key).cloned()).collect();
+    let vals: BTreeSet<String> = nodes
+        .iter()
+        .filter_map(|n| n.labels().get(key).cloned())
+        .collect();
     if vals.is_empty() {
         format!("no node has a label {key:?}; add it under the node's `labels` or use faasbed.io/class, faasbed.io/site, kubernetes.io/arch or kubernetes.io/hostname")
     } else {
-        format!("values of {key:?} on the nodes: {}", vals.into_iter().collect::<Vec<_>>().join(", "))
+        format!(
+            "values of {key:?} on the nodes: {}",
+            vals.into_iter().collect::<Vec<_>>().join(", ")
+        )
     }
 }
 
-fn dur(cx: &Cx, v: &Option<Spanned<String>>, field: &str, default: Duration, min: Duration) -> R<Duration> {
+fn dur(
+    cx: &Cx,
+    v: &Option<Spanned<String>>,
+    field: &str,
+    default: Duration,
+    min: Duration,
+) -> R<Duration> {
     match v {
         None => Ok(default),
         Some(s) => {
             let d = parse_duration(s.get_ref()).map_err(|e| cx.err(s.span(), field, e))?;
             if d < min {
-                return Err(cx.err(s.span(), field, format!("must be at least {}", humantime::format_duration(min))));
+                return Err(cx.err(
+                    s.span(),
+                    field,
+                    format!("must be at least {}", humantime::format_duration(min)),
+                ));
             }
             Ok(d)
         }
     }
 }
 
-fn int_in(cx: &Cx, v: &Option<Spanned<i64>>, field: &str, default: i64, range: std::ops::RangeInclusive<i64>) -> R<i64> {
+fn int_in(
+    cx: &Cx,
+    v: &Option<Spanned<i64>>,
+    field: &str,
+    default: i64,
+    range: std::ops::RangeInclusive<i64>,
+) -> R<i64> {
     match v {
         None => Ok(default),
         Some(x) if range.contains(x.get_ref()) => Ok(*x.get_ref()),
-        Some(x) => Err(cx.err(x.span(), field, format!("must be between {} and {}", range.start(), range.end()))),
+        Some(x) => Err(cx.err(
+            x.span(),
+            field,
+            format!("must be between {} and {}", range.start(), range.end()),
+        )),
     }
 }
 
@@ -490,38 +682,102 @@ fn experiment(cx: &Cx, e: &RawExperiment) -> R<Experiment> {
     let mode = match w.mode.as_ref().map(|m| (m, m.get_ref().as_str())) {
         None | Some((_, "open")) => WarmMode::Open,
         Some((_, "closed")) => WarmMode::Closed,
-        Some((m, o)) => return Err(cx.err(m.span(), "experiment.warm.mode", format!("unknown mode {o:?}; use \"open\" or \"closed\""))),
+        Some((m, o)) => {
+            return Err(cx.err(
+                m.span(),
+                "experiment.warm.mode",
+                format!("unknown mode {o:?}; use \"open\" or \"closed\""),
+            ))
+        }
     };
     let arrival = match w.arrival.as_ref().map(|m| (m, m.get_ref().as_str())) {
         None | Some((_, "uniform")) => Arrival::Uniform,
         Some((_, "poisson")) => Arrival::Poisson,
-        Some((m, o)) => return Err(cx.err(m.span(), "experiment.warm.arrival", format!("unknown arrival {o:?}; use \"uniform\" or \"poisson\""))),
+        Some((m, o)) => {
+            return Err(cx.err(
+                m.span(),
+                "experiment.warm.arrival",
+                format!("unknown arrival {o:?}; use \"uniform\" or \"poisson\""),
+            ))
+        }
     };
     let rate = match &w.rate {
         None => 50.0,
-        Some(r) if r.get_ref().is_finite() && *r.get_ref() > 0.0 && *r.get_ref() <= 1e6 => *r.get_ref(),
-        Some(r) => return Err(cx.err(r.span(), "experiment.warm.rate", "rate is requests per second, above 0 and at most 1000000")),
+        Some(r) if r.get_ref().is_finite() && *r.get_ref() > 0.0 && *r.get_ref() <= 1e6 => {
+            *r.get_ref()
+        }
+        Some(r) => {
+            return Err(cx.err(
+                r.span(),
+                "experiment.warm.rate",
+                "rate is requests per second, above 0 and at most 1000000",
+            ))
+        }
     };
     let warm = Warm {
         mode,
         arrival,
         rate,
-        duration: dur(cx, &w.duration, "experiment.warm.duration", Duration::from_secs(5), Duration::from_millis(100))?,
-        warmup: dur(cx, &w.warmup, "experiment.warm.warmup", Duration::from_secs(1), Duration::ZERO)?,
-        connections: int_in(cx, &w.connections, "experiment.warm.connections", 4, 1..=4096)? as u32,
-        timeout: dur(cx, &w.timeout, "experiment.warm.timeout", Duration::from_secs(10), Duration::from_millis(1))?,
+        duration: dur(
+            cx,
+            &w.duration,
+            "experiment.warm.duration",
+            Duration::from_secs(5),
+            Duration::from_millis(100),
+        )?,
+        warmup: dur(
+            cx,
+            &w.warmup,
+            "experiment.warm.warmup",
+            Duration::from_secs(1),
+            Duration::ZERO,
+        )?,
+        connections: int_in(
+            cx,
+            &w.connections,
+            "experiment.warm.connections",
+            4,
+            1..=4096,
+        )? as u32,
+        timeout: dur(
+            cx,
+            &w.timeout,
+            "experiment.warm.timeout",
+            Duration::from_secs(10),
+            Duration::from_millis(1),
+        )?,
     };
     let c = &e.cold;
     let cold = Cold {
-        repetitions: int_in(cx, &c.repetitions, "experiment.cold.repetitions", 20, 1..=100_000)? as u32,
-        idle_gap: dur(cx, &c.idle_gap, "experiment.cold.idle_gap", Duration::from_millis(300), Duration::ZERO)?,
-        timeout: dur(cx, &c.timeout, "experiment.cold.timeout", Duration::from_secs(60), Duration::from_millis(10))?,
+        repetitions: int_in(
+            cx,
+            &c.repetitions,
+            "experiment.cold.repetitions",
+            20,
+            1..=100_000,
+        )? as u32,
+        idle_gap: dur(
+            cx,
+            &c.idle_gap,
+            "experiment.cold.idle_gap",
+            Duration::from_millis(300),
+            Duration::ZERO,
+        )?,
+        timeout: dur(
+            cx,
+            &c.timeout,
+            "experiment.cold.timeout",
+            Duration::from_secs(60),
+            Duration::from_millis(10),
+        )?,
     };
     Ok(Experiment { seed, warm, cold })
 }
 
 fn k3d_settings(cx: &Cx, p: &RawPlatform) -> R<K3dSettings> {
-    let s = |v: &Option<Spanned<String>>, d: &str| v.as_ref().map_or(d.to_string(), |x| x.get_ref().clone());
+    let s = |v: &Option<Spanned<String>>, d: &str| {
+        v.as_ref().map_or(d.to_string(), |x| x.get_ref().clone())
+    };
     let port = |v: &Option<Spanned<u16>>, d: u16| v.as_ref().map_or(d, |x| *x.get_ref());
     let k = &p.k3d;
     let registry_name = s(&k.registry_name, "faasbed-registry.localhost");
@@ -544,7 +800,8 @@ fn k3d_settings(cx: &Cx, p: &RawPlatform) -> R<K3dSettings> {
 pub(crate) fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -554,7 +811,8 @@ fn check_label(k: &str, v: &str) -> Result<(), String> {
     let name_ok = |s: &str| {
         !s.is_empty()
             && s.len() <= 63
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
             && s.starts_with(|c: char| c.is_ascii_alphanumeric())
             && s.ends_with(|c: char| c.is_ascii_alphanumeric())
     };
@@ -562,7 +820,9 @@ fn check_label(k: &str, v: &str) -> Result<(), String> {
         Some((p, n)) => (Some(p), n),
         None => (None, k),
     };
-    if !name_ok(name) || prefix.is_some_and(|p| p.is_empty() || p.len() > 253 || !p.split('.').all(is_dns_label)) {
+    if !name_ok(name)
+        || prefix.is_some_and(|p| p.is_empty() || p.len() > 253 || !p.split('.').all(is_dns_label))
+    {
         return Err(format!("{k:?} is not a valid Kubernetes label key"));
     }
     if !(v.is_empty() || name_ok(v)) {

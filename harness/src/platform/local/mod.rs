@@ -1,0 +1,520 @@
+//! The embedded `local` platform: one machine, no Docker, no Kubernetes.
+//!
+//! `up` starts a gateway daemon (this same binary, `faasbed gateway-daemon`) in its own session;
+//! it prepares every node (launcher, cgroup, link) and serves the OpenFaaS gateway API on a free
+//! loopback port. Its address, pid and node report go to `<run dir>/gateway.json`; the basic-auth
+//! password to `<run dir>/password` (mode 0600). Later commands attach through those files.
+
+pub mod cgroup;
+pub mod gateway;
+pub mod link;
+pub mod node;
+pub mod registry;
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+use super::{GatewayAccess, Platform, PlatformError, ReplicaPlacement};
+use crate::exec::{self, Cmd, ExecError, SpawnOpts};
+use crate::spec::{self, Arch, Backend, Scenario, SpecError};
+
+/// Errors of the local platform.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    /// A client sent something the gateway cannot accept.
+    #[error("{0}")]
+    BadRequest(String),
+    /// No such function.
+    #[error("function {0} not found")]
+    NotFound(String),
+    /// A replica did not exit after SIGKILL.
+    #[error("replica pid {pid} did not exit after SIGKILL")]
+    Stuck { pid: u32 },
+    /// A replica exited before its health check passed.
+    #[error("function {function}: replica on node {node} exited before it was healthy; see {}", log.display())]
+    ReplicaDied {
+        function: String,
+        node: String,
+        log: PathBuf,
+    },
+    /// A replica did not become healthy in time.
+    #[error("function {function}: replica on node {node} was not healthy within {timeout:?}")]
+    HealthTimeout {
+        function: String,
+        node: String,
+        timeout: Duration,
+    },
+    /// No QEMU user-mode binary for an arch.
+    #[error("no QEMU user-mode emulator for {arch}; run `sudo apt-get install -y qemu-user-static` (or `faasbed setup`)")]
+    NoQemu { arch: Arch },
+    /// A backend the local platform cannot run.
+    #[error("node {node}: backend {backend} is not a local-platform backend")]
+    Backend { node: String, backend: Backend },
+    /// An I/O step failed.
+    #[error("cannot {what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// An external command failed.
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+    /// The scenario is invalid.
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    /// No topology is up.
+    #[error("no local topology is up in {}; run `faasbed up` first", home.display())]
+    NotUp { home: PathBuf },
+    /// The gateway daemon exited during start-up.
+    #[error("the gateway daemon exited during start-up; its log {} ends with:\n{tail}", log.display())]
+    DaemonDied { log: PathBuf, tail: String },
+    /// The gateway daemon did not come up in time.
+    #[error("the gateway daemon did not answer within {timeout:?}; see {}", log.display())]
+    DaemonTimeout { log: PathBuf, timeout: Duration },
+    /// A state file is unreadable.
+    #[error("state file {} is unreadable ({message}); run `faasbed down` then `faasbed up`", path.display())]
+    State { path: PathBuf, message: String },
+}
+
+/// Unix time in nanoseconds.
+pub fn unix_ns(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> LocalError {
+    let what = what.into();
+    move |source| LocalError::Io { what, source }
+}
+
+/// faasbed's working directory: `$FAASBED_HOME`, else `./.faasbed`.
+#[derive(Debug, Clone)]
+pub struct Home {
+    /// The directory.
+    pub root: PathBuf,
+}
+
+impl Home {
+    /// From `$FAASBED_HOME` or `./.faasbed`.
+    pub fn from_env() -> Home {
+        let root = std::env::var_os("FAASBED_HOME")
+            .map_or_else(|| PathBuf::from(".faasbed"), PathBuf::from);
+        Home { root }
+    }
+    /// Where run directories live.
+    pub fn runs(&self) -> PathBuf {
+        self.root.join("runs")
+    }
+    /// Where built function binaries live.
+    pub fn images(&self) -> PathBuf {
+        self.root.join("cache").join("functions")
+    }
+    fn current_file(&self) -> PathBuf {
+        self.root.join("current")
+    }
+    /// The run directory of the topology that is up, if any.
+    pub fn current(&self) -> Option<PathBuf> {
+        let id = std::fs::read_to_string(self.current_file()).ok()?;
+        let dir = self.runs().join(id.trim());
+        dir.is_dir().then_some(dir)
+    }
+}
+
+/// What the daemon publishes in `gateway.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GatewayFile {
+    /// Run id (labels every process and cgroup).
+    pub run_id: String,
+    /// Gateway base URL.
+    pub url: String,
+    /// Daemon pid (also its process group and session).
+    pub pid: u32,
+    /// Scenario file the topology was made from.
+    pub scenario: PathBuf,
+    /// sha256 of that file.
+    pub scenario_hash: String,
+    /// Start time, unix ns.
+    pub started_ns: u64,
+    /// Per node: launcher, link shape, enforcement.
+    pub nodes: Vec<NodeReport>,
+}
+
+/// How one node was realised, for provenance.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeReport {
+    /// Node name.
+    pub name: String,
+    /// Class.
+    pub class: String,
+    /// Arch.
+    pub arch: String,
+    /// Backend.
+    pub backend: String,
+    /// Site.
+    pub site: String,
+    /// Launcher (native or qemu + cpu model).
+    pub launcher: serde_json::Value,
+    /// Link shape from the gateway.
+    pub link: serde_json::Value,
+    /// What cgroup limits were enforced.
+    pub enforcement: serde_json::Value,
+    /// Profile values.
+    pub profile: serde_json::Value,
+}
+
+/// Make a new run id: `YYYYMMDD-HHMMSS-xxxx`.
+pub fn new_run_id() -> String {
+    let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    let compact: String = now.chars().filter(|c| c.is_ascii_digit()).collect();
+    let suffix = rand::thread_rng().next_u32() & 0xffff;
+    format!("{}-{}-{suffix:04x}", &compact[..8], &compact[8..14])
+}
+
+fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), LocalError> {
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(mode)
+        .open(&tmp)
+        .map_err(io(format!("write {}", tmp.display())))?;
+    f.write_all(bytes)
+        .map_err(io(format!("write {}", tmp.display())))?;
+    f.sync_all()
+        .map_err(io(format!("sync {}", tmp.display())))?;
+    std::fs::rename(&tmp, path).map_err(io(format!("rename to {}", path.display())))
+}
+
+fn read_state(path: &Path) -> Result<GatewayFile, LocalError> {
+    let bytes = std::fs::read(path).map_err(|e| LocalError::State {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| LocalError::State {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// A running local topology, as seen by the CLI and by measurement.
+#[derive(Debug)]
+pub struct LocalPlatform {
+    home: Home,
+    run_dir: PathBuf,
+    state: GatewayFile,
+    access: GatewayAccess,
+    child: Option<tokio::process::Child>,
+    downed: bool,
+}
+
+/// Options of the daemon process (`faasbed gateway-daemon`).
+#[derive(Debug, Clone)]
+pub struct DaemonOpts {
+    /// The run directory prepared by `up`.
+    pub run_dir: PathBuf,
+    /// The scenario file.
+    pub scenario: PathBuf,
+    /// Where function binaries are.
+    pub images: PathBuf,
+}
+
+impl LocalPlatform {
+    /// Start the gateway daemon for `scenario` and wait until it answers.
+    pub async fn up(home: &Home, scenario: &Scenario) -> Result<LocalPlatform, LocalError> {
+        let run_id = new_run_id();
+        let run_dir = home.runs().join(&run_id);
+        let logs = run_dir.join("logs");
+        std::fs::create_dir_all(&logs).map_err(io(format!("create {}", logs.display())))?;
+        std::fs::create_dir_all(home.images())
+            .map_err(io(format!("create {}", home.images().display())))?;
+        let mut pw = [0u8; 18];
+        rand::thread_rng().fill_bytes(&mut pw);
+        let password = hex::encode(pw);
+        write_atomic(&run_dir.join("password"), password.as_bytes(), 0o600)?;
+        let exe = std::env::current_exe().map_err(io("find the faasbed executable"))?;
+        let scenario_path =
+            std::fs::canonicalize(&scenario.path).unwrap_or_else(|_| scenario.path.clone());
+        let cmd = Cmd::new(exe)
+            .arg("gateway-daemon")
+            .arg("--run-dir")
+            .arg(&run_dir)
+            .arg("--scenario")
+            .arg(&scenario_path)
+            .arg("--images")
+            .arg(home.images());
+        let log = logs.join("gateway.log");
+        let mut child = exec::spawn(
+            &cmd,
+            &SpawnOpts {
+                run_id: run_id.clone(),
+                cgroup_procs: vec![],
+                log: Some(log.clone()),
+                new_session: true,
+            },
+        )?;
+        std::fs::write(home.current_file(), &run_id).map_err(io("write .faasbed/current"))?;
+        let state_path = run_dir.join("gateway.json");
+        let timeout = Duration::from_secs(15);
+        let deadline = Instant::now() + timeout;
+        let state = loop {
+            if let Ok(Some(_)) = child.try_wait() {
+                let tail = std::fs::read_to_string(&log).unwrap_or_default();
+                let tail: String = tail
+                    .lines()
+                    .rev()
+                    .take(15)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                return Err(LocalError::DaemonDied { log, tail });
+            }
+            if state_path.exists() {
+                break read_state(&state_path)?;
+            }
+            if Instant::now() > deadline {
+                let _ = exec::kill_group(child.id().unwrap_or(0), libc::SIGKILL);
+                return Err(LocalError::DaemonTimeout { log, timeout });
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        let access = GatewayAccess {
+            url: state.url.clone(),
+            user: "admin".into(),
+            password,
+        };
+        Ok(LocalPlatform {
+            home: home.clone(),
+            run_dir,
+            state,
+            access,
+            child: Some(child),
+            downed: false,
+        })
+    }
+
+    /// Attach to the topology that is up (from `.faasbed/current`).
+    pub fn attach(home: &Home) -> Result<LocalPlatform, LocalError> {
+        let run_dir = home.current().ok_or_else(|| LocalError::NotUp {
+            home: home.root.clone(),
+        })?;
+        let state = read_state(&run_dir.join("gateway.json"))?;
+        let pw_path = run_dir.join("password");
+        let password = std::fs::read_to_string(&pw_path).map_err(|e| LocalError::State {
+            path: pw_path.clone(),
+            message: e.to_string(),
+        })?;
+        let access = GatewayAccess {
+            url: state.url.clone(),
+            user: "admin".into(),
+            password: password.trim().to_string(),
+        };
+        Ok(LocalPlatform {
+            home: home.clone(),
+            run_dir,
+            state,
+            access,
+            child: None,
+            downed: false,
+        })
+    }
+
+    /// The daemon's published state.
+    pub fn state(&self) -> &GatewayFile {
+        &self.state
+    }
+
+    /// The run directory.
+    pub fn run_dir(&self) -> &Path {
+        &self.run_dir
+    }
+
+    /// Is the daemon process still alive?
+    pub fn daemon_alive(&self) -> bool {
+        exec::pid_alive(self.state.pid)
+    }
+
+    async fn stop(&mut self) {
+        if self.downed {
+            return;
+        }
+        self.downed = true;
+        let pid = self.state.pid;
+        let _ = exec::kill_group(pid, libc::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        if let Some(child) = self.child.as_mut() {
+            let _ = tokio::time::timeout_at(deadline.into(), child.wait()).await;
+        } else {
+            while exec::pid_alive(pid) && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        sweep(Some(&self.state.run_id));
+        if std::fs::read_to_string(self.home.current_file())
+            .is_ok_and(|c| c.trim() == self.state.run_id)
+        {
+            let _ = std::fs::remove_file(self.home.current_file());
+        }
+    }
+}
+
+/// Kill every process labelled with `run_id` (every faasbed run when `None`) and remove its
+/// cgroups. Returns the number of processes killed.
+pub fn sweep(run_id: Option<&str>) -> usize {
+    let pids = exec::labelled_pids(run_id);
+    for (pid, _) in &pids {
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe {
+            libc::kill(*pid as i32, libc::SIGKILL);
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pids.iter().any(|(p, _)| exec::pid_alive(*p)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    cgroup::sweep(cgroup::detect().as_ref(), run_id);
+    pids.len()
+}
+
+impl Platform for LocalPlatform {
+    fn gateway(&self) -> &GatewayAccess {
+        &self.access
+    }
+
+    async fn force_cold(&self, function: &str) -> Result<(), PlatformError> {
+        let c = self.access.client();
+        // The local gateway accepts 0 and returns once every replica has been reaped.
+        c.scale(function, 0).await?;
+        let left = self.placement(function).await?;
+        if let Some(r) = left.first() {
+            return Err(PlatformError::Local(LocalError::BadRequest(format!(
+                "function {function} still has a replica on node {} after scaling to 0",
+                r.node
+            ))));
+        }
+        Ok(())
+    }
+
+    async fn placement(&self, function: &str) -> Result<Vec<ReplicaPlacement>, PlatformError> {
+        let c = self.access.client();
+        let reps: Vec<registry::ReplicaInfo> = c
+            .get_json(&format!("/system/faasbed/replicas/{function}"))
+            .await?;
+        Ok(reps
+            .into_iter()
+            .map(|r| ReplicaPlacement {
+                node: r.node,
+                arch: r.arch,
+                class: r.class,
+                instance: r.instance,
+                ready: r.state == registry::ReplicaState::Ready,
+            })
+            .collect())
+    }
+
+    async fn down(&mut self) -> Result<(), PlatformError> {
+        self.stop().await;
+        Ok(())
+    }
+
+    fn cold_settle(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+/// The gateway daemon: prepare nodes, serve until SIGTERM/SIGINT, then stop every replica.
+pub async fn run_daemon(opts: DaemonOpts) -> Result<(), LocalError> {
+    let scenario = spec::load(&opts.scenario)?;
+    let run_id = opts
+        .run_dir
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let pw_path = opts.run_dir.join("password");
+    let password =
+        std::fs::read_to_string(&pw_path).map_err(io(format!("read {}", pw_path.display())))?;
+    let hierarchy = cgroup::detect();
+    let mut nodes = Vec::new();
+    for n in &scenario.nodes {
+        nodes.push(node::NodeRuntime::prepare(
+            &scenario,
+            n,
+            &run_id,
+            hierarchy.as_ref(),
+        )?);
+    }
+    let reports = nodes
+        .iter()
+        .map(|n| NodeReport {
+            name: n.node.name.clone(),
+            class: n.node.class.clone(),
+            arch: n.node.arch.to_string(),
+            backend: n.node.backend.to_string(),
+            site: n.node.site.clone(),
+            launcher: serde_json::to_value(&n.launcher).unwrap_or_default(),
+            link: serde_json::to_value(&n.shape).unwrap_or_default(),
+            enforcement: serde_json::to_value(&n.enforcement).unwrap_or_default(),
+            profile: serde_json::to_value(&n.node.profile).unwrap_or_default(),
+        })
+        .collect();
+    let registry = Arc::new(registry::Registry::new(
+        &run_id,
+        nodes,
+        opts.images.clone(),
+        opts.run_dir.join("logs"),
+        scenario.experiment.cold.timeout,
+    ));
+    let gw = Arc::new(gateway::Gateway::new(
+        registry.clone(),
+        password.trim(),
+        scenario
+            .experiment
+            .warm
+            .timeout
+            .max(Duration::from_secs(60)),
+    ));
+    let (listener, addr) = gateway::bind().await?;
+    let state = GatewayFile {
+        run_id: run_id.clone(),
+        url: format!("http://{addr}"),
+        pid: std::process::id(),
+        scenario: opts.scenario.clone(),
+        scenario_hash: scenario.hash.clone(),
+        started_ns: unix_ns(SystemTime::now()),
+        nodes: reports,
+    };
+    let server = tokio::spawn(gw.clone().serve(listener));
+    let bytes = serde_json::to_vec_pretty(&state).unwrap_or_default();
+    write_atomic(&opts.run_dir.join("gateway.json"), &bytes, 0o644)?;
+    eprintln!("faasbed gateway {} listening on {}", run_id, state.url);
+    wait_for_stop_signal().await;
+    eprintln!("faasbed gateway {run_id}: stopping");
+    server.abort();
+    registry.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        // Without signal handlers, park forever; `down` escalates to SIGKILL and sweeps.
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+}
