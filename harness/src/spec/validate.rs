@@ -266,7 +266,7 @@ fn check_backend(
     if !allowed.contains(&backend) {
         let names: Vec<&str> = allowed.iter().map(|b| b.as_str()).collect();
         return Err(format!(
-            "backend {backend:?} is not one of the {} platform's: {}",
+            "backend \"{backend}\" is not one of the {} platform's: {}",
             kind.as_str(),
             names.join(", ")
         ));
@@ -829,4 +829,105 @@ fn check_label(k: &str, v: &str) -> Result<(), String> {
         return Err(format!("{v:?} is not a valid Kubernetes label value (letters, digits, '-', '_', '.'; at most 63)"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn p(t: &str) -> Result<Scenario, SpecError> {
+        parse(t, Path::new("t.toml"))
+    }
+
+    const MIN: &str = "[[node]]\nname = \"vps-1\"\nclass = \"vps\"\n";
+
+    #[test]
+    fn defaults_run_as_they_are() {
+        let s = p(MIN).unwrap();
+        assert_eq!(s.platform.kind, PlatformKind::Local);
+        assert_eq!(s.nodes[0].arch, Arch::Amd64);
+        assert_eq!(s.nodes[0].backend, Backend::Native);
+        assert_eq!(s.experiment.cold.repetitions, 20);
+        assert!(s.experiment.cold.idle_gap > Duration::from_millis(250));
+    }
+
+    #[test]
+    fn class_defaults_arch_and_backend() {
+        let s = p("[[node]]\nname = \"p\"\nclass = \"pi3\"\n").unwrap();
+        assert_eq!(s.nodes[0].arch, Arch::Armhf);
+        assert_eq!(s.nodes[0].backend, Backend::QemuUser);
+        assert_eq!(s.nodes[0].qemu_cpu(), Some("cortex-a7"));
+        let l = s.nodes[0].labels();
+        assert_eq!(l["kubernetes.io/arch"], "arm");
+        assert_eq!(l["faasbed.io/class"], "pi3");
+    }
+
+    #[test]
+    fn thesis_style_constraint_selects_the_labelled_node() {
+        let t = format!(
+            "{MIN}[[node]]\nname = \"raspberrypi-01\"\nclass = \"pi3\"\nlabels = {{ type = \"rsbpi-01\" }}\n\
+             [[function]]\nname = \"f\"\nsource = \"echo\"\nconstraints = [\"type=rsbpi-01\"]\n"
+        );
+        let s = p(&t).unwrap();
+        let names: Vec<&str> = s
+            .eligible_nodes(&s.functions[0])
+            .iter()
+            .map(|n| n.name.as_str())
+            .collect();
+        assert_eq!(names, ["raspberrypi-01"]);
+    }
+
+    #[test]
+    fn constraints_that_never_match_together_are_rejected() {
+        let t = format!(
+            "{MIN}[[node]]\nname = \"p\"\nclass = \"pi3\"\n\
+             [[function]]\nname = \"f\"\nsource = \"echo\"\nconstraints = [\"faasbed.io/class=vps\", \"kubernetes.io/arch=arm\"]\n"
+        );
+        let e = p(&t).unwrap_err().to_string();
+        assert!(e.contains("no node matches all of them together"), "{e}");
+    }
+
+    #[test]
+    fn custom_profile_needs_its_essentials() {
+        let e = p("[profile.tiny]\ncpus = 0.25\n[[node]]\nname = \"t\"\nclass = \"tiny\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("needs `memory`"), "{e}");
+        let s = p("[profile.tiny]\ncpus = 0.25\nmemory = \"256MiB\"\ndefault_arch = \"arm64\"\n[[node]]\nname = \"t\"\nclass = \"tiny\"\n").unwrap();
+        assert_eq!(s.nodes[0].profile.memory_bytes, 256 << 20);
+        assert_eq!(s.nodes[0].arch, Arch::Arm64);
+    }
+
+    #[test]
+    fn k3d_needs_a_server_and_a_localhost_registry() {
+        let e = p("[platform]\nkind = \"k3d\"\n[[node]]\nname = \"a\"\nclass = \"vps\"\nbackend = \"agent\"\n").unwrap_err().to_string();
+        assert!(
+            e.contains("needs one node with backend = \"server\""),
+            "{e}"
+        );
+        let e = p("[platform]\nkind = \"k3d\"\n[platform.k3d]\nregistry_name = \"registry.example.com\"\n[[node]]\nname = \"a\"\nclass = \"vps\"\n").unwrap_err().to_string();
+        assert!(e.contains("*.localhost"), "{e}");
+    }
+
+    proptest! {
+        // Arbitrary text never panics the parser; errors are always located.
+        #[test]
+        fn arbitrary_text_never_panics(t in "\\PC{0,300}") {
+            if let Err(e) = p(&t) {
+                prop_assert!(e.to_string().starts_with("t.toml:"));
+            }
+        }
+
+        // Mutating one character of a valid scenario never panics either.
+        #[test]
+        fn mutated_scenario_never_panics(pos in 0usize..400, c in proptest::char::any()) {
+            let base = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/local.toml")).unwrap();
+            let mut chars: Vec<char> = base.chars().collect();
+            let i = pos % chars.len();
+            chars[i] = c;
+            let t: String = chars.into_iter().collect();
+            let _ = p(&t);
+        }
+    }
 }
