@@ -1,1 +1,2 @@
 //! Measurement: the open-loop/closed-loop load generator and the cold-start prober.
+pub mod cold;

@@ -6,7 +6,9 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use hdrhistogram::serialization::interval_log::{IntervalLogIterator, IntervalLogWriterBuilder, LogEntry, Tag};
+use hdrhistogram::serialization::interval_log::{
+    IntervalLogIterator, IntervalLogWriterBuilder, LogEntry, Tag,
+};
 use hdrhistogram::serialization::{Deserializer, V2DeflateSerializer};
 use hdrhistogram::Histogram;
 
@@ -25,7 +27,12 @@ pub struct Interval<'a> {
 }
 
 /// Write (replace) an interval log at `path` with base time `base`.
-pub fn write(path: &Path, base: SystemTime, comment: &str, intervals: &[Interval<'_>]) -> Result<(), StoreError> {
+pub fn write(
+    path: &Path,
+    base: SystemTime,
+    comment: &str,
+    intervals: &[Interval<'_>],
+) -> Result<(), StoreError> {
     let err = |m: String| StoreError::Hdr {
         path: path.to_path_buf(),
         message: m,
@@ -34,8 +41,12 @@ pub fn write(path: &Path, base: SystemTime, comment: &str, intervals: &[Interval
     {
         let mut ser = V2DeflateSerializer::new();
         let mut b = IntervalLogWriterBuilder::new();
-        b.add_comment(comment).with_base_time(base).with_start_time(base);
-        let mut w = b.begin_log_with(&mut buf, &mut ser).map_err(|e| err(e.to_string()))?;
+        b.add_comment(comment)
+            .with_base_time(base)
+            .with_start_time(base);
+        let mut w = b
+            .begin_log_with(&mut buf, &mut ser)
+            .map_err(|e| err(e.to_string()))?;
         for i in intervals {
             let tag = Tag::new(i.tag).ok_or_else(|| err(format!("invalid tag {:?}", i.tag)))?;
             w.write_histogram(i.histogram, i.start, i.duration, Some(tag))
@@ -60,11 +71,16 @@ pub fn read(path: &Path) -> Result<Vec<(String, Histogram<u64>)>, StoreError> {
                 path: path.to_path_buf(),
                 message: m,
             })?;
-            let hist: Histogram<u64> = de.deserialize(&mut raw.as_slice()).map_err(|e| StoreError::Hdr {
-                path: path.to_path_buf(),
-                message: format!("{e:?}"),
-            })?;
-            out.push((h.tag().map(|t| t.as_str().to_string()).unwrap_or_default(), hist));
+            let hist: Histogram<u64> =
+                de.deserialize(&mut raw.as_slice())
+                    .map_err(|e| StoreError::Hdr {
+                        path: path.to_path_buf(),
+                        message: format!("{e:?}"),
+                    })?;
+            out.push((
+                h.tag().map(|t| t.as_str().to_string()).unwrap_or_default(),
+                hist,
+            ));
         }
     }
     Ok(out)
@@ -72,7 +88,9 @@ pub fn read(path: &Path) -> Result<Vec<(String, Histogram<u64>)>, StoreError> {
 
 fn base64_decode(s: &str) -> Result<Vec<u8>, String> {
     use base64::Engine;
-    base64::engine::general_purpose::STANDARD.decode(s).map_err(|e| e.to_string())
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -94,8 +112,18 @@ mod tests {
             SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
             "test",
             &[
-                Interval { tag: "corrected", start: Duration::ZERO, duration: Duration::from_secs(5), histogram: &c },
-                Interval { tag: "uncorrected", start: Duration::ZERO, duration: Duration::from_secs(5), histogram: &u },
+                Interval {
+                    tag: "corrected",
+                    start: Duration::ZERO,
+                    duration: Duration::from_secs(5),
+                    histogram: &c,
+                },
+                Interval {
+                    tag: "uncorrected",
+                    start: Duration::ZERO,
+                    duration: Duration::from_secs(5),
+                    histogram: &u,
+                },
             ],
         )
         .unwrap();

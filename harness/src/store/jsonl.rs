@@ -47,7 +47,9 @@ impl<T: Serialize> JsonlWriter<T> {
             message: e.to_string(),
         })?;
         self.buf.push(b'\n');
-        self.out.write_all(&self.buf).map_err(io_err("append to", &self.path))?;
+        self.out
+            .write_all(&self.buf)
+            .map_err(io_err("append to", &self.path))?;
         self.out.flush().map_err(io_err("flush", &self.path))?;
         self.written += 1;
         Ok(())
@@ -67,7 +69,10 @@ impl<T: Serialize> JsonlWriter<T> {
 /// Read every line of `path` as `T`, calling `each` per record. A line that does not parse
 /// stops the read with its line number, unless it is a torn final line (no newline), which is
 /// skipped and counted in the returned value.
-pub fn read_each<T: DeserializeOwned>(path: &Path, mut each: impl FnMut(T)) -> Result<ReadStats, StoreError> {
+pub fn read_each<T: DeserializeOwned>(
+    path: &Path,
+    mut each: impl FnMut(T),
+) -> Result<ReadStats, StoreError> {
     let f = File::open(path).map_err(io_err("open", path))?;
     let mut r = BufReader::with_capacity(256 * 1024, f);
     let mut line = String::new();
@@ -131,11 +136,22 @@ mod tests {
         }
         drop(w);
         // simulate a crash mid-line
-        std::fs::OpenOptions::new().append(true).open(&p).unwrap().write_all(b"{\"a\":").unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .unwrap()
+            .write_all(b"{\"a\":")
+            .unwrap();
         let mut got = vec![];
         let s = read_each::<R>(&p, |r| got.push(r.a)).unwrap();
         assert_eq!(got, [0, 1, 2]);
-        assert_eq!(s, ReadStats { records: 3, torn_tail: true });
+        assert_eq!(
+            s,
+            ReadStats {
+                records: 3,
+                torn_tail: true
+            }
+        );
     }
 
     #[test]

@@ -139,7 +139,10 @@ pub async fn tool_versions() -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let probes: [(&str, Cmd); 3] = [
         ("go", Cmd::new("go").arg("version")),
-        ("qemu-aarch64", Cmd::new("qemu-aarch64-static").arg("--version")),
+        (
+            "qemu-aarch64",
+            Cmd::new("qemu-aarch64-static").arg("--version"),
+        ),
         ("qemu-arm", Cmd::new("qemu-arm-static").arg("--version")),
     ];
     for (name, cmd) in probes {
@@ -163,10 +166,19 @@ mod tests {
 
     #[test]
     fn parses_proc_files() {
-        assert_eq!(parse_cpu_model("processor\t: 0\nmodel name\t: AMD EPYC 7B13\n"), "AMD EPYC 7B13");
+        assert_eq!(
+            parse_cpu_model("processor\t: 0\nmodel name\t: AMD EPYC 7B13\n"),
+            "AMD EPYC 7B13"
+        );
         assert_eq!(parse_cpu_model("Hardware\t: BCM2835\n"), "BCM2835");
         assert_eq!(parse_cpu_model(""), "unknown");
-        assert_eq!(parse_mem_total("MemTotal:       16384 kB\nMemFree: 1 kB\n"), 16384 * 1024);
-        assert_eq!(parse_os_release("NAME=x\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n"), "Debian GNU/Linux 12 (bookworm)");
+        assert_eq!(
+            parse_mem_total("MemTotal:       16384 kB\nMemFree: 1 kB\n"),
+            16384 * 1024
+        );
+        assert_eq!(
+            parse_os_release("NAME=x\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n"),
+            "Debian GNU/Linux 12 (bookworm)"
+        );
     }
 }

@@ -42,7 +42,10 @@ pub enum StoreError {
     Exists { path: PathBuf },
 }
 
-pub(crate) fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StoreError + 'a {
+pub(crate) fn io_err<'a>(
+    what: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> StoreError + 'a {
     move |source| StoreError::Io {
         what,
         path: path.to_path_buf(),
@@ -81,7 +84,9 @@ impl RunStore {
 
     /// Open an existing run directory.
     pub fn open(dir: &Path) -> RunStore {
-        RunStore { dir: dir.to_path_buf() }
+        RunStore {
+            dir: dir.to_path_buf(),
+        }
     }
 
     /// The directory.
@@ -96,11 +101,17 @@ impl RunStore {
 
     /// Path of the HdrHistogram log of one function × node.
     pub fn hlog_path(&self, function: &str, node: &str) -> PathBuf {
-        self.dir.join(files::HDR).join(format!("{function}.{node}.hlog"))
+        self.dir
+            .join(files::HDR)
+            .join(format!("{function}.{node}.hlog"))
     }
 
     /// Write `value` as pretty JSON to `name`, atomically (temp file + rename).
-    pub fn write_json<T: Serialize + ?Sized>(&self, name: &str, value: &T) -> Result<PathBuf, StoreError> {
+    pub fn write_json<T: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        value: &T,
+    ) -> Result<PathBuf, StoreError> {
         let path = self.path(name);
         let bytes = serde_json::to_vec_pretty(value).map_err(|e| StoreError::Parse {
             path: path.clone(),
