@@ -1,0 +1,103 @@
+//! Shared test helpers: the upstream OpenAPI spec as JSON Schema validators, and a local
+//! topology started in-process or through the CLI.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// `shared/specs/<name>`: CI clones the repo with `shared/` beside it.
+pub fn upstream_spec(name: &str) -> PathBuf {
+    let candidates = [repo().join("../shared/specs").join(name), repo().join("shared/specs").join(name)];
+    for c in &candidates {
+        if c.is_file() {
+            return c.clone();
+        }
+    }
+    panic!(
+        "upstream spec {name} not found at {}; the tests need the shared/ folder beside the repository",
+        candidates[0].display()
+    );
+}
+
+/// OpenAPI 3.0 `nullable: true` → JSON Schema `anyOf [schema, null]`, recursively.
+fn nullable_to_json_schema(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            for (_, x) in m.iter_mut() {
+                nullable_to_json_schema(x);
+            }
+            if m.remove("nullable") == Some(Value::Bool(true)) {
+                let inner = Value::Object(std::mem::take(m));
+                m.insert("anyOf".into(), serde_json::json!([inner, {"type": "null"}]));
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(nullable_to_json_schema),
+        _ => {}
+    }
+}
+
+/// Validates JSON bodies against `#/components/schemas/<name>` of the OpenFaaS gateway spec.
+pub struct OpenApi {
+    doc: Value,
+}
+
+impl OpenApi {
+    /// Load `openfaas-gateway.openapi.yml`.
+    pub fn load() -> OpenApi {
+        let text = std::fs::read_to_string(upstream_spec("openfaas-gateway.openapi.yml")).unwrap();
+        let mut doc: Value = serde_yaml::from_str(&text).unwrap();
+        nullable_to_json_schema(&mut doc);
+        OpenApi { doc }
+    }
+
+    /// A validator for `schema` (a JSON Schema fragment whose `$ref`s point into the spec).
+    pub fn validator(&self, schema: Value) -> jsonschema::Validator {
+        let mut root = schema;
+        root["components"] = self.doc["components"].clone();
+        jsonschema::options()
+            .should_validate_formats(true)
+            .build(&root)
+            .unwrap_or_else(|e| panic!("bad schema: {e}"))
+    }
+
+    /// Assert `body` (JSON text) is valid against component `name`.
+    pub fn check(&self, name: &str, body: &[u8]) -> Value {
+        self.check_with(serde_json::json!({"$ref": format!("#/components/schemas/{name}")}), name, body)
+    }
+
+    /// Assert `body` is a JSON array of component `name`.
+    pub fn check_array(&self, name: &str, body: &[u8]) -> Value {
+        self.check_with(
+            serde_json::json!({"type": "array", "items": {"$ref": format!("#/components/schemas/{name}")}}),
+            name,
+            body,
+        )
+    }
+
+    fn check_with(&self, schema: Value, name: &str, body: &[u8]) -> Value {
+        let v: Value = serde_json::from_slice(body)
+            .unwrap_or_else(|e| panic!("{name}: body is not JSON ({e}): {}", String::from_utf8_lossy(body)));
+        let val = self.validator(schema);
+        let errs: Vec<String> = val.iter_errors(&v).map(|e| format!("{} at {}", e, e.instance_path)).collect();
+        assert!(errs.is_empty(), "{name} does not match the OpenAPI spec: {errs:?}\nbody: {v}");
+        v
+    }
+}
+
+/// A temporary `FAASBED_HOME`; its cache of built functions is shared across tests
+/// (`target/faasbed-test-cache`) so each function builds once.
+pub fn temp_home() -> (tempfile::TempDir, faasbed::platform::local::Home) {
+    let d = tempfile::tempdir().unwrap();
+    let home = faasbed::platform::local::Home { root: d.path().to_path_buf() };
+    let shared = repo().join("target/faasbed-test-cache/functions");
+    std::fs::create_dir_all(&shared).unwrap();
+    std::fs::create_dir_all(home.images().parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(&shared, home.images()).unwrap();
+    (d, home)
+}
