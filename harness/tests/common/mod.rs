@@ -101,3 +101,54 @@ pub fn temp_home() -> (tempfile::TempDir, faasbed::platform::local::Home) {
     std::os::unix::fs::symlink(&shared, home.images()).unwrap();
     (d, home)
 }
+
+/// A raw HTTP exchange for tests: (status, headers, body).
+pub async fn http(
+    method: &str,
+    url: &str,
+    auth: Option<(&str, &str)>,
+    body: Option<&str>,
+) -> (u16, http::HeaderMap, bytes::Bytes) {
+    use base64::Engine;
+    use http_body_util::{BodyExt, Full};
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Full<bytes::Bytes>>();
+    let mut req = http::Request::builder().method(method).uri(url);
+    if let Some((u, p)) = auth {
+        let t = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
+        req = req.header("authorization", format!("Basic {t}"));
+    }
+    let req = req
+        .body(Full::new(bytes::Bytes::from(body.unwrap_or("").to_string())))
+        .unwrap();
+    let resp = client.request(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, body)
+}
+
+/// The default scenario, checked.
+pub fn local_scenario() -> faasbed::spec::Scenario {
+    faasbed::spec::load(&repo().join("scenarios/local.toml")).unwrap()
+}
+
+/// A gateway serving `scenario` in this process, with a fresh run id and password.
+pub async fn serve(
+    scenario: &faasbed::spec::Scenario,
+    home: &faasbed::platform::local::Home,
+    logs: &Path,
+) -> (faasbed::platform::local::Served, String) {
+    let run_id = format!("test-{}-{}", std::process::id(), rand_suffix());
+    let password = format!("pw-{}", rand_suffix());
+    let served = faasbed::platform::local::serve(scenario, &run_id, &password, &home.images(), logs)
+        .await
+        .unwrap_or_else(|e| panic!("cannot serve the local gateway: {e}"));
+    (served, password)
+}
+
+fn rand_suffix() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!("{}", N.fetch_add(1, Ordering::Relaxed))
+}

@@ -431,26 +431,31 @@ impl Platform for LocalPlatform {
     }
 }
 
-/// The gateway daemon: prepare nodes, serve until SIGTERM/SIGINT, then stop every replica.
-pub async fn run_daemon(opts: DaemonOpts) -> Result<(), LocalError> {
-    let scenario = spec::load(&opts.scenario)?;
-    let run_id = opts
-        .run_dir
-        .file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let pw_path = opts.run_dir.join("password");
-    let password =
-        std::fs::read_to_string(&pw_path).map_err(io(format!("read {}", pw_path.display())))?;
+/// A gateway serving in this process (the daemon's core; tests use it directly).
+pub struct Served {
+    /// Base URL.
+    pub url: String,
+    /// The function registry.
+    pub registry: Arc<registry::Registry>,
+    /// Per-node provenance.
+    pub nodes: Vec<NodeReport>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Served {
+    /// Stop accepting calls and end every replica.
+    pub async fn stop(self) {
+        self.server.abort();
+        self.registry.shutdown().await;
+    }
+}
+
+/// Prepare every node of `scenario` and serve the gateway API on a free loopback port.
+pub async fn serve(scenario: &Scenario, run_id: &str, password: &str, images: &Path, logs: &Path) -> Result<Served, LocalError> {
     let hierarchy = cgroup::detect();
     let mut nodes = Vec::new();
     for n in &scenario.nodes {
-        nodes.push(node::NodeRuntime::prepare(
-            &scenario,
-            n,
-            &run_id,
-            hierarchy.as_ref(),
-        )?);
+        nodes.push(node::NodeRuntime::prepare(scenario, n, run_id, hierarchy.as_ref())?);
     }
     let reports = nodes
         .iter()
@@ -466,40 +471,52 @@ pub async fn run_daemon(opts: DaemonOpts) -> Result<(), LocalError> {
             profile: serde_json::to_value(&n.node.profile).unwrap_or_default(),
         })
         .collect();
+    std::fs::create_dir_all(logs).map_err(io(format!("create {}", logs.display())))?;
     let registry = Arc::new(registry::Registry::new(
-        &run_id,
+        run_id,
         nodes,
-        opts.images.clone(),
-        opts.run_dir.join("logs"),
+        images.to_path_buf(),
+        logs.to_path_buf(),
         scenario.experiment.cold.timeout,
     ));
-    let gw = Arc::new(gateway::Gateway::new(
-        registry.clone(),
-        password.trim(),
-        scenario
-            .experiment
-            .warm
-            .timeout
-            .max(Duration::from_secs(60)),
-    ));
+    let invoke_timeout = scenario.experiment.warm.timeout.max(Duration::from_secs(60));
+    let gw = Arc::new(gateway::Gateway::new(registry.clone(), password, invoke_timeout));
     let (listener, addr) = gateway::bind().await?;
+    let server = tokio::spawn(gw.serve(listener));
+    Ok(Served {
+        url: format!("http://{addr}"),
+        registry,
+        nodes: reports,
+        server,
+    })
+}
+
+/// The gateway daemon: serve until SIGTERM/SIGINT, then stop every replica.
+pub async fn run_daemon(opts: DaemonOpts) -> Result<(), LocalError> {
+    let scenario = spec::load(&opts.scenario)?;
+    let run_id = opts
+        .run_dir
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let pw_path = opts.run_dir.join("password");
+    let password = std::fs::read_to_string(&pw_path).map_err(io(format!("read {}", pw_path.display())))?;
+    let served = serve(&scenario, &run_id, password.trim(), &opts.images, &opts.run_dir.join("logs")).await?;
     let state = GatewayFile {
         run_id: run_id.clone(),
-        url: format!("http://{addr}"),
+        url: served.url.clone(),
         pid: std::process::id(),
         scenario: opts.scenario.clone(),
         scenario_hash: scenario.hash.clone(),
         started_ns: unix_ns(SystemTime::now()),
-        nodes: reports,
+        nodes: served.nodes.clone(),
     };
-    let server = tokio::spawn(gw.clone().serve(listener));
     let bytes = serde_json::to_vec_pretty(&state).unwrap_or_default();
     write_atomic(&opts.run_dir.join("gateway.json"), &bytes, 0o644)?;
     eprintln!("faasbed gateway {} listening on {}", run_id, state.url);
     wait_for_stop_signal().await;
     eprintln!("faasbed gateway {run_id}: stopping");
-    server.abort();
-    registry.shutdown().await;
+    served.stop().await;
     Ok(())
 }
 
