@@ -272,14 +272,21 @@ fn require_local(s: &spec::Scenario) -> Result<(), CliError> {
     Ok(())
 }
 
+/// SIGINT as a stream; installing it replaces the default "terminate" action.
+fn interrupt_signal() -> Result<tokio::signal::unix::Signal, CliError> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| CliError::Failed(format!("cannot install the Ctrl-C handler: {e}")))
+}
+
 /// Run `fut`; on Ctrl-C, bring `platform` down and report the interruption.
 async fn or_interrupt<T, F>(platform: &mut LocalPlatform, fut: F) -> Result<T, CliError>
 where
     F: std::future::Future<Output = Result<T, CliError>>,
 {
+    let mut sigint = interrupt_signal()?;
     tokio::select! {
         r = fut => r,
-        _ = tokio::signal::ctrl_c() => {
+        _ = sigint.recv() => {
             let _ = platform.down().await;
             Err(CliError::Interrupted)
         }
@@ -298,10 +305,14 @@ async fn up(home: &Home, path: &Path) -> Result<(), CliError> {
             )));
         }
     }
+    // The handler is in place before anything is spawned, so Ctrl-C at any point is caught.
+    let mut sigint = interrupt_signal()?;
+    let run_id = local::new_run_id();
     let started = tokio::select! {
-        r = LocalPlatform::up(home, &scenario) => r?,
-        _ = tokio::signal::ctrl_c() => {
-            local::sweep(None);
+        r = LocalPlatform::up(home, &scenario, &run_id) => r?,
+        _ = sigint.recv() => {
+            local::sweep(Some(&run_id));
+            let _ = std::fs::remove_file(home.root.join("current"));
             return Err(CliError::Interrupted);
         }
     };

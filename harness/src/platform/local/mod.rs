@@ -227,9 +227,9 @@ pub struct DaemonOpts {
 }
 
 impl LocalPlatform {
-    /// Start the gateway daemon for `scenario` and wait until it answers.
-    pub async fn up(home: &Home, scenario: &Scenario) -> Result<LocalPlatform, LocalError> {
-        let run_id = new_run_id();
+    /// Start the gateway daemon for `scenario` as run `run_id` and wait until it answers.
+    pub async fn up(home: &Home, scenario: &Scenario, run_id: &str) -> Result<LocalPlatform, LocalError> {
+        let run_id = run_id.to_string();
         let run_dir = home.runs().join(&run_id);
         let logs = run_dir.join("logs");
         std::fs::create_dir_all(&logs).map_err(io(format!("create {}", logs.display())))?;
