@@ -111,7 +111,8 @@ pub fn go_binary() -> Result<PathBuf, BuildError> {
 }
 
 /// Build function `source` (a folder of the module at `root`) for `arch`, or reuse the cached
-/// binary under `cache_dir` when its sources and the go version are unchanged.
+/// binary under `cache_dir` when its sources and the go version are unchanged (then go is not
+/// run, apart from one `go version` per process).
 pub async fn build(
     root: &Path,
     source: &str,
@@ -165,7 +166,6 @@ async fn build_with<R: Runner>(
     arch: Arch,
     cache_dir: &Path,
 ) -> Result<Built, BuildError> {
-    check_source(root, source)?;
     let hash = source_hash(root, source, go_version)?;
     let path = cache_path(cache_dir, source, &hash, arch);
     if path.is_file() {

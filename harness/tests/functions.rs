@@ -5,6 +5,8 @@
 //! Needs `go` (golang-go) and `qemu-user-static`; when either is missing the test fails and
 //! says what to install.
 
+#![allow(clippy::unwrap_used)]
+
 use std::error::Error;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
