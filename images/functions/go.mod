@@ -1,0 +1,3 @@
+module faasbed.io/functions
+
+go 1.19
