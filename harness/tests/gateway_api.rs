@@ -62,11 +62,31 @@ async fn bad_requests_say_what_is_wrong() {
     let auth = Some(("admin", pw.as_str()));
     let url = format!("{}/system/functions", gw.url);
     let cases = [
-        (r#"{"service":"x","image":"docker.io/functions/alpine:latest"}"#, 400, "not a local build"),
-        (r#"{"service":"x","image":"faasbed.local/echo:0","constraints":["type=nowhere"]}"#, 400, "no node satisfies constraints [type=nowhere]"),
-        (r#"{"service":"x","image":"faasbed.local/echo:0","constraints":["type == x"]}"#, 400, "only `key=value`"),
-        (r#"{"service":"Bad_Name","image":"faasbed.local/echo:0"}"#, 400, "not a valid function name"),
-        (r#"{"service":"x","image":"faasbed.local/echo:0000"}"#, 400, "has no amd64 build"),
+        (
+            r#"{"service":"x","image":"docker.io/functions/alpine:latest"}"#,
+            400,
+            "not a local build",
+        ),
+        (
+            r#"{"service":"x","image":"faasbed.local/echo:0","constraints":["type=nowhere"]}"#,
+            400,
+            "no node satisfies constraints [type=nowhere]",
+        ),
+        (
+            r#"{"service":"x","image":"faasbed.local/echo:0","constraints":["type == x"]}"#,
+            400,
+            "only `key=value`",
+        ),
+        (
+            r#"{"service":"Bad_Name","image":"faasbed.local/echo:0"}"#,
+            400,
+            "not a valid function name",
+        ),
+        (
+            r#"{"service":"x","image":"faasbed.local/echo:0000"}"#,
+            400,
+            "has no amd64 build",
+        ),
         (r#"{"service": 3}"#, 400, "invalid JSON body"),
         ("not json", 400, "invalid JSON body"),
     ];
@@ -76,12 +96,24 @@ async fn bad_requests_say_what_is_wrong() {
         assert_eq!(s, want, "{body} → {text}");
         assert!(text.contains(msg), "{body} → {text}");
     }
-    let (s, _, b) = http("GET", &format!("{}/system/function/nope", gw.url), auth, None).await;
+    let (s, _, b) = http(
+        "GET",
+        &format!("{}/system/function/nope", gw.url),
+        auth,
+        None,
+    )
+    .await;
     assert_eq!(s, 404, "{}", String::from_utf8_lossy(&b));
     let (s, _, b) = http("GET", &format!("{}/function/nope", gw.url), None, None).await;
     assert_eq!(s, 404);
     assert!(String::from_utf8_lossy(&b).contains("function nope not found"));
-    let (s, _, _) = http("POST", &format!("{}/system/scale-function/nope", gw.url), auth, Some(r#"{"serviceName":"nope","namespace":"openfaas-fn","replicas":1}"#)).await;
+    let (s, _, _) = http(
+        "POST",
+        &format!("{}/system/scale-function/nope", gw.url),
+        auth,
+        Some(r#"{"serviceName":"nope","namespace":"openfaas-fn","replicas":1}"#),
+    )
+    .await;
     assert_eq!(s, 404);
     gw.stop().await;
 }

@@ -13,7 +13,9 @@ fn faasbed(home: &std::path::Path) -> Command {
 }
 
 fn run_id(home: &std::path::Path) -> Option<String> {
-    std::fs::read_to_string(home.join("current")).ok().map(|s| s.trim().to_string())
+    std::fs::read_to_string(home.join("current"))
+        .ok()
+        .map(|s| s.trim().to_string())
 }
 
 fn wait(mut child: Child) -> std::process::Output {
@@ -30,7 +32,11 @@ fn wait(mut child: Child) -> std::process::Output {
 /// Every process labelled with a run id starting with `prefix`'s runs under `home`.
 fn processes_of(home: &std::path::Path) -> Vec<(u32, String)> {
     let runs: Vec<String> = std::fs::read_dir(home.join("runs"))
-        .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     faasbed::exec::labelled_pids(None)
         .into_iter()
@@ -43,13 +49,21 @@ fn up_then_down_leaves_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path();
     let out = faasbed(home).arg("up").output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let id = run_id(home).expect("current run recorded");
     let procs = processes_of(home);
     assert_eq!(procs.len(), 1, "exactly the gateway daemon runs: {procs:?}");
     let again = faasbed(home).arg("up").output().unwrap();
     assert!(!again.status.success());
-    assert!(String::from_utf8_lossy(&again.stderr).contains("already up"), "{}", String::from_utf8_lossy(&again.stderr));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already up"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
     let st = faasbed(home).arg("status").output().unwrap();
     assert!(st.status.success());
     let text = String::from_utf8_lossy(&st.stdout);
@@ -57,15 +71,31 @@ fn up_then_down_leaves_nothing() {
         assert!(text.contains(n), "{text}");
     }
     let out = faasbed(home).arg("down").output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(processes_of(home).is_empty(), "left behind: {:?}", processes_of(home));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        processes_of(home).is_empty(),
+        "left behind: {:?}",
+        processes_of(home)
+    );
     assert!(run_id(home).is_none());
-    let log = std::fs::read_to_string(home.join("runs").join(&id).join("logs/gateway.log")).unwrap();
-    assert!(log.contains("stopping"), "the daemon shut down cleanly: {log}");
+    let log =
+        std::fs::read_to_string(home.join("runs").join(&id).join("logs/gateway.log")).unwrap();
+    assert!(
+        log.contains("stopping"),
+        "the daemon shut down cleanly: {log}"
+    );
     let pw = home.join("runs").join(&id).join("password");
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(pw).unwrap().permissions().mode() & 0o777, 0o600);
-    assert!(!log.contains(&std::fs::read_to_string(home.join("runs").join(&id).join("password")).unwrap()));
+    assert_eq!(
+        std::fs::metadata(pw).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(!log
+        .contains(&std::fs::read_to_string(home.join("runs").join(&id).join("password")).unwrap()));
 }
 
 #[test]
@@ -73,7 +103,11 @@ fn ctrl_c_during_up_leaves_a_topology_or_nothing() {
     for delay_ms in [0u64, 2, 5, 10, 20, 40, 80] {
         let tmp = tempfile::tempdir().unwrap();
         let home = tmp.path();
-        let child = faasbed(home).arg("up").stderr(Stdio::piped()).spawn().unwrap();
+        let child = faasbed(home)
+            .arg("up")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
         std::thread::sleep(Duration::from_millis(delay_ms));
         // SAFETY: kill has no memory-safety preconditions.
         unsafe {
@@ -84,16 +118,25 @@ fn ctrl_c_during_up_leaves_a_topology_or_nothing() {
         match out.status.code() {
             Some(0) => {
                 // up finished before the signal: the topology must work and go down cleanly
-                assert!(faasbed(home).arg("status").status().unwrap().success(), "{err}");
+                assert!(
+                    faasbed(home).arg("status").status().unwrap().success(),
+                    "{err}"
+                );
                 assert!(faasbed(home).arg("down").status().unwrap().success());
             }
             Some(130) => assert!(err.contains("interrupted"), "{err}"),
             other => {
                 // killed by the signal before the handler existed: then nothing can have started
-                assert!(other.is_none() || other == Some(1), "delay {delay_ms} ms: exit {other:?}: {err}");
+                assert!(
+                    other.is_none() || other == Some(1),
+                    "delay {delay_ms} ms: exit {other:?}: {err}"
+                );
             }
         }
         let left = processes_of(home);
-        assert!(left.is_empty(), "delay {delay_ms} ms left processes {left:?}; stderr: {err}");
+        assert!(
+            left.is_empty(),
+            "delay {delay_ms} ms left processes {left:?}; stderr: {err}"
+        );
     }
 }

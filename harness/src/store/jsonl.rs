@@ -21,7 +21,7 @@ pub struct JsonlWriter<T> {
     _t: PhantomData<fn(&T)>,
 }
 
-impl<T: Serialize> JsonlWriter<T> {
+impl<T> JsonlWriter<T> {
     /// Open `path` for appending (created if missing).
     pub fn append(path: &Path) -> Result<Self, StoreError> {
         let f = std::fs::OpenOptions::new()
@@ -39,7 +39,15 @@ impl<T: Serialize> JsonlWriter<T> {
     }
 
     /// Write one record as one line and flush it to the file.
-    pub fn write(&mut self, rec: &T) -> Result<(), StoreError> {
+    pub fn write(&mut self, rec: &T) -> Result<(), StoreError>
+    where
+        T: Serialize,
+    {
+        self.write_ref(rec)
+    }
+
+    /// Write any serializable value (e.g. a borrowed view of `T`) as one flushed line.
+    pub fn write_ref<U: Serialize + ?Sized>(&mut self, rec: &U) -> Result<(), StoreError> {
         self.buf.clear();
         serde_json::to_writer(&mut self.buf, rec).map_err(|e| StoreError::Parse {
             path: self.path.clone(),

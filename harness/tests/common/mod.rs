@@ -13,7 +13,10 @@ pub fn repo() -> PathBuf {
 
 /// `shared/specs/<name>`: CI clones the repo with `shared/` beside it.
 pub fn upstream_spec(name: &str) -> PathBuf {
-    let candidates = [repo().join("../shared/specs").join(name), repo().join("shared/specs").join(name)];
+    let candidates = [
+        repo().join("../shared/specs").join(name),
+        repo().join("shared/specs").join(name),
+    ];
     for c in &candidates {
         if c.is_file() {
             return c.clone();
@@ -68,7 +71,11 @@ impl OpenApi {
 
     /// Assert `body` (JSON text) is valid against component `name`.
     pub fn check(&self, name: &str, body: &[u8]) -> Value {
-        self.check_with(serde_json::json!({"$ref": format!("#/components/schemas/{name}")}), name, body)
+        self.check_with(
+            serde_json::json!({"$ref": format!("#/components/schemas/{name}")}),
+            name,
+            body,
+        )
     }
 
     /// Assert `body` is a JSON array of component `name`.
@@ -81,11 +88,21 @@ impl OpenApi {
     }
 
     fn check_with(&self, schema: Value, name: &str, body: &[u8]) -> Value {
-        let v: Value = serde_json::from_slice(body)
-            .unwrap_or_else(|e| panic!("{name}: body is not JSON ({e}): {}", String::from_utf8_lossy(body)));
+        let v: Value = serde_json::from_slice(body).unwrap_or_else(|e| {
+            panic!(
+                "{name}: body is not JSON ({e}): {}",
+                String::from_utf8_lossy(body)
+            )
+        });
         let val = self.validator(schema);
-        let errs: Vec<String> = val.iter_errors(&v).map(|e| format!("{} at {}", e, e.instance_path)).collect();
-        assert!(errs.is_empty(), "{name} does not match the OpenAPI spec: {errs:?}\nbody: {v}");
+        let errs: Vec<String> = val
+            .iter_errors(&v)
+            .map(|e| format!("{} at {}", e, e.instance_path))
+            .collect();
+        assert!(
+            errs.is_empty(),
+            "{name} does not match the OpenAPI spec: {errs:?}\nbody: {v}"
+        );
         v
     }
 }
@@ -94,7 +111,9 @@ impl OpenApi {
 /// (`target/faasbed-test-cache`) so each function builds once.
 pub fn temp_home() -> (tempfile::TempDir, faasbed::platform::local::Home) {
     let d = tempfile::tempdir().unwrap();
-    let home = faasbed::platform::local::Home { root: d.path().to_path_buf() };
+    let home = faasbed::platform::local::Home {
+        root: d.path().to_path_buf(),
+    };
     let shared = repo().join("target/faasbed-test-cache/functions");
     std::fs::create_dir_all(&shared).unwrap();
     std::fs::create_dir_all(home.images().parent().unwrap()).unwrap();
@@ -119,7 +138,9 @@ pub async fn http(
         req = req.header("authorization", format!("Basic {t}"));
     }
     let req = req
-        .body(Full::new(bytes::Bytes::from(body.unwrap_or("").to_string())))
+        .body(Full::new(bytes::Bytes::from(
+            body.unwrap_or("").to_string(),
+        )))
         .unwrap();
     let resp = client.request(req).await.unwrap();
     let status = resp.status().as_u16();
@@ -141,9 +162,10 @@ pub async fn serve(
 ) -> (faasbed::platform::local::Served, String) {
     let run_id = format!("test-{}-{}", std::process::id(), rand_suffix());
     let password = format!("pw-{}", rand_suffix());
-    let served = faasbed::platform::local::serve(scenario, &run_id, &password, &home.images(), logs)
-        .await
-        .unwrap_or_else(|e| panic!("cannot serve the local gateway: {e}"));
+    let served =
+        faasbed::platform::local::serve(scenario, &run_id, &password, &home.images(), logs)
+            .await
+            .unwrap_or_else(|e| panic!("cannot serve the local gateway: {e}"));
     (served, password)
 }
 
@@ -151,4 +173,51 @@ fn rand_suffix() -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
     format!("{}", N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A local topology started through the real daemon (the faasbed binary) in a temp home.
+pub struct Topology {
+    pub platform: faasbed::platform::local::LocalPlatform,
+    pub scenario: faasbed::spec::Scenario,
+    pub home: faasbed::platform::local::Home,
+    _tmp: tempfile::TempDir,
+}
+
+impl Topology {
+    /// Up + build + deploy `scenario_path` (relative to the repo).
+    pub async fn deploy(scenario_path: &str) -> Topology {
+        std::env::set_var("FAASBED_EXE", env!("CARGO_BIN_EXE_faasbed"));
+        let (tmp, home) = temp_home();
+        let scenario = faasbed::spec::load(&repo().join(scenario_path)).unwrap();
+        let run_id = faasbed::platform::local::new_run_id();
+        let platform = faasbed::platform::local::LocalPlatform::up(&home, &scenario, &run_id)
+            .await
+            .unwrap_or_else(|e| panic!("up: {e}"));
+        let built = faasbed::deploy::build_local(&scenario, &home.images(), &mut |_| {})
+            .await
+            .unwrap_or_else(|e| panic!("build: {e}"));
+        faasbed::deploy::deploy(
+            &scenario,
+            &platform,
+            &built,
+            std::time::Duration::from_secs(120),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("deploy: {e}"));
+        Topology {
+            platform,
+            scenario,
+            home,
+            _tmp: tmp,
+        }
+    }
+
+    /// Bring it down and check nothing of the run is left.
+    pub async fn down(mut self) {
+        use faasbed::platform::Platform;
+        let run = self.platform.state().run_id.clone();
+        self.platform.down().await.unwrap();
+        let left = faasbed::exec::labelled_pids(Some(&run));
+        assert!(left.is_empty(), "processes of run {run} left: {left:?}");
+    }
 }

@@ -228,7 +228,11 @@ pub struct DaemonOpts {
 
 impl LocalPlatform {
     /// Start the gateway daemon for `scenario` as run `run_id` and wait until it answers.
-    pub async fn up(home: &Home, scenario: &Scenario, run_id: &str) -> Result<LocalPlatform, LocalError> {
+    pub async fn up(
+        home: &Home,
+        scenario: &Scenario,
+        run_id: &str,
+    ) -> Result<LocalPlatform, LocalError> {
         let run_id = run_id.to_string();
         let run_dir = home.runs().join(&run_id);
         let logs = run_dir.join("logs");
@@ -239,7 +243,11 @@ impl LocalPlatform {
         rand::thread_rng().fill_bytes(&mut pw);
         let password = hex::encode(pw);
         write_atomic(&run_dir.join("password"), password.as_bytes(), 0o600)?;
-        let exe = std::env::current_exe().map_err(io("find the faasbed executable"))?;
+        // Tests and embedders run faasbed from another executable: they name the binary.
+        let exe = match std::env::var_os("FAASBED_EXE") {
+            Some(p) => PathBuf::from(p),
+            None => std::env::current_exe().map_err(io("find the faasbed executable"))?,
+        };
         let scenario_path =
             std::fs::canonicalize(&scenario.path).unwrap_or_else(|_| scenario.path.clone());
         let cmd = Cmd::new(exe)
@@ -451,11 +459,22 @@ impl Served {
 }
 
 /// Prepare every node of `scenario` and serve the gateway API on a free loopback port.
-pub async fn serve(scenario: &Scenario, run_id: &str, password: &str, images: &Path, logs: &Path) -> Result<Served, LocalError> {
+pub async fn serve(
+    scenario: &Scenario,
+    run_id: &str,
+    password: &str,
+    images: &Path,
+    logs: &Path,
+) -> Result<Served, LocalError> {
     let hierarchy = cgroup::detect();
     let mut nodes = Vec::new();
     for n in &scenario.nodes {
-        nodes.push(node::NodeRuntime::prepare(scenario, n, run_id, hierarchy.as_ref())?);
+        nodes.push(node::NodeRuntime::prepare(
+            scenario,
+            n,
+            run_id,
+            hierarchy.as_ref(),
+        )?);
     }
     let reports = nodes
         .iter()
@@ -479,8 +498,16 @@ pub async fn serve(scenario: &Scenario, run_id: &str, password: &str, images: &P
         logs.to_path_buf(),
         scenario.experiment.cold.timeout,
     ));
-    let invoke_timeout = scenario.experiment.warm.timeout.max(Duration::from_secs(60));
-    let gw = Arc::new(gateway::Gateway::new(registry.clone(), password, invoke_timeout));
+    let invoke_timeout = scenario
+        .experiment
+        .warm
+        .timeout
+        .max(Duration::from_secs(60));
+    let gw = Arc::new(gateway::Gateway::new(
+        registry.clone(),
+        password,
+        invoke_timeout,
+    ));
     let (listener, addr) = gateway::bind().await?;
     let server = tokio::spawn(gw.serve(listener));
     Ok(Served {
@@ -500,8 +527,16 @@ pub async fn run_daemon(opts: DaemonOpts) -> Result<(), LocalError> {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     let pw_path = opts.run_dir.join("password");
-    let password = std::fs::read_to_string(&pw_path).map_err(io(format!("read {}", pw_path.display())))?;
-    let served = serve(&scenario, &run_id, password.trim(), &opts.images, &opts.run_dir.join("logs")).await?;
+    let password =
+        std::fs::read_to_string(&pw_path).map_err(io(format!("read {}", pw_path.display())))?;
+    let served = serve(
+        &scenario,
+        &run_id,
+        password.trim(),
+        &opts.images,
+        &opts.run_dir.join("logs"),
+    )
+    .await?;
     let state = GatewayFile {
         run_id: run_id.clone(),
         url: served.url.clone(),

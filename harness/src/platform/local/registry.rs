@@ -411,6 +411,8 @@ impl Registry {
         let log = self
             .logs
             .join(format!("{}.{}.log", d.service, nr.node.name));
+        // Stamp before the fork: the child may run (and stamp its own start) before spawn returns.
+        let spawned_ns = unix_ns(SystemTime::now());
         let child = exec::spawn(
             &cmd,
             &SpawnOpts {
@@ -420,7 +422,6 @@ impl Registry {
                 new_session: false,
             },
         )?;
-        let spawned_ns = unix_ns(SystemTime::now());
         let pid = child.id().unwrap_or(0);
         let (tx, _) = watch::channel(ReplicaState::Starting);
         let r = Arc::new(Replica {
