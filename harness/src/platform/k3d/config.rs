@@ -5,9 +5,9 @@
 //! The server and `agent` nodes become k3d containers; `qemu` and `ssh` nodes join the same
 //! cluster as k3s agents later, so they are listed in [`ClusterPlan::external_agents`].
 //!
-//! Every node keeps its scenario name as its Kubernetes node name (`--node-name`), so
-//! `kubernetes.io/hostname`, `$NODE_NAME` in the function and placement checks all agree with
-//! the scenario file. Labels that kubelet sets itself (`kubernetes.io/arch`, `/hostname`) are
+//! Every node keeps its scenario name as its Kubernetes node name (`--node-name`, as the k3d
+//! maintainers suggest in k3d-io/k3d issue #851), so `kubernetes.io/hostname`, `$NODE_NAME` in
+//! the function and placement checks all agree with the scenario file. Labels that kubelet sets itself (`kubernetes.io/arch`, `/hostname`) are
 //! not passed: kubelet reports the real values, which placement verification then checks.
 
 use serde::Serialize;
@@ -21,6 +21,8 @@ pub const API_VERSION: &str = "k3d.io/v1alpha5";
 pub const GATEWAY_NODE_PORT: u16 = 31112;
 /// Label (Docker runtime label on every k3d container) that ties a container to a run.
 pub const RUN_LABEL: &str = "faasbed.io/run";
+/// Port the k3d registry listens on inside the cluster network.
+pub const REGISTRY_INTERNAL_PORT: u16 = 5000;
 /// How long `k3d cluster create` may wait for the nodes to come up (a Go duration string).
 pub const CREATE_WAIT: &str = "300s";
 
@@ -246,6 +248,11 @@ pub struct ClusterPlan {
     pub k3d_nodes: Vec<K3dNodePlan>,
     /// Scenario nodes that join as agents afterwards, in file order.
     pub external_agents: Vec<ExternalAgent>,
+    /// Where the host pushes function images, e.g. `localhost:5111`.
+    pub registry_push: String,
+    /// The same registry as the nodes pull from it, e.g. `faasbed-registry.localhost:5000`
+    /// (k3d uses `registries.create.name` verbatim as the container and DNS name).
+    pub registry_pull: String,
 }
 
 impl ClusterPlan {
@@ -374,6 +381,8 @@ pub fn plan(scenario: &Scenario, run_id: &str) -> Result<ClusterPlan, ConfigErro
         config,
         k3d_nodes: placed.into_iter().map(|(_, p)| p).collect(),
         external_agents,
+        registry_push: format!("localhost:{}", k.registry_port),
+        registry_pull: format!("{}:{REGISTRY_INTERNAL_PORT}", k.registry_name),
     })
 }
 
