@@ -1,4 +1,4 @@
-//! Every k3d and kubectl command line the k3d platform runs, built as [`exec::Cmd`]s.
+//! Every k3d and kubectl command line the k3d platform runs, built as [`Cmd`]s.
 //!
 //! Flag names are those of k3d v5 (`cmd/cluster/clusterCreate.go`,
 //! `cmd/kubeconfig/kubeconfigMerge.go`, whose alias is `write`). The user's own kubeconfig is

@@ -204,7 +204,7 @@ pub struct LabelField {
 /// Which k3d role a scenario node gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum K3dRole {
+pub enum NodeRole {
     /// The k3s server container.
     Server,
     /// A k3s agent container.
@@ -217,7 +217,7 @@ pub struct K3dNodePlan {
     /// Scenario node name (also its Kubernetes node name).
     pub node: String,
     /// Server or agent.
-    pub role: K3dRole,
+    pub role: NodeRole,
     /// k3d node filter that selects it, e.g. `agent:1`.
     pub filter: String,
     /// The Docker container k3d creates, e.g. `k3d-faasbed-agent-1`.
@@ -290,12 +290,12 @@ pub fn plan(scenario: &Scenario, run_id: &str) -> Result<ClusterPlan, ConfigErro
     let [server] = servers[..] else {
         return Err(ConfigError::NoServer { path });
     };
-    let placed: Vec<(&Node, K3dNodePlan)> = std::iter::once((server, K3dRole::Server, 0))
+    let placed: Vec<(&Node, K3dNodePlan)> = std::iter::once((server, NodeRole::Server, 0))
         .chain(
             agents
                 .iter()
                 .enumerate()
-                .map(|(i, n)| (*n, K3dRole::Agent, i)),
+                .map(|(i, n)| (*n, NodeRole::Agent, i)),
         )
         .map(|(n, role, i)| (n, k3d_node_plan(n, role, i, &k.cluster_name)))
         .collect();
@@ -387,10 +387,10 @@ pub fn plan(scenario: &Scenario, run_id: &str) -> Result<ClusterPlan, ConfigErro
 }
 
 /// Where k3d runs a node: its filter (`agent:1`) and container (`k3d-NAME-agent-1`).
-fn k3d_node_plan(node: &Node, role: K3dRole, index: usize, cluster: &str) -> K3dNodePlan {
+fn k3d_node_plan(node: &Node, role: NodeRole, index: usize, cluster: &str) -> K3dNodePlan {
     let role_name = match role {
-        K3dRole::Server => "server",
-        K3dRole::Agent => "agent",
+        NodeRole::Server => "server",
+        NodeRole::Agent => "agent",
     };
     K3dNodePlan {
         node: node.name.clone(),

@@ -11,6 +11,8 @@ mod jpath;
 pub mod label;
 pub mod parse;
 
-pub use config::{plan, ClusterPlan, ConfigError, ExternalAgent, K3dNodePlan, SimpleConfig};
+pub use config::{
+    plan, ClusterPlan, ConfigError, ExternalAgent, K3dNodePlan, NodeRole, SimpleConfig,
+};
 pub use label::{classify, Classification, LabelChange, LabelError, NodeShape, Rule};
 pub use parse::{K3dCluster, K3dNode, K3dRole, NodeFacts, ParseError};
