@@ -1,10 +1,31 @@
 //! Every pinned external version in one place: images, charts, tools.
+//!
+//! Each pin names where its existence was checked. Bump them together and rerun the k3d tests.
 
-/// k3s image for the k3d platform (k3d v5.8 default line).
-pub const K3S_IMAGE: &str = "rancher/k3s:v1.31.5-k3s1";
-/// OpenFaaS helm chart version (openfaas/faas-netes chart).
-pub const OPENFAAS_CHART: &str = "14.2.112";
-/// k3d version the k3d platform is tested with.
-pub const K3D_VERSION: &str = "v5.8.3";
-/// helm version the k3d platform is tested with.
-pub const HELM_VERSION: &str = "v3.17.3";
+/// k3s image for the k3d platform.
+///
+/// Source: k3s-io/docs `docs/release-notes/v1.34.X.md` (release v1.34.2+k3s1, 2025-11-20;
+/// image tags replace `+` with `-`). Kept on the 1.34 line on purpose: the development and CI
+/// hosts run cgroup v1, and kubelet 1.35+ refuses cgroup v1 unless told otherwise
+/// (`failCgroupV1`) — check that before moving to 1.35.
+pub const K3S_IMAGE: &str = "rancher/k3s:v1.34.2-k3s1";
+
+/// OpenFaaS (CE) helm chart version, chart `openfaas` from https://openfaas.github.io/faas-netes.
+///
+/// Source: openedx/openedx-k8s-harmony `charts/harmony-chart/Chart.lock`, which locks
+/// `openfaas` 14.2.34 from that repository with its digest. (The chart's own
+/// `chart/openfaas/Chart.yaml` in openfaas/faas-netes moves with every release; the stored
+/// copies available to check were far older. 14.2.124 is also seen in public install scripts.)
+pub const OPENFAAS_CHART: &str = "14.2.34";
+
+/// k3d version the k3d platform is written against.
+///
+/// Source: k3d-io/k3d tag v5.9.0; `shared/specs/k3d-config-v1alpha5.schema.json` is
+/// byte-identical to `pkg/config/v1alpha5/schema.json` at that tag (see shared/specs/SOURCES.md).
+pub const K3D_VERSION: &str = "v5.9.0";
+
+/// helm version the k3d platform is written against (helm 3: the OpenFaaS docs use it).
+///
+/// Source: helm/helm release tag v3.19.0, published as
+/// `https://get.helm.sh/helm-v3.19.0-linux-amd64.tar.gz` (fetched by many public CI scripts).
+pub const HELM_VERSION: &str = "v3.19.0";

@@ -3,6 +3,7 @@
 //! Measurement sees only [`Platform`]: a gateway (URL + credentials), `force_cold`, `placement`
 //! and `down`. The set of platforms is closed, so [`AnyPlatform`] dispatches by enum.
 
+pub mod k3d;
 pub mod local;
 
 use std::time::Duration;
