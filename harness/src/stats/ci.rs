@@ -208,6 +208,10 @@ mod tests {
         assert_eq!(order_stat_indices(10, 0.5, 0.95).unwrap(), Some((2, 9)));
         assert_eq!(order_stat_indices(50, 0.5, 0.95).unwrap(), Some((18, 33)));
         assert_eq!(order_stat_indices(100, 0.5, 0.95).unwrap(), Some((40, 61)));
+        let ten: Vec<f64> = (1..=10).map(f64::from).collect();
+        let ci = median_ci(&ten, 0.95).unwrap().unwrap();
+        assert_eq!((ci.lo, ci.hi), (2.0, 9.0));
+        assert!((ci.coverage - 0.978516).abs() < 1e-6);
         // Smallest sizes: no 95% interval below n = 6; n = 6 uses the extremes (coverage 62/64).
         for n in 1..6 {
             assert_eq!(order_stat_indices(n, 0.5, 0.95).unwrap(), None, "n = {n}");

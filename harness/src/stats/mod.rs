@@ -20,7 +20,8 @@ mod testdata;
 
 pub use bootstrap::{bootstrap_ratio, BootstrapOpts, RatioEstimate};
 pub use ci::{
-    mean_ci, median_ci, order_stat_indices, quantile_ci, MeanInterval, OrderStatInterval,
+    mean_ci, median_ci, order_stat_indices, quantile_ci, IndexMethod, MeanInterval,
+    OrderStatInterval, EXACT_BINOMIAL_MAX_N,
 };
 pub use compare::{classify, ratio_between, CompareOpts, Comparison, Metric, Verdict};
 pub use error::StatsError;
