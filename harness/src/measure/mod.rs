@@ -1,1 +1,5 @@
 //! Measurement: the open-loop/closed-loop load generator and the cold-start prober.
+
+pub mod loadgen;
+pub mod record;
+pub mod schedule;
