@@ -1,2 +1,6 @@
 //! Measurement: the open-loop/closed-loop load generator and the cold-start prober.
+
 pub mod cold;
+pub mod loadgen;
+pub mod record;
+pub mod schedule;

@@ -1,0 +1,521 @@
+//! The warm-latency load generator: open loop (a dispatcher follows a [`Schedule`]) and closed loop
+//! (each connection sends back to back), over N workers that each own one HTTP/1.1 keep-alive
+//! connection.
+//!
+//! Timing: every sample keeps its intended, sent, first-byte and end times (ns since the run start).
+//! In open loop a request waits in a bounded queue when every worker is busy; its intended time
+//! stays the scheduled one, so the wait shows in the corrected latency (no coordinated omission).
+//! `sent` is taken before the worker (re)connects, so a reconnect's cost is part of the latency.
+//! Samples flow through a bounded channel to one consumer (the caller's future), which feeds the
+//! [`Recorder`] and the [`Sink`]; memory does not grow with the run length.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue, AUTHORIZATION, HOST};
+use http::{Method, Request, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, Mutex};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::record::{
+    ErrorKind, Phase, RecordError, Recorder, RunShape, Sample, Sink, WarmResult,
+    DEFAULT_LATE_THRESHOLD_NS,
+};
+use super::schedule::Schedule;
+use crate::spec::WarmMode;
+
+/// Response header naming the node that served the request.
+pub const NODE_HEADER: &str = "x-faasbed-node";
+/// Response header naming the function instance (process) that served the request.
+pub const INSTANCE_HEADER: &str = "x-faasbed-instance";
+
+/// Capacity of the dispatcher → workers queue, requests.
+const JOB_QUEUE: usize = 1024;
+/// Capacity of the workers → consumer sample channel, samples.
+const SAMPLE_QUEUE: usize = 4096;
+
+/// Errors that stop a run (request failures are counted in the result instead).
+#[derive(Debug, thiserror::Error)]
+pub enum LoadgenError {
+    /// The target URL cannot be used.
+    #[error("target url {url}: {reason}")]
+    Url {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A header (for example basic auth) is not a valid HTTP header value.
+    #[error(
+        "header {name} of the target is not a valid http header value; remove control characters"
+    )]
+    Header {
+        /// Header name.
+        name: String,
+    },
+    /// Zero connections were asked for.
+    #[error("connections must be at least 1; set `experiment.warm.connections`")]
+    Connections,
+    /// The sample sink failed; the run stopped so no sample is lost silently.
+    #[error("writing samples of function {function}: {source}")]
+    Sink {
+        /// Function being measured.
+        function: String,
+        /// The sink's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Building histograms failed.
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    /// A dispatcher or worker task panicked.
+    #[error("load generator task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// What to request: an `http://` URL, a method, a body and extra headers.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// `http://host:port/path?query` (https is not supported).
+    pub url: Uri,
+    /// HTTP method.
+    pub method: Method,
+    /// Request body, bytes (empty for none).
+    pub body: Bytes,
+    /// Extra request headers, sent with every request.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl Target {
+    /// A GET of `url`, which must be `http://host[:port]/...`.
+    pub fn get(url: &str) -> Result<Target, LoadgenError> {
+        let bad = |reason| LoadgenError::Url {
+            url: url.to_owned(),
+            reason,
+        };
+        let uri: Uri = url
+            .parse()
+            .map_err(|_| bad("not a valid url; write it as http://host:port/path"))?;
+        Endpoint::of(&uri).map_err(bad)?;
+        Ok(Target {
+            url: uri,
+            method: Method::GET,
+            body: Bytes::new(),
+            headers: Vec::new(),
+        })
+    }
+
+    /// Add an `Authorization: Basic base64(user:password)` header (the OpenFaaS gateway's auth).
+    pub fn with_basic_auth(mut self, user: &str, password: &str) -> Result<Target, LoadgenError> {
+        use base64::Engine;
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        let value =
+            HeaderValue::from_str(&format!("Basic {token}")).map_err(|_| LoadgenError::Header {
+                name: AUTHORIZATION.to_string(),
+            })?;
+        self.headers.push((AUTHORIZATION, value));
+        Ok(self)
+    }
+}
+
+/// Where to connect and what to put in the request line, derived once from the URL.
+#[derive(Debug)]
+struct Endpoint {
+    /// `host:port` for `TcpStream::connect`.
+    addr: String,
+    /// Origin-form request target (`/path?query`).
+    path: Uri,
+    /// `Host` header value.
+    host: HeaderValue,
+}
+
+impl Endpoint {
+    fn of(uri: &Uri) -> Result<Endpoint, &'static str> {
+        if uri.scheme_str() != Some("http") {
+            return Err("only http:// urls are supported; put a plain-http gateway address");
+        }
+        let authority = uri
+            .authority()
+            .ok_or("has no host; write it as http://host:port/path")?;
+        let port = authority.port_u16().unwrap_or(80);
+        let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
+        Ok(Endpoint {
+            addr: format!("{}:{port}", authority.host()),
+            path: path_and_query.parse().map_err(|_| "has an invalid path")?,
+            host: HeaderValue::from_str(authority.as_str()).map_err(|_| "has an invalid host")?,
+        })
+    }
+}
+
+/// How a run behaves, apart from its target and its load shape.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Connections, one per worker; at least 1.
+    pub connections: u32,
+    /// Warm-up at the start of the run: its samples are recorded with phase `warmup` and kept out of
+    /// the histograms. In open loop the schedule covers it (offsets below it are warm-up).
+    pub warmup: Duration,
+    /// Per-request timeout, from send (including any reconnect) to the end of the body.
+    pub timeout: Duration,
+    /// Function name recorded in every sample.
+    pub function: String,
+    /// Node recorded for samples whose response named none (errors).
+    pub node_hint: String,
+    /// A send later than this against its schedule counts as late.
+    pub late_threshold: Duration,
+    /// Open loop: wake this long before each intended time and yield-spin until it, because the
+    /// tokio timer has 1 ms granularity. Zero disables it.
+    pub spin: Duration,
+}
+
+impl RunOptions {
+    /// Defaults for `function`: 1 connection, no warm-up, 10 s timeout, 1 ms late threshold, and
+    /// a 1 ms spin window.
+    pub fn new(function: &str) -> RunOptions {
+        RunOptions {
+            connections: 1,
+            warmup: Duration::ZERO,
+            timeout: Duration::from_secs(10),
+            function: function.to_owned(),
+            node_hint: String::new(),
+            late_threshold: Duration::from_nanos(DEFAULT_LATE_THRESHOLD_NS),
+            spin: Duration::from_millis(1),
+        }
+    }
+}
+
+/// Open loop: send at the schedule's offsets (which include the warm-up) over
+/// `options.connections` connections; every scheduled request yields exactly one sample.
+pub async fn run_open(
+    target: &Target,
+    schedule: Schedule,
+    options: &RunOptions,
+    sink: &mut dyn Sink,
+) -> Result<WarmResult, LoadgenError> {
+    let plan = Plan {
+        mode: WarmMode::Open,
+        target_rps: Some(schedule.rate_rps()),
+        measure_end: schedule.duration(),
+    };
+    let (tx, rx) = mpsc::channel(JOB_QUEUE);
+    let jobs = Jobs::Open(Arc::new(Mutex::new(rx)));
+    let spin = options.spin;
+    run(target, options, plan, jobs, sink, move |start| {
+        dispatch(schedule, start, spin, tx)
+    })
+    .await
+}
+
+/// Closed loop: each of `options.connections` workers sends back to back for
+/// `options.warmup + duration`; the last `duration` is measured.
+pub async fn run_closed(
+    target: &Target,
+    duration: Duration,
+    options: &RunOptions,
+    sink: &mut dyn Sink,
+) -> Result<WarmResult, LoadgenError> {
+    let measure_end = options.warmup + duration;
+    let plan = Plan {
+        mode: WarmMode::Closed,
+        target_rps: None,
+        measure_end,
+    };
+    let jobs = Jobs::Closed { end: measure_end };
+    run(target, options, plan, jobs, sink, |_| async {}).await
+}
+
+/// The shape of one run, for the result.
+struct Plan {
+    mode: WarmMode,
+    target_rps: Option<f64>,
+    measure_end: Duration,
+}
+
+/// Where a worker's next request comes from; yields its intended offset from the run start.
+#[derive(Clone)]
+enum Jobs {
+    Open(Arc<Mutex<mpsc::Receiver<Duration>>>),
+    Closed { end: Duration },
+}
+
+impl Jobs {
+    async fn next(&self, start: Instant) -> Option<Duration> {
+        match self {
+            Jobs::Open(rx) => rx.lock().await.recv().await,
+            Jobs::Closed { end } => Some(start.elapsed()).filter(|now| now < end),
+        }
+    }
+}
+
+/// Everything a worker shares with the others.
+struct Shared {
+    endpoint: Endpoint,
+    target: Target,
+    start: Instant,
+    timeout: Duration,
+    warmup: Duration,
+    function: String,
+}
+
+async fn run<D, F>(
+    target: &Target,
+    options: &RunOptions,
+    plan: Plan,
+    jobs: Jobs,
+    sink: &mut dyn Sink,
+    dispatcher: D,
+) -> Result<WarmResult, LoadgenError>
+where
+    D: FnOnce(Instant) -> F,
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    if options.connections == 0 {
+        return Err(LoadgenError::Connections);
+    }
+    let endpoint = Endpoint::of(&target.url).map_err(|reason| LoadgenError::Url {
+        url: target.url.to_string(),
+        reason,
+    })?;
+    let t0_unix_ns = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let start = Instant::now();
+    let shared = Arc::new(Shared {
+        endpoint,
+        target: target.clone(),
+        start,
+        timeout: options.timeout,
+        warmup: options.warmup,
+        function: options.function.clone(),
+    });
+    let (samples_tx, mut samples_rx) = mpsc::channel(SAMPLE_QUEUE);
+    // Dropping the set (on an early return) aborts every task.
+    let mut tasks = JoinSet::new();
+    tasks.spawn(dispatcher(start));
+    for _ in 0..options.connections {
+        tasks.spawn(worker(shared.clone(), jobs.clone(), samples_tx.clone()));
+    }
+    drop((jobs, samples_tx));
+
+    let late_threshold_ns = options.late_threshold.as_nanos() as u64;
+    let mut recorder = Recorder::new(&options.function, &options.node_hint, late_threshold_ns);
+    while let Some(sample) = samples_rx.recv().await {
+        recorder.observe(&sample)?;
+        sink.record(&sample).map_err(|source| LoadgenError::Sink {
+            function: options.function.clone(),
+            source,
+        })?;
+    }
+    while let Some(joined) = tasks.join_next().await {
+        joined?;
+    }
+    Ok(recorder.finish(RunShape {
+        mode: plan.mode,
+        target_rps: plan.target_rps,
+        connections: options.connections,
+        t0_unix_ns,
+        measure_start_ns: options.warmup.as_nanos() as u64,
+        measure_end_ns: plan.measure_end.as_nanos() as u64,
+    })?)
+}
+
+/// Hand each scheduled offset to the workers at its time. Waits with the tokio timer until
+/// `spin` before it, then yields in a loop until the instant itself.
+async fn dispatch(schedule: Schedule, start: Instant, spin: Duration, tx: mpsc::Sender<Duration>) {
+    for offset in schedule {
+        let at = start + offset;
+        if spin.is_zero() {
+            tokio::time::sleep_until(at).await;
+        } else {
+            tokio::time::sleep_until(at - spin.min(offset)).await;
+            while Instant::now() < at {
+                tokio::task::yield_now().await;
+            }
+        }
+        if tx.send(offset).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// One connection's loop: take a job, send it, report the sample.
+async fn worker(shared: Arc<Shared>, jobs: Jobs, samples: mpsc::Sender<Sample>) {
+    let mut conn = None;
+    while let Some(intended) = jobs.next(shared.start).await {
+        let sample = shared.request(&mut conn, intended).await;
+        if samples.send(sample).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn ns(d: Duration) -> u64 {
+    d.as_nanos() as u64
+}
+
+impl Shared {
+    fn since_start(&self) -> u64 {
+        ns(self.start.elapsed())
+    }
+
+    /// One request on `conn`, reconnecting first if it is missing or closed.
+    async fn request(
+        &self,
+        conn: &mut Option<SendRequest<Full<Bytes>>>,
+        intended: Duration,
+    ) -> Sample {
+        let sent = Instant::now();
+        let sent_ns = ns(sent - self.start);
+        let mut sample = Sample {
+            phase: if intended < self.warmup {
+                Phase::Warmup
+            } else {
+                Phase::Measure
+            },
+            function: self.function.clone(),
+            node: None,
+            instance: None,
+            intended_ns: ns(intended),
+            sent_ns,
+            first_byte_ns: None,
+            end_ns: sent_ns,
+            status: None,
+            bytes: 0,
+            error: None,
+        };
+        let outcome =
+            tokio::time::timeout_at(sent + self.timeout, self.exchange(conn, &mut sample)).await;
+        sample.end_ns = self.since_start();
+        sample.error = match outcome {
+            Ok(Ok(())) => sample.status.and_then(ErrorKind::from_status),
+            Ok(Err(kind)) => Some(kind),
+            Err(_) => Some(ErrorKind::Timeout),
+        };
+        if !matches!(outcome, Ok(Ok(()))) {
+            // The connection may be mid-message or dead; start fresh next time.
+            *conn = None;
+        }
+        sample
+    }
+
+    /// Connect if needed, send, read the head and the body into `sample`.
+    async fn exchange(
+        &self,
+        conn: &mut Option<SendRequest<Full<Bytes>>>,
+        sample: &mut Sample,
+    ) -> Result<(), ErrorKind> {
+        let ready = match conn.as_mut() {
+            Some(sender) => sender.ready().await.is_ok(),
+            None => false,
+        };
+        let sender = match conn {
+            Some(sender) if ready => sender,
+            _ => conn.insert(self.connect().await.map_err(|_| ErrorKind::Connect)?),
+        };
+        let response = sender
+            .send_request(self.build_request())
+            .await
+            .map_err(|_| ErrorKind::Other)?;
+        sample.first_byte_ns = Some(self.since_start());
+        sample.status = Some(response.status().as_u16());
+        let header = |name| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        sample.node = header(NODE_HEADER);
+        sample.instance = header(INSTANCE_HEADER);
+        let mut body = response.into_body();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|_| ErrorKind::Body)?;
+            if let Some(data) = frame.data_ref() {
+                sample.bytes += data.len() as u64;
+            }
+        }
+        Ok(())
+    }
+
+    async fn connect(
+        &self,
+    ) -> Result<SendRequest<Full<Bytes>>, Box<dyn std::error::Error + Send + Sync>> {
+        let stream = TcpStream::connect(&self.endpoint.addr).await?;
+        stream.set_nodelay(true)?;
+        let (sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(async move {
+            // The connection ends when the server closes it or the sender drops; the next
+            // request then reconnects, so its error needs no handling here.
+            let _ = connection.await;
+        });
+        Ok(sender)
+    }
+
+    fn build_request(&self) -> Request<Full<Bytes>> {
+        let mut request = Request::new(Full::new(self.target.body.clone()));
+        *request.method_mut() = self.target.method.clone();
+        *request.uri_mut() = self.endpoint.path.clone();
+        let headers = request.headers_mut();
+        headers.insert(HOST, self.endpoint.host.clone());
+        for (name, value) in &self.target.headers {
+            headers.append(name.clone(), value.clone());
+        }
+        request
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_accepts_http_only() {
+        assert!(Target::get("http://127.0.0.1:8080/function/hello").is_ok());
+        assert!(matches!(
+            Target::get("https://gw/function/hello"),
+            Err(LoadgenError::Url { .. })
+        ));
+        assert!(matches!(
+            Target::get("/function/hello"),
+            Err(LoadgenError::Url { .. })
+        ));
+    }
+
+    #[test]
+    fn endpoint_defaults_port_and_path() {
+        let t = Target::get("http://gw").unwrap();
+        let e = Endpoint::of(&t.url).unwrap();
+        assert_eq!(e.addr, "gw:80");
+        assert_eq!(e.path, "/");
+        let t = Target::get("http://gw:31112/function/f?x=1").unwrap();
+        let e = Endpoint::of(&t.url).unwrap();
+        assert_eq!(
+            (e.addr.as_str(), e.path.to_string().as_str()),
+            ("gw:31112", "/function/f?x=1")
+        );
+        assert_eq!(e.host, "gw:31112");
+    }
+
+    #[test]
+    fn basic_auth_header() {
+        let t = Target::get("http://gw")
+            .unwrap()
+            .with_basic_auth("admin", "secret")
+            .unwrap();
+        // base64("admin:secret") computed with `printf admin:secret | base64`.
+        assert_eq!(
+            t.headers,
+            [(
+                AUTHORIZATION,
+                HeaderValue::from_static("Basic YWRtaW46c2VjcmV0")
+            )]
+        );
+    }
+}
