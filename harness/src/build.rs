@@ -122,7 +122,14 @@ pub async fn build(
     check_source(root, source)?;
     let go = go_binary()?;
     let version = go_version(&exec::System, &go).await?;
-    build_with(&exec::System, &go, &version, root, source, arch, cache_dir).await
+    // go runs inside `root`, so a relative cache path would resolve against the wrong folder.
+    let cache_dir = std::path::absolute(cache_dir).map_err(|e| BuildError::Cache {
+        source_name: source.to_string(),
+        arch,
+        path: cache_dir.to_path_buf(),
+        source: e,
+    })?;
+    build_with(&exec::System, &go, &version, root, source, arch, &cache_dir).await
 }
 
 /// [`build`] for each of `arches`, in order.

@@ -30,6 +30,27 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the whole benchmark: up, deploy, verify placement, warm, cold, store, summary, down.
+    Bench {
+        /// Scenario file.
+        #[arg(default_value = DEFAULT_SCENARIO)]
+        scenario: PathBuf,
+        /// Short durations (2 s warm, 5 cold repetitions) for a smoke run.
+        #[arg(long)]
+        quick: bool,
+        /// Print the summary as JSON on stdout (no progress bars).
+        #[arg(long)]
+        json: bool,
+        /// Where run directories go.
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+        /// Skip the warm phase.
+        #[arg(long)]
+        skip_warm: bool,
+        /// Skip the cold phase.
+        #[arg(long)]
+        skip_cold: bool,
+    },
     /// Stand up the topology of a scenario (embedded platform: starts the gateway daemon).
     Up {
         /// Scenario file.
@@ -106,6 +127,12 @@ pub enum CliError {
     /// Deploy error.
     #[error(transparent)]
     Deploy(#[from] DeployError),
+    /// Bench error.
+    #[error(transparent)]
+    Bench(#[from] crate::bench::BenchError),
+    /// Results-store error.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     /// Gateway error.
     #[error(transparent)]
     Gateway(#[from] ClientError),
@@ -163,6 +190,23 @@ fn say(s: &str) {
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     let home = cli.home.map_or_else(Home::from_env, |root| Home { root });
     match cli.command {
+        Command::Bench {
+            scenario,
+            quick,
+            json,
+            results,
+            skip_warm,
+            skip_cold,
+        } => {
+            let opts = crate::bench::BenchOpts {
+                results,
+                home,
+                quick,
+                skip_warm,
+                skip_cold,
+            };
+            bench_cmd(&scenario, &opts, json).await
+        }
         Command::Up { scenario } => up(&home, &scenario).await,
         Command::Deploy { scenario } => deploy_cmd(&home, scenario.as_deref()).await,
         Command::Invoke {
@@ -442,6 +486,93 @@ async fn status(home: &Home, json: bool) -> Result<(), CliError> {
                 if r.ready { "ready" } else { "starting" }
             );
         }
+    }
+    Ok(())
+}
+
+/// Stop unless the required prerequisites are there; as root, install them first.
+async fn ensure_prerequisites() -> Result<(), CliError> {
+    let missing = |cs: &[doctor::Check]| {
+        cs.iter()
+            .filter(|c| c.required && !c.ok)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let mut m = missing(&doctor::checks().await);
+    if !m.is_empty() && doctor::is_root() {
+        say("installing missing prerequisites (faasbed setup)");
+        doctor::setup(&mut |s| say(s)).await?;
+        m = missing(&doctor::checks().await);
+    }
+    if m.is_empty() {
+        return Ok(());
+    }
+    let fixes: Vec<String> = m
+        .iter()
+        .map(|c| {
+            format!(
+                "  {}: {}\n    run: {}",
+                c.name,
+                c.detail,
+                c.fix.clone().unwrap_or_default()
+            )
+        })
+        .collect();
+    Err(CliError::Failed(format!(
+        "missing prerequisites:\n{}",
+        fixes.join("\n")
+    )))
+}
+
+async fn bench_cmd(
+    path: &Path,
+    opts: &crate::bench::BenchOpts,
+    json: bool,
+) -> Result<(), CliError> {
+    let mut scenario = spec::load(path)?;
+    require_local(&scenario)?;
+    if opts.quick {
+        crate::bench::quicken(&mut scenario);
+    }
+    ensure_prerequisites().await?;
+    if let Ok(p) = LocalPlatform::attach(&opts.home) {
+        if p.daemon_alive() {
+            return Err(CliError::Failed(format!(
+                "run {} is up (from `faasbed up`); run `faasbed down` first, bench starts its own topology",
+                p.state().run_id
+            )));
+        }
+    }
+    let mut sigint = interrupt_signal()?;
+    let run_id = local::new_run_id();
+    let mut progress = crate::progress::Bars::new(!json);
+    let interrupt = async move {
+        sigint.recv().await;
+    };
+    let (store, summary) =
+        crate::bench::bench(&scenario, opts, &run_id, &mut progress, interrupt).await?;
+    progress.finish();
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&summary).unwrap_or_default()
+        );
+    } else {
+        print!("{}", summary.table());
+        println!("results: {}", store.dir().display());
+    }
+    let mut empty = summary.empty_results();
+    for f in &scenario.functions {
+        if !summary.results.iter().any(|e| e.function == f.name) {
+            empty.push(format!("{} (no sample at all)", f.name));
+        }
+    }
+    if !empty.is_empty() {
+        return Err(CliError::Failed(format!(
+            "no valid sample for: {}; see {}",
+            empty.join(", "),
+            store.path(crate::store::files::SAMPLES).display()
+        )));
     }
     Ok(())
 }

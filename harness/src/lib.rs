@@ -1,6 +1,7 @@
 //! faasbed: a reproducible testbed and benchmark harness for Function-as-a-Service on hybrid
 //! x86_64 + ARM clusters. See ARCHITECTURE.md for the run path; `cli::run` is the entry point.
 
+pub mod bench;
 pub mod build;
 pub mod cli;
 pub mod deploy;
@@ -10,6 +11,8 @@ pub mod measure;
 pub mod openfaas;
 pub mod pins;
 pub mod platform;
+pub mod progress;
 pub mod spec;
 pub mod stats;
 pub mod store;
+pub mod summary;

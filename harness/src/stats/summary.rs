@@ -1,13 +1,13 @@
 //! Descriptive summary of one sample: count, moments, extremes and tail quantiles.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::error::StatsError;
 use super::quantile::{quantile_sorted, sorted_finite};
 
 /// Descriptive statistics of one sample. Every field except `n` and `cv` is in the unit of the
 /// input (e.g. pass latencies in ms, get `mean`, `p99`, … in ms); `cv` is unitless.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     /// Number of values.
     pub n: usize,

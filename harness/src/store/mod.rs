@@ -10,6 +10,7 @@
 pub mod hlog;
 pub mod jsonl;
 pub mod manifest;
+pub mod samples;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,303 @@
+//! `faasbed bench`: up → deploy → verify placement → warm → cold → store → summary → down.
+//!
+//! Everything goes through the [`Platform`] seam. Each result is written before the next piece
+//! of work starts; Ctrl-C and errors still bring the topology down and leave a readable run.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use crate::deploy::{self, DeployError};
+use crate::measure::cold::{self, ColdOpts, ColdSample};
+use crate::measure::loadgen::{self, LoadgenError, RunOptions, Target};
+use crate::measure::record::WarmResult;
+use crate::measure::schedule::ScheduleError;
+use crate::measure::schedule::{stream_seed, Schedule};
+use crate::platform::local::{Home, LocalError, LocalPlatform};
+use crate::platform::{Platform, PlatformError};
+use crate::spec::{Scenario, WarmMode};
+use crate::store::hlog::{self, Interval};
+use crate::store::manifest::{self, Host, NodeProvenance, RunManifest};
+use crate::store::samples::SamplesFile;
+use crate::store::{files, RunStore, StoreError};
+use crate::summary::{self, RunSummary};
+
+/// Errors of a bench run. The run directory is kept in every case.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// The platform failed.
+    #[error(transparent)]
+    Local(#[from] LocalError),
+    /// The platform failed.
+    #[error(transparent)]
+    Platform(#[from] PlatformError),
+    /// Deploying failed.
+    #[error(transparent)]
+    Deploy(#[from] DeployError),
+    /// Writing results failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The load generator failed.
+    #[error("function {function}: warm run failed: {source}")]
+    Loadgen {
+        function: String,
+        #[source]
+        source: LoadgenError,
+    },
+    /// The warm schedule could not be made.
+    #[error("function {function}: {source}")]
+    Schedule {
+        function: String,
+        #[source]
+        source: ScheduleError,
+    },
+    /// Interrupted by Ctrl-C.
+    #[error("interrupted; partial results are in {}", dir.display())]
+    Interrupted { dir: PathBuf },
+}
+
+/// Options of one bench run.
+#[derive(Debug, Clone)]
+pub struct BenchOpts {
+    /// Where run directories go (`results/`).
+    pub results: PathBuf,
+    /// faasbed home (topology state, build cache).
+    pub home: Home,
+    /// Short durations for smoke runs.
+    pub quick: bool,
+    /// Skip the warm phase.
+    pub skip_warm: bool,
+    /// Skip the cold phase.
+    pub skip_cold: bool,
+}
+
+/// Apply `--quick`: short warm runs and 5 cold repetitions.
+pub fn quicken(s: &mut Scenario) {
+    let w = &mut s.experiment.warm;
+    w.duration = w.duration.min(Duration::from_secs(2));
+    w.warmup = w.warmup.min(Duration::from_millis(500));
+    w.rate = w.rate.min(50.0);
+    s.experiment.cold.repetitions = s.experiment.cold.repetitions.min(5);
+}
+
+/// Progress events for the terminal.
+pub trait Progress {
+    /// A free-text step.
+    fn step(&mut self, msg: &str);
+    /// A warm run finished.
+    fn warm_done(&mut self, i: usize, n: usize, r: &WarmResult);
+    /// A cold sample was measured.
+    fn cold_sample(&mut self, i: usize, n: usize, s: &ColdSample);
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// Run the whole benchmark of `scenario`. Returns the run directory and its summary.
+pub async fn bench(
+    scenario: &Scenario,
+    opts: &BenchOpts,
+    run_id: &str,
+    progress: &mut dyn Progress,
+    interrupt: impl std::future::Future<Output = ()>,
+) -> Result<(RunStore, RunSummary), BenchError> {
+    let store = RunStore::create(&opts.results, run_id)?;
+    let mut m = RunManifest {
+        format: 1,
+        run_id: run_id.to_string(),
+        scenario_path: scenario.path.clone(),
+        scenario_hash: scenario.hash.clone(),
+        scenario: serde_json::to_value(scenario).unwrap_or_default(),
+        platform: scenario.platform.kind.as_str().to_string(),
+        faasbed_version: env!("CARGO_PKG_VERSION").to_string(),
+        git_sha: manifest::git_sha().to_string(),
+        host: Host::detect(),
+        tools: manifest::tool_versions().await,
+        nodes: vec![],
+        emulated: false,
+        images: BTreeMap::new(),
+        seed: scenario.experiment.seed,
+        options: [("quick".to_string(), opts.quick.to_string())]
+            .into_iter()
+            .collect(),
+        started_at: rfc3339(SystemTime::now()),
+        ended_at: None,
+        status: "running".into(),
+    };
+    store.write_json(files::RUN, &m)?;
+    progress.step(&format!(
+        "run {run_id}: results in {}",
+        store.dir().display()
+    ));
+
+    let mut platform = LocalPlatform::up(&opts.home, scenario, run_id).await?;
+    let work = measure(scenario, opts, &store, &mut m, &platform, progress);
+    let outcome = tokio::select! {
+        r = work => r,
+        _ = interrupt => Err(BenchError::Interrupted { dir: store.dir().to_path_buf() }),
+    };
+    let down = platform.down().await;
+    m.ended_at = Some(rfc3339(SystemTime::now()));
+    m.status = match &outcome {
+        Ok(_) => "complete".into(),
+        Err(BenchError::Interrupted { .. }) => "interrupted".into(),
+        Err(e) => format!("failed: {e}"),
+    };
+    store.write_json(files::RUN, &m)?;
+    // The summary is rebuilt from what was stored, whatever happened.
+    let summary = summary::from_store(&store)?;
+    store.write_json(files::SUMMARY, &summary)?;
+    outcome?;
+    down?;
+    Ok((store, summary))
+}
+
+async fn measure(
+    scenario: &Scenario,
+    opts: &BenchOpts,
+    store: &RunStore,
+    m: &mut RunManifest,
+    platform: &LocalPlatform,
+    progress: &mut dyn Progress,
+) -> Result<(), BenchError> {
+    m.nodes = platform
+        .state()
+        .nodes
+        .iter()
+        .map(|n| NodeProvenance {
+            name: n.name.clone(),
+            class: n.class.clone(),
+            arch: n.arch.clone(),
+            backend: n.backend.clone(),
+            site: n.site.clone(),
+            emulated: n.backend == "qemu-user" || n.backend == "qemu-vm",
+            launcher: n.launcher.clone(),
+            link: n.link.clone(),
+            enforcement: n.enforcement.clone(),
+            profile: n.profile.clone(),
+        })
+        .collect();
+    m.emulated = m.nodes.iter().any(|n| n.emulated);
+    store.write_json(files::RUN, &*m)?;
+
+    progress.step("building and deploying functions");
+    let built =
+        deploy::build_local(scenario, &opts.home.images(), &mut |s| progress.step(s)).await?;
+    m.images = built
+        .iter()
+        .map(|b| (b.function.clone(), b.image.clone()))
+        .collect();
+    store.write_json(files::RUN, &*m)?;
+    deploy::deploy(scenario, platform, &built, Duration::from_secs(120)).await?;
+    progress.step("placement verified for every function");
+
+    let mut samples = SamplesFile::append(&store.path(files::SAMPLES))?;
+    let gw = platform.gateway();
+    if !opts.skip_warm {
+        let n = scenario.functions.len();
+        for (i, f) in scenario.functions.iter().enumerate() {
+            let url = format!(
+                "{}/function/{}{}",
+                gw.url,
+                f.name,
+                if f.path == "/" { "" } else { &f.path }
+            );
+            let mut target = Target::get(&url).map_err(|source| BenchError::Loadgen {
+                function: f.name.clone(),
+                source,
+            })?;
+            if let Some(b) = &f.body {
+                target.method = http::Method::POST;
+                target.body = bytes::Bytes::from(b.clone());
+            }
+            let w = &scenario.experiment.warm;
+            let mut ro = RunOptions::new(&f.name);
+            ro.connections = w.connections;
+            ro.warmup = w.warmup;
+            ro.timeout = w.timeout;
+            ro.node_hint = scenario
+                .eligible_nodes(f)
+                .first()
+                .map(|n| n.name.clone())
+                .unwrap_or_default();
+            let started = SystemTime::now();
+            let r = match w.mode {
+                WarmMode::Open => {
+                    let seed = stream_seed(scenario.experiment.seed, &f.name);
+                    let sched = Schedule::new(w.arrival, w.rate, w.warmup + w.duration, seed)
+                        .map_err(|source| BenchError::Schedule {
+                            function: f.name.clone(),
+                            source,
+                        })?;
+                    loadgen::run_open(&target, sched, &ro, &mut samples).await
+                }
+                WarmMode::Closed => {
+                    loadgen::run_closed(&target, w.duration, &ro, &mut samples).await
+                }
+            }
+            .map_err(|source| BenchError::Loadgen {
+                function: f.name.clone(),
+                source,
+            })?;
+            write_hlogs(store, &r, started)?;
+            progress.warm_done(i, n, &r);
+        }
+    }
+    if !opts.skip_cold {
+        let fns: Vec<_> = scenario.functions.iter().collect();
+        let c = &scenario.experiment.cold;
+        let total = fns.len() * c.repetitions as usize;
+        let copts = ColdOpts {
+            repetitions: c.repetitions,
+            idle_gap: c.idle_gap,
+            seed: stream_seed(scenario.experiment.seed, "cold"),
+        };
+        let mut i = 0;
+        let mut err = None;
+        cold::run(platform, scenario, &fns, &copts, |s| {
+            if let Err(e) = samples.cold(s) {
+                err.get_or_insert(e);
+            }
+            progress.cold_sample(i, total, s);
+            i += 1;
+        })
+        .await;
+        if let Some(e) = err {
+            return Err(e.into());
+        }
+    }
+    Ok(())
+}
+
+/// One HdrHistogram log per function × node, with corrected and uncorrected intervals.
+fn write_hlogs(store: &RunStore, r: &WarmResult, started: SystemTime) -> Result<(), StoreError> {
+    let start = Duration::from_nanos(r.warmup_ns);
+    let dur = Duration::from_nanos(r.measured_wall_ns);
+    for k in &r.keys {
+        let comment = format!(
+            "faasbed warm latency, ns; function {} node {}",
+            k.function, k.node
+        );
+        hlog::write(
+            &store.hlog_path(&k.function, &k.node),
+            started,
+            &comment,
+            &[
+                Interval {
+                    tag: "corrected",
+                    start,
+                    duration: dur,
+                    histogram: k.corrected_histogram(),
+                },
+                Interval {
+                    tag: "uncorrected",
+                    start,
+                    duration: dur,
+                    histogram: k.uncorrected_histogram(),
+                },
+            ],
+        )?;
+    }
+    Ok(())
+}

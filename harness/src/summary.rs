@@ -1,0 +1,396 @@
+//! `summary.json`: per function × node, warm latency (corrected and uncorrected) and verified
+//! cold starts, rebuilt from `run.json` + `samples.jsonl` alone so it survives any crash.
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use crate::measure::cold::{ColdSample, PHASES};
+use crate::measure::record::{
+    Phase, Sample, DEFAULT_LATE_THRESHOLD_NS, HISTOGRAM_MAX_NS, HISTOGRAM_SIGFIG,
+};
+use crate::stats;
+use crate::store::manifest::RunManifest;
+use crate::store::samples::{self, Record};
+use crate::store::{files, RunStore, StoreError};
+
+/// The whole summary of a run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// Schema version.
+    pub format: u32,
+    /// Run id.
+    pub run_id: String,
+    /// sha256 of the scenario file.
+    pub scenario_hash: String,
+    /// Run status from `run.json`.
+    pub status: String,
+    /// Any node emulated.
+    pub emulated: bool,
+    /// A torn last line of samples.jsonl was skipped (the run crashed mid-write).
+    pub torn_tail: bool,
+    /// Per function × node, sorted.
+    pub results: Vec<Entry>,
+}
+
+/// Results of one function on one node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Entry {
+    /// Function.
+    pub function: String,
+    /// Node (`unknown` for failures that named none).
+    pub node: String,
+    /// Node class.
+    pub class: String,
+    /// Node arch.
+    pub arch: String,
+    /// Measured under emulation.
+    pub emulated: bool,
+    /// Warm latency, when measured.
+    pub warm: Option<WarmSummary>,
+    /// Cold starts, when measured.
+    pub cold: Option<ColdSummary>,
+}
+
+/// Latency percentiles in microseconds.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PercentilesUs {
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p999: f64,
+    /// Maximum.
+    pub max: f64,
+    /// Mean.
+    pub mean: f64,
+}
+
+/// Warm results of one function × node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WarmSummary {
+    /// Measured requests (warm-up excluded).
+    pub requests: u64,
+    /// Successful (2xx) requests.
+    pub ok: u64,
+    /// Failed requests by kind.
+    pub errors: BTreeMap<String, u64>,
+    /// Sends later than 1 ms against their schedule.
+    pub late_sends: u64,
+    /// Target rate, requests per second (open loop).
+    pub target_rps: Option<f64>,
+    /// Measured requests per second over the measured window.
+    pub achieved_rps: f64,
+    /// From the intended send time (coordinated-omission corrected), µs.
+    pub corrected_us: Option<PercentilesUs>,
+    /// From the actual send time, µs.
+    pub uncorrected_us: Option<PercentilesUs>,
+}
+
+/// Cold-start results of one function × node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ColdSummary {
+    /// Cold invocations attempted.
+    pub total: u64,
+    /// Verified cold starts (new instance, allowed node).
+    pub verified: u64,
+    /// Rejected samples by reason.
+    pub rejected: BTreeMap<String, u64>,
+    /// Time to first byte of verified samples, ms.
+    pub first_byte_ms: Option<stats::Summary>,
+    /// Median of each phase over verified samples, ms.
+    pub phases_median_ms: BTreeMap<String, f64>,
+}
+
+fn pcts(h: &Histogram<u64>) -> Option<PercentilesUs> {
+    (!h.is_empty()).then(|| {
+        let us = |v: u64| v as f64 / 1e3;
+        PercentilesUs {
+            p50: us(h.value_at_quantile(0.5)),
+            p90: us(h.value_at_quantile(0.9)),
+            p99: us(h.value_at_quantile(0.99)),
+            p999: us(h.value_at_quantile(0.999)),
+            max: us(h.max()),
+            mean: h.mean() / 1e3,
+        }
+    })
+}
+
+struct WarmAcc {
+    corrected: Histogram<u64>,
+    uncorrected: Histogram<u64>,
+    requests: u64,
+    ok: u64,
+    errors: BTreeMap<String, u64>,
+    late: u64,
+    first_intended: u64,
+    last_end: u64,
+}
+
+impl WarmAcc {
+    fn new() -> Result<WarmAcc, hdrhistogram::CreationError> {
+        let h = || Histogram::new_with_bounds(1, HISTOGRAM_MAX_NS, HISTOGRAM_SIGFIG);
+        Ok(WarmAcc {
+            corrected: h()?,
+            uncorrected: h()?,
+            requests: 0,
+            ok: 0,
+            errors: BTreeMap::new(),
+            late: 0,
+            first_intended: u64::MAX,
+            last_end: 0,
+        })
+    }
+
+    fn add(&mut self, s: &Sample) {
+        self.requests += 1;
+        self.first_intended = self.first_intended.min(s.intended_ns);
+        self.last_end = self.last_end.max(s.end_ns);
+        if s.lateness_ns() > DEFAULT_LATE_THRESHOLD_NS {
+            self.late += 1;
+        }
+        match &s.error {
+            None => self.ok += 1,
+            Some(k) => *self.errors.entry(enum_name(k)).or_default() += 1,
+        }
+        // Values are clamped into the histogram's range, so recording cannot fail.
+        let clamp = |v: u64| v.clamp(1, HISTOGRAM_MAX_NS);
+        let _ = self.corrected.record(clamp(s.corrected_ns()));
+        let _ = self.uncorrected.record(clamp(s.uncorrected_ns()));
+    }
+}
+
+/// The serde name of a unit enum variant (`"connect"`, `"reused_instance"`, ...).
+fn enum_name<T: Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|x| x.as_str().map(str::to_string))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Rebuild the summary of the run in `store` from `run.json` and `samples.jsonl`.
+pub fn from_store(store: &RunStore) -> Result<RunSummary, StoreError> {
+    let m: RunManifest = store.read_json(files::RUN)?;
+    let mut warm: BTreeMap<(String, String), WarmAcc> = BTreeMap::new();
+    let mut cold: BTreeMap<(String, String), Vec<ColdSample>> = BTreeMap::new();
+    let path = store.path(files::SAMPLES);
+    let mut hist_err = None;
+    let read = if path.exists() {
+        samples::read(&path, |r| match r {
+            Record::Warm(s) if s.phase == Phase::Measure => {
+                let node = s.node.clone().unwrap_or_else(|| "unknown".into());
+                let key = (s.function.clone(), node);
+                if !warm.contains_key(&key) {
+                    match WarmAcc::new() {
+                        Ok(a) => {
+                            warm.insert(key.clone(), a);
+                        }
+                        Err(e) => {
+                            hist_err.get_or_insert(e);
+                            return;
+                        }
+                    }
+                }
+                if let Some(a) = warm.get_mut(&key) {
+                    a.add(&s);
+                }
+            }
+            Record::Warm(_) => {}
+            Record::Cold(c) => {
+                let node = c.node.clone().unwrap_or_else(|| "unknown".into());
+                cold.entry((c.function.clone(), node)).or_default().push(c);
+            }
+        })?
+    } else {
+        Default::default()
+    };
+    if let Some(e) = hist_err {
+        return Err(StoreError::Hdr {
+            path,
+            message: e.to_string(),
+        });
+    }
+    let target_rps = m
+        .scenario
+        .pointer("/experiment/warm")
+        .filter(|w| w.get("mode").and_then(|v| v.as_str()) == Some("open"))
+        .and_then(|w| w.get("rate"))
+        .and_then(|v| v.as_f64());
+    let mut keys: Vec<(String, String)> = warm.keys().chain(cold.keys()).cloned().collect();
+    keys.sort();
+    keys.dedup();
+    let results = keys
+        .into_iter()
+        .map(|(function, node)| {
+            let prov = m.nodes.iter().find(|n| n.name == node);
+            let w = warm.remove(&(function.clone(), node.clone())).map(|a| {
+                let window_ns = a.last_end.saturating_sub(a.first_intended).max(1);
+                WarmSummary {
+                    requests: a.requests,
+                    ok: a.ok,
+                    errors: a.errors,
+                    late_sends: a.late,
+                    target_rps,
+                    achieved_rps: a.requests as f64 / (window_ns as f64 / 1e9),
+                    corrected_us: pcts(&a.corrected),
+                    uncorrected_us: pcts(&a.uncorrected),
+                }
+            });
+            let c = cold
+                .remove(&(function.clone(), node.clone()))
+                .map(|v| cold_summary(&v));
+            Entry {
+                class: prov.map_or_else(|| "unknown".into(), |p| p.class.clone()),
+                arch: prov.map_or_else(|| "unknown".into(), |p| p.arch.clone()),
+                emulated: prov.is_some_and(|p| p.emulated),
+                function,
+                node,
+                warm: w,
+                cold: c,
+            }
+        })
+        .collect();
+    Ok(RunSummary {
+        format: 1,
+        run_id: m.run_id,
+        scenario_hash: m.scenario_hash,
+        status: m.status,
+        emulated: m.emulated,
+        torn_tail: read.torn_tail,
+        results,
+    })
+}
+
+fn cold_summary(v: &[ColdSample]) -> ColdSummary {
+    let ok: Vec<&ColdSample> = v.iter().filter(|s| s.verified).collect();
+    let mut rejected = BTreeMap::new();
+    for s in v.iter().filter(|s| !s.verified) {
+        let r = s.reject.map_or_else(|| "unknown".into(), |r| enum_name(&r));
+        *rejected.entry(r).or_default() += 1;
+    }
+    let fb: Vec<f64> = ok.iter().map(|s| s.first_byte_ns as f64 / 1e6).collect();
+    let mut phases = BTreeMap::new();
+    for (i, name) in PHASES.iter().enumerate() {
+        let xs: Vec<f64> = ok
+            .iter()
+            .filter_map(|s| s.phases()[i])
+            .map(|ns| ns as f64 / 1e6)
+            .collect();
+        if let Ok(q) = stats::quantile(&xs, 0.5) {
+            phases.insert(name.to_string(), q);
+        }
+    }
+    ColdSummary {
+        total: v.len() as u64,
+        verified: ok.len() as u64,
+        rejected,
+        first_byte_ms: stats::Summary::from_samples(&fb).ok(),
+        phases_median_ms: phases,
+    }
+}
+
+impl RunSummary {
+    /// Function × node pairs with no valid sample at all (no ok warm request and no verified
+    /// cold start): an empty result is a failure.
+    pub fn empty_results(&self) -> Vec<String> {
+        self.results
+            .iter()
+            .filter(|e| {
+                let warm_ok = e.warm.as_ref().is_some_and(|w| w.ok > 0);
+                let cold_ok = e.cold.as_ref().is_some_and(|c| c.verified > 0);
+                !(warm_ok || cold_ok)
+            })
+            .map(|e| format!("{} on {}", e.function, e.node))
+            .collect()
+    }
+}
+
+impl RunSummary {
+    /// The terminal table: per function × node, warm corrected percentiles and rate, cold
+    /// verified count, median and p90. Emulated rows are marked.
+    pub fn table(&self) -> String {
+        use std::fmt::Write;
+        let mut t = String::new();
+        let _ = writeln!(
+            t,
+            "{:<14} {:<10} {:<5} {:<6} {:>8} {:>8} {:>8} {:>8} {:>13} {:>5} │ {:>7} {:>9} {:>9}",
+            "function",
+            "node",
+            "class",
+            "arch",
+            "p50 ms",
+            "p90 ms",
+            "p99 ms",
+            "p99.9 ms",
+            "rps/target",
+            "err",
+            "cold ok",
+            "median ms",
+            "p90 ms"
+        );
+        let ms = |v: f64| format!("{:.2}", v / 1e3);
+        for e in &self.results {
+            let arch = if e.emulated {
+                format!("{}*", e.arch)
+            } else {
+                e.arch.clone()
+            };
+            let (p50, p90, p99, p999, rate, err) = match &e.warm {
+                Some(w) => {
+                    let c = w.corrected_us.as_ref();
+                    let g = |f: fn(&PercentilesUs) -> f64| c.map_or("-".into(), |p| ms(f(p)));
+                    let rate = match w.target_rps {
+                        Some(tr) => format!("{:.1}/{:.0}", w.achieved_rps, tr),
+                        None => format!("{:.1}", w.achieved_rps),
+                    };
+                    let errs: u64 = w.errors.values().sum();
+                    (
+                        g(|p| p.p50),
+                        g(|p| p.p90),
+                        g(|p| p.p99),
+                        g(|p| p.p999),
+                        rate,
+                        errs.to_string(),
+                    )
+                }
+                None => (
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                ),
+            };
+            let (ok, med, cp90) = match &e.cold {
+                Some(c) => (
+                    format!("{}/{}", c.verified, c.total),
+                    c.first_byte_ms
+                        .as_ref()
+                        .map_or("-".into(), |s| format!("{:.1}", s.p50)),
+                    c.first_byte_ms
+                        .as_ref()
+                        .map_or("-".into(), |s| format!("{:.1}", s.p90)),
+                ),
+                None => ("-".into(), "-".into(), "-".into()),
+            };
+            let _ = writeln!(
+                t,
+                "{:<14} {:<10} {:<5} {:<6} {:>8} {:>8} {:>8} {:>8} {:>13} {:>5} │ {:>7} {:>9} {:>9}",
+                e.function, e.node, e.class, arch, p50, p90, p99, p999, rate, err, ok, med, cp90
+            );
+        }
+        if self.emulated {
+            let _ = writeln!(
+                t,
+                "* emulated (QEMU user mode on this host): not a measurement of real hardware"
+            );
+        }
+        let _ = writeln!(t, "warm latency is corrected for coordinated omission (from the intended send time); cold = time to first byte of verified cold starts");
+        t
+    }
+}
