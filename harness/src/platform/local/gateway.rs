@@ -214,10 +214,7 @@ impl Gateway {
             .iter()
             .map(|(k, v)| k.as_str().len() + v.len() + 4)
             .sum();
-        let hold = shape.hold(body.len() + header_bytes, &mut rng);
-        if !hold.is_zero() {
-            tokio::time::sleep(hold).await;
-        }
+        super::link::hold_for(shape.hold(body.len() + header_bytes, &mut rng)).await;
         let query = parts
             .uri
             .query()
@@ -273,10 +270,7 @@ impl Gateway {
             .iter()
             .map(|(k, v)| k.as_str().len() + v.len() + 4)
             .sum();
-        let hold = shape.hold(rbody.len() + rheader_bytes, &mut rng);
-        if !hold.is_zero() {
-            tokio::time::sleep(hold).await;
-        }
+        super::link::hold_for(shape.hold(rbody.len() + rheader_bytes, &mut rng)).await;
         if cold {
             let h = &mut rparts.headers;
             h.insert(headers::SPAWNED, HeaderValue::from(replica.spawned_ns));

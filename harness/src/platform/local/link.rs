@@ -72,6 +72,25 @@ impl Shape {
     }
 }
 
+/// Below this, a hold is spun rather than slept: the tokio timer fires on 1 ms ticks.
+const SPIN: Duration = Duration::from_micros(1100);
+
+/// Wait `d` with sub-millisecond precision: sleep until [`SPIN`] before the deadline, then
+/// yield until it. A plain `tokio::time::sleep` of a few microseconds would cost a whole
+/// millisecond tick and add phantom delay to every emulated message.
+pub async fn hold_for(d: Duration) {
+    if d.is_zero() {
+        return;
+    }
+    let deadline = std::time::Instant::now() + d;
+    if d > SPIN {
+        tokio::time::sleep_until((deadline - SPIN).into()).await;
+    }
+    while std::time::Instant::now() < deadline {
+        tokio::task::yield_now().await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,6 +124,16 @@ mod tests {
             .count();
         let rate = lost as f64 / n as f64;
         assert!((0.22..0.28).contains(&rate), "{rate}");
+    }
+
+    #[tokio::test]
+    async fn hold_waits_at_least_the_requested_time() {
+        for us in [0u64, 3, 250, 1500] {
+            let d = Duration::from_micros(us);
+            let t = std::time::Instant::now();
+            hold_for(d).await;
+            assert!(t.elapsed() >= d, "{us} µs");
+        }
     }
 
     #[test]
