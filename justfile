@@ -15,3 +15,11 @@ test-cluster:
 # Install OS prerequisites (apt, binfmt) — needs root.
 setup:
     cargo run --release -p faasbed -- setup
+
+# faasbed's load generator beside oha, hey and wrk against one loopback server.
+bench-loadgen:
+    bash benches/loadgen-peers.sh
+
+# Embedded platform figures: up + deploy time, gateway proxy hop.
+bench-local:
+    bash benches/local-platform.sh
