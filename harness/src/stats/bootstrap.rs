@@ -151,7 +151,16 @@ mod tests {
     fn scaled_sample_ratio_is_recovered() {
         let base = lognormal(2000, 1, 1.0);
         let doubled = lognormal(2000, 2, 2.0);
-        let r = bootstrap_ratio(&doubled, &base, median, BootstrapOpts::default()).unwrap();
+        let r = bootstrap_ratio(
+            &doubled,
+            &base,
+            median,
+            BootstrapOpts {
+                resamples: 500,
+                ..BootstrapOpts::default()
+            },
+        )
+        .unwrap();
         assert!(r.ci.0 < 2.0 && 2.0 < r.ci.1, "{r:?}");
         assert!(r.ci.0 > 1.8 && r.ci.1 < 2.2, "{r:?}");
         assert!(!r.subsampled);
