@@ -99,7 +99,7 @@ pub struct Comparison {
     pub effect_size: f64,
     /// The decision.
     pub verdict: Verdict,
-    /// True when the interval came from subsamples (a sample exceeded `max_samples`).
+    /// True when a sample exceeded `max_samples`, so the interval is the wider m-out-of-n one.
     pub subsampled: bool,
 }
 
