@@ -7,7 +7,7 @@ use super::error::{check_open_unit, check_sample, StatsError};
 use super::quantile::sorted_finite;
 
 /// Largest sample size for which [`order_stat_indices`] searches the exact binomial; above it the
-/// normal approximation of Le Boudec (2010), §2.4.2, is used.
+/// normal approximation that Le Boudec (2010) gives with Table A.1 is used.
 pub const EXACT_BINOMIAL_MAX_N: usize = 70;
 
 /// A confidence interval for the mean, in the unit of the data.
@@ -55,8 +55,8 @@ pub struct OrderStatInterval {
 /// Student-t confidence interval for the mean of `data` at `level` (e.g. 0.95), in the unit of
 /// the data: `x̄ ± t_{n−1, (1+level)/2} · s / √n`, with `s` the sample standard deviation.
 ///
-/// Method: Student (1908); Le Boudec (2010), Theorem 2.2 (normal iid data); the t quantile comes
-/// from `statrs`. Assumes iid data whose mean is approximately normal (exact for normal data,
+/// Method: Student (1908), *Biometrika* 6(1); the standard t interval as in Le Boudec (2010),
+/// ch. 2; the t quantile comes from `statrs`. Assumes iid data whose mean is approximately normal (exact for normal data,
 /// asymptotic otherwise — heavy-tailed latencies need large n). Returns `Ok(None)` when n < 2;
 /// errors on an empty sample, NaN/±inf, or `level ∉ (0, 1)`.
 pub fn mean_ci(data: &[f64], level: f64) -> Result<Option<MeanInterval>, StatsError> {

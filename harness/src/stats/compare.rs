@@ -99,7 +99,7 @@ pub struct Comparison {
     pub effect_size: f64,
     /// The decision.
     pub verdict: Verdict,
-    /// True when the interval came from subsamples (a sample exceeded `max_samples`).
+    /// True when a sample exceeded `max_samples`, so the interval is the wider m-out-of-n one.
     pub subsampled: bool,
 }
 
@@ -189,13 +189,13 @@ mod tests {
     use super::*;
     use crate::stats::testdata::lognormal;
 
-    /// Sample size of the synthetic runs; with 1000 resamples this keeps debug-build tests quick.
+    /// Sample size of the synthetic runs; with 500 resamples this keeps debug-build tests quick.
     const N: usize = 1000;
 
     fn gate(base: &[f64], new: &[f64], metric: Metric) -> Comparison {
         let opts = CompareOpts {
             seed: 7,
-            resamples: 1000,
+            resamples: 500,
             ..CompareOpts::default()
         };
         classify(base, new, metric, opts).unwrap()
@@ -288,7 +288,16 @@ mod tests {
     fn class_ratio_recovers_slowdown() {
         let vps = lognormal(N, 10, 1.0);
         let pi3 = lognormal(N, 11, 3.0);
-        let r = ratio_between(&pi3, &vps, Metric::P90, BootstrapOpts::default()).unwrap();
+        let r = ratio_between(
+            &pi3,
+            &vps,
+            Metric::P90,
+            BootstrapOpts {
+                resamples: 500,
+                ..BootstrapOpts::default()
+            },
+        )
+        .unwrap();
         assert!(r.ci.0 < 3.0 && 3.0 < r.ci.1, "{r:?}");
     }
 

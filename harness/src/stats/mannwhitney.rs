@@ -23,7 +23,8 @@ pub struct MannWhitney {
 /// Method: Mann & Whitney (1947), *Ann. Math. Statist.* 18(1), with midranks for ties.
 /// `U = R₁ − n₁(n₁+1)/2` (R₁ the rank sum of `x`), `μ = n₁n₂/2`,
 /// `σ² = n₁n₂/12 · [(n+1) − Σ(t³−t)/(n(n−1))]` with `t` the size of each tie group (tie
-/// correction: Hollander & Wolfe, *Nonparametric Statistical Methods*, 2nd ed. 1999, eq. 4.9),
+/// correction: Hollander & Wolfe, *Nonparametric Statistical Methods*, 2nd ed. 1999, §4.1, the
+/// large-sample approximation with ties),
 /// `z = sign(U−μ)·max(|U−μ| − ½, 0)/σ` (continuity correction), `p = 2·(1 − Φ(|z|))`, capped at 1.
 /// This matches `scipy.stats.mannwhitneyu(x, y, method="asymptotic")`. Effect size: the
 /// rank-biserial correlation (Kerby 2014, *Comprehensive Psychology* 3, "simple difference formula").
