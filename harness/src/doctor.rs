@@ -74,8 +74,8 @@ pub async fn checks() -> Vec<Check> {
     let (cg, enf) = cgroup::create(
         h.as_ref(),
         &format!("faasbed-doctor-{}", std::process::id()),
-        0.5,
-        64 << 20,
+        Some(0.5),
+        Some(64 << 20),
     );
     drop(cg);
     out.push(Check {

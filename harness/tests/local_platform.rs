@@ -186,3 +186,41 @@ async fn update_keeps_placement_and_delete_removes_the_function() {
     assert!(e.contains("404"), "{e}");
     t.down().await;
 }
+
+#[tokio::test]
+async fn function_limits_are_set_in_a_cgroup_nested_in_the_node() {
+    let t = Topology::deploy("harness/tests/fixtures/scenarios/limits.toml").await;
+    let c = t.platform.gateway().client();
+    let reps: Vec<serde_json::Value> = c.get_json("/system/faasbed/replicas/echo").await.unwrap();
+    let limits = &reps[0]["limits"];
+    let node_enf = &t.platform.state().nodes[0].enforcement;
+    if node_enf["memory"] == true && node_enf["cpu"] == true {
+        assert_eq!(limits["memory"], true, "{limits}");
+        assert_eq!(limits["cpu"], true, "{limits}");
+        // the replica's own cgroup holds the function's values
+        let pid = reps[0]["pid"].as_u64().unwrap();
+        let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        let mem_path = cg.lines().find_map(|l| {
+            l.split(':')
+                .nth(1)
+                .filter(|c| c.split(',').any(|x| x == "memory"))
+                .map(|_| l.rsplit(':').next().unwrap().to_string())
+        });
+        if let Some(p) = mem_path {
+            let limit =
+                std::fs::read_to_string(format!("/sys/fs/cgroup/memory{p}/memory.limit_in_bytes"))
+                    .unwrap();
+            assert_eq!(limit.trim(), (64u64 << 20).to_string());
+            assert!(p.ends_with(&format!("echo-{}", reps[0]["port"])), "{p}");
+        }
+    } else {
+        // without cgroups the replica still runs, and says its limits are not enforced
+        assert_eq!(limits["memory"], false, "{limits}");
+        assert!(
+            limits["notes"].as_array().is_some_and(|n| !n.is_empty()),
+            "{limits}"
+        );
+    }
+    assert_eq!(c.invoke("echo", "/", None).await.unwrap().status, 200);
+    t.down().await;
+}

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Which cgroup hierarchy the host has, and where faasbed's own groups are.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +26,7 @@ pub enum Hierarchy {
 }
 
 /// What was enforced for a node, recorded in provenance.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Enforcement {
     /// `"v1"`, `"v2"` or `"none"`.
     pub cgroup: String,
@@ -35,18 +35,23 @@ pub struct Enforcement {
     /// Memory limit applied.
     pub memory: bool,
     /// Why something was not applied.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
 }
 
-/// A node's cgroup(s); removed on drop once empty.
+/// A node's (or a replica's) cgroup(s); removed on drop once empty.
 #[derive(Debug)]
 pub struct NodeCgroup {
     dirs: Vec<PathBuf>,
     procs: Vec<PathBuf>,
+    nested: Hierarchy,
 }
 
 impl NodeCgroup {
+    /// The hierarchy rooted at this group, to create groups inside it (per-replica limits).
+    pub fn nested(&self) -> &Hierarchy {
+        &self.nested
+    }
     /// `cgroup.procs` files a replica must join (one per hierarchy).
     pub fn procs_files(&self) -> &[PathBuf] {
         &self.procs
@@ -127,21 +132,26 @@ pub fn detect() -> Option<Hierarchy> {
 
 const PERIOD_US: u64 = 100_000;
 
-/// Create `name` with a CPU quota of `cpus` host cores and a memory limit of `memory_bytes`.
+/// Create `name` with a CPU quota of `cpus` host cores and a memory limit of `memory_bytes`;
+/// a limit that is `None` is left unset (and not reported as enforced).
 pub fn create(
     h: Option<&Hierarchy>,
     name: &str,
-    cpus: f64,
-    memory_bytes: u64,
+    cpus: Option<f64>,
+    memory_bytes: Option<u64>,
 ) -> (Option<NodeCgroup>, Enforcement) {
     let mut e = Enforcement {
         cgroup: "none".into(),
         ..Default::default()
     };
-    let quota = ((cpus * PERIOD_US as f64).round() as u64).max(1000);
+    let quota = cpus.map(|c| ((c * PERIOD_US as f64).round() as u64).max(1000));
     let mut cg = NodeCgroup {
         dirs: Vec::new(),
         procs: Vec::new(),
+        nested: Hierarchy::V1 {
+            cpu: None,
+            memory: None,
+        },
     };
     match h {
         None => e
@@ -149,38 +159,49 @@ pub fn create(
             .push("no cgroup hierarchy found in /proc/self/cgroup".into()),
         Some(Hierarchy::V1 { cpu, memory }) => {
             e.cgroup = "v1".into();
-            let mut one = |base: &Option<PathBuf>, what: &str, files: &[(&str, String)]| -> bool {
-                let Some(base) = base else {
-                    e.notes.push(format!("no v1 {what} controller"));
-                    return false;
+            let mut one =
+                |base: &Option<PathBuf>, what: &str, files: &[(&str, String)]| -> Option<PathBuf> {
+                    let Some(base) = base else {
+                        e.notes.push(format!("no v1 {what} controller"));
+                        return None;
+                    };
+                    let dir = base.join(name);
+                    match setup_dir(&dir, files) {
+                        Ok(()) => {
+                            cg.procs.push(dir.join("cgroup.procs"));
+                            cg.dirs.push(dir.clone());
+                            Some(dir)
+                        }
+                        Err(m) => {
+                            e.notes.push(format!("{what}: {m}"));
+                            let _ = std::fs::remove_dir(&dir);
+                            None
+                        }
+                    }
                 };
-                let dir = base.join(name);
-                match setup_dir(&dir, files) {
-                    Ok(()) => {
-                        cg.procs.push(dir.join("cgroup.procs"));
-                        cg.dirs.push(dir);
-                        true
-                    }
-                    Err(m) => {
-                        e.notes.push(format!("{what}: {m}"));
-                        let _ = std::fs::remove_dir(&dir);
-                        false
-                    }
-                }
+            let cpu_dir = quota.and_then(|q| {
+                one(
+                    cpu,
+                    "cpu",
+                    &[
+                        ("cpu.cfs_period_us", PERIOD_US.to_string()),
+                        ("cpu.cfs_quota_us", q.to_string()),
+                    ],
+                )
+            });
+            let mem_dir = memory_bytes.and_then(|m| {
+                one(
+                    memory,
+                    "memory",
+                    &[("memory.limit_in_bytes", m.to_string())],
+                )
+            });
+            e.cpu = cpu_dir.is_some();
+            e.memory = mem_dir.is_some();
+            cg.nested = Hierarchy::V1 {
+                cpu: cpu_dir,
+                memory: mem_dir,
             };
-            e.cpu = one(
-                cpu,
-                "cpu",
-                &[
-                    ("cpu.cfs_period_us", PERIOD_US.to_string()),
-                    ("cpu.cfs_quota_us", quota.to_string()),
-                ],
-            );
-            e.memory = one(
-                memory,
-                "memory",
-                &[("memory.limit_in_bytes", memory_bytes.to_string())],
-            );
         }
         Some(Hierarchy::V2 { base }) => {
             e.cgroup = "v2".into();
@@ -191,13 +212,18 @@ pub fn create(
                 e.notes
                     .push(format!("cannot create {}: {err}", dir.display()));
             } else {
-                e.cpu = write(&dir, "cpu.max", &format!("{quota} {PERIOD_US}"))
-                    .map_err(|m| e.notes.push(m))
-                    .is_ok();
-                e.memory = write(&dir, "memory.max", &memory_bytes.to_string())
-                    .map_err(|m| e.notes.push(m))
-                    .is_ok();
+                e.cpu = quota.is_some_and(|q| {
+                    write(&dir, "cpu.max", &format!("{q} {PERIOD_US}"))
+                        .map_err(|m| e.notes.push(m))
+                        .is_ok()
+                });
+                e.memory = memory_bytes.is_some_and(|m| {
+                    write(&dir, "memory.max", &m.to_string())
+                        .map_err(|m| e.notes.push(m))
+                        .is_ok()
+                });
                 cg.procs.push(dir.join("cgroup.procs"));
+                cg.nested = Hierarchy::V2 { base: dir.clone() };
                 cg.dirs.push(dir);
             }
         }
@@ -300,7 +326,7 @@ mod tests {
             cpu: Some("/proc/definitely/not/a/cgroup".into()),
             memory: None,
         };
-        let (cg, e) = create(Some(&h), "faasbed-test-x", 0.5, 1 << 20);
+        let (cg, e) = create(Some(&h), "faasbed-test-x", Some(0.5), Some(1 << 20));
         assert!(cg.is_none());
         assert!(!e.cpu && !e.memory);
         assert_eq!(e.notes.len(), 2, "{:?}", e.notes);

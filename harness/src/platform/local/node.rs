@@ -81,8 +81,8 @@ impl NodeRuntime {
         let (cgroup, enforcement) = cgroup::create(
             h,
             &format!("faasbed-{run_id}-{}", node.name),
-            node.profile.cpus,
-            node.profile.memory_bytes,
+            Some(node.profile.cpus),
+            Some(node.profile.memory_bytes),
         );
         Ok(NodeRuntime {
             node: node.clone(),

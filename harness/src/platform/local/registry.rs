@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
+use super::cgroup::{self, Enforcement, NodeCgroup};
 use super::node::NodeRuntime;
 use super::{unix_ns, LocalError};
 use crate::exec::{self, SpawnOpts};
@@ -54,6 +55,8 @@ pub struct Replica {
     healthy_ns: AtomicU64,
     instance: OnceLock<String>,
     state: watch::Sender<ReplicaState>,
+    /// The function's own limits, in a group nested in the node's (removed once empty).
+    limits: Option<(Option<NodeCgroup>, Enforcement)>,
 }
 
 impl Replica {
@@ -168,6 +171,9 @@ pub struct ReplicaInfo {
     pub spawned_ns: u64,
     /// Health-pass time, unix ns.
     pub healthy_ns: Option<u64>,
+    /// The function's `limits` as enforced for this replica (absent when it has none).
+    #[serde(default)]
+    pub limits: Option<Enforcement>,
 }
 
 /// All functions of one local topology.
@@ -411,13 +417,18 @@ impl Registry {
         let log = self
             .logs
             .join(format!("{}.{}.log", d.service, nr.node.name));
+        let limits = replica_limits(nr, &d, port);
+        let procs = match &limits {
+            Some((Some(cg), _)) => cg.procs_files().to_vec(),
+            _ => nr.cgroup_procs(),
+        };
         // Stamp before the fork: the child may run (and stamp its own start) before spawn returns.
         let spawned_ns = unix_ns(SystemTime::now());
         let child = exec::spawn(
             &cmd,
             &SpawnOpts {
                 run_id: self.run_id.clone(),
-                cgroup_procs: nr.cgroup_procs(),
+                cgroup_procs: procs,
                 log: Some(log),
                 new_session: false,
             },
@@ -432,6 +443,7 @@ impl Registry {
             healthy_ns: AtomicU64::new(0),
             instance: OnceLock::new(),
             state: tx,
+            limits,
         });
         {
             let mut reps = lock(&f.replicas);
@@ -557,6 +569,7 @@ impl Registry {
                     port: r.port,
                     spawned_ns: r.spawned_ns,
                     healthy_ns: r.healthy_ns(),
+                    limits: r.limits.as_ref().map(|(_, e)| e.clone()),
                 }
             })
             .collect()
@@ -582,6 +595,42 @@ impl Registry {
             r.gone(deadline).await;
         }
     }
+}
+
+/// A group for the function's own `limits` inside the node's group, when it has any. Limits that
+/// cannot be set are recorded (`enforced: false` with the reason), never silently dropped.
+fn replica_limits(
+    nr: &NodeRuntime,
+    d: &FunctionDeployment,
+    port: u16,
+) -> Option<(Option<NodeCgroup>, Enforcement)> {
+    let l = d.limits.as_ref()?;
+    let cpus = l
+        .cpu
+        .as_deref()
+        .and_then(|c| crate::spec::parse_cpu(c).ok());
+    let mem = l
+        .memory
+        .as_deref()
+        .and_then(|m| crate::spec::parse_memory(m).ok());
+    if cpus.is_none() && mem.is_none() {
+        return None;
+    }
+    let name = format!("{}-{port}", d.service);
+    Some(match &nr.cgroup {
+        Some(node_cg) => cgroup::create(Some(node_cg.nested()), &name, cpus, mem),
+        None => (
+            None,
+            Enforcement {
+                cgroup: "none".into(),
+                notes: vec![format!(
+                    "node {} has no cgroup, so function limits are not enforced",
+                    nr.node.name
+                )],
+                ..Default::default()
+            },
+        ),
+    })
 }
 
 /// Wait for the child to exit, then mark the replica dead.
