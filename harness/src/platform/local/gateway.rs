@@ -14,7 +14,6 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::{connect::HttpConnector, Client as HyperClient};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rand::SeedableRng;
 use serde::de::DeserializeOwned;
 
 use super::registry::{Picked, Registry, NAMESPACE};
@@ -208,13 +207,14 @@ impl Gateway {
         f.count_invocation();
         let node = &self.registry.nodes[replica.node];
         let shape = &node.shape;
-        let mut rng = rand_chacha::ChaCha8Rng::from_entropy();
         let header_bytes: usize = parts
             .headers
             .iter()
             .map(|(k, v)| k.as_str().len() + v.len() + 4)
             .sum();
-        super::link::hold_for(shape.hold(body.len() + header_bytes, &mut rng)).await;
+        // The RNG is thread-local and not Send: draw the hold before awaiting it.
+        let hold = shape.hold(body.len() + header_bytes, &mut rand::thread_rng());
+        super::link::hold_for(hold).await;
         let query = parts
             .uri
             .query()
@@ -270,7 +270,8 @@ impl Gateway {
             .iter()
             .map(|(k, v)| k.as_str().len() + v.len() + 4)
             .sum();
-        super::link::hold_for(shape.hold(rbody.len() + rheader_bytes, &mut rng)).await;
+        let hold = shape.hold(rbody.len() + rheader_bytes, &mut rand::thread_rng());
+        super::link::hold_for(hold).await;
         if cold {
             let h = &mut rparts.headers;
             h.insert(headers::SPAWNED, HeaderValue::from(replica.spawned_ns));
