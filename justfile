@@ -23,3 +23,7 @@ bench-loadgen:
 # Embedded platform figures: up + deploy time, gateway proxy hop.
 bench-local:
     bash benches/local-platform.sh
+
+# Memory of a 10-minute warm run at 1,000 rps (RSS series and peak).
+bench-rss:
+    bash benches/rss-long-run.sh
