@@ -435,12 +435,7 @@ fn join_labels(node: &Node) -> Result<Vec<String>, ConfigError> {
     Ok(out)
 }
 
-/// A Kubernetes label value: at most 63 of `[A-Za-z0-9._-]`, alphanumeric at both ends.
+/// A Kubernetes label value (the spec's check, shared).
 fn is_label_value(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && s.ends_with(|c: char| c.is_ascii_alphanumeric())
+    crate::spec::is_label_name(s)
 }
