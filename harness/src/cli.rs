@@ -50,12 +50,18 @@ enum Command {
         /// Skip the cold phase.
         #[arg(long)]
         skip_cold: bool,
+        /// Run the scenario's topology on this platform instead (e.g. the k3d thesis on `local`).
+        #[arg(long, value_parser = ["local", "k3d"])]
+        platform: Option<String>,
     },
     /// Stand up the topology of a scenario (embedded platform: starts the gateway daemon).
     Up {
         /// Scenario file.
         #[arg(default_value = DEFAULT_SCENARIO)]
         scenario: PathBuf,
+        /// Run the scenario's topology on this platform instead (e.g. the k3d thesis on `local`).
+        #[arg(long, value_parser = ["local", "k3d"])]
+        platform: Option<String>,
     },
     /// Build and deploy the scenario's functions, then verify their placement.
     Deploy {
@@ -197,6 +203,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             results,
             skip_warm,
             skip_cold,
+            platform,
         } => {
             let opts = crate::bench::BenchOpts {
                 results,
@@ -205,9 +212,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 skip_warm,
                 skip_cold,
             };
-            bench_cmd(&scenario, &opts, json).await
+            bench_cmd(&scenario, platform.as_deref(), &opts, json).await
         }
-        Command::Up { scenario } => up(&home, &scenario).await,
+        Command::Up { scenario, platform } => up(&home, &scenario, platform.as_deref()).await,
         Command::Deploy { scenario } => deploy_cmd(&home, scenario.as_deref()).await,
         Command::Invoke {
             function,
@@ -305,10 +312,20 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
+/// Load a scenario, moved to `platform` when one is given.
+fn load_for(path: &Path, platform: Option<&str>) -> Result<spec::Scenario, CliError> {
+    let s = spec::load(path)?;
+    Ok(match platform {
+        Some("local") => s.retarget(PlatformKind::Local)?,
+        Some("k3d") => s.retarget(PlatformKind::K3d)?,
+        _ => s,
+    })
+}
+
 fn require_local(s: &spec::Scenario) -> Result<(), CliError> {
     if s.platform.kind != PlatformKind::Local {
         return Err(CliError::Unsupported(format!(
-            "{}: platform {:?} needs docker + k3d, which this build cannot drive yet; use a local scenario such as {DEFAULT_SCENARIO}",
+            "{}: platform {:?} needs docker + k3d, which this build cannot drive yet; add `--platform local` to run the same topology on the embedded platform",
             s.path.display(),
             s.platform.kind.as_str()
         )));
@@ -337,8 +354,8 @@ where
     }
 }
 
-async fn up(home: &Home, path: &Path) -> Result<(), CliError> {
-    let scenario = spec::load(path)?;
+async fn up(home: &Home, path: &Path, platform: Option<&str>) -> Result<(), CliError> {
+    let scenario = load_for(path, platform)?;
     require_local(&scenario)?;
     if let Ok(p) = LocalPlatform::attach(home) {
         if p.daemon_alive() {
@@ -373,8 +390,8 @@ async fn up(home: &Home, path: &Path) -> Result<(), CliError> {
 async fn deploy_cmd(home: &Home, path: Option<&Path>) -> Result<(), CliError> {
     let mut p = LocalPlatform::attach(home)?;
     let path = path.map_or_else(|| p.state().scenario.clone(), Path::to_path_buf);
-    let scenario = spec::load(&path)?;
-    require_local(&scenario)?;
+    // The topology that is up is local, whatever platform the file names.
+    let scenario = spec::load(&path)?.retarget(PlatformKind::Local)?;
     if scenario.hash != p.state().scenario_hash {
         return Err(CliError::Failed(format!(
             "{} differs from the scenario the topology was made from ({}); run `faasbed down` and `faasbed up {}`",
@@ -526,10 +543,11 @@ async fn ensure_prerequisites() -> Result<(), CliError> {
 
 async fn bench_cmd(
     path: &Path,
+    platform: Option<&str>,
     opts: &crate::bench::BenchOpts,
     json: bool,
 ) -> Result<(), CliError> {
-    let mut scenario = spec::load(path)?;
+    let mut scenario = load_for(path, platform)?;
     require_local(&scenario)?;
     if opts.quick {
         crate::bench::quicken(&mut scenario);

@@ -90,3 +90,54 @@ fn missing_file_names_the_path() {
         "{e}"
     );
 }
+
+#[test]
+fn thesis_retargets_to_the_embedded_platform_keeping_placement() {
+    use faasbed::spec::{Backend, PlatformKind};
+    let k3d = faasbed::spec::load(&repo().join("scenarios/thesis.toml")).unwrap();
+    assert_eq!(k3d.platform.kind, PlatformKind::K3d);
+    let local = k3d.clone().retarget(PlatformKind::Local).unwrap();
+    assert_eq!(local.platform.kind, PlatformKind::Local);
+    for n in &local.nodes {
+        let want = if n.name.starts_with("raspberrypi") {
+            Backend::QemuUser
+        } else {
+            Backend::Native
+        };
+        assert_eq!(n.backend, want, "{}", n.name);
+    }
+    for (a, b) in k3d.functions.iter().zip(&local.functions) {
+        let na: Vec<_> = k3d
+            .eligible_nodes(a)
+            .iter()
+            .map(|n| n.name.clone())
+            .collect();
+        let nb: Vec<_> = local
+            .eligible_nodes(b)
+            .iter()
+            .map(|n| n.name.clone())
+            .collect();
+        assert_eq!(na, nb, "{}", a.name);
+    }
+    // and back: the native nodes become k3d agents, one of them the server
+    let back = local.retarget(PlatformKind::K3d).unwrap();
+    assert_eq!(
+        back.nodes
+            .iter()
+            .filter(|n| n.backend == Backend::Server)
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn ssh_hosts_cannot_be_emulated() {
+    let t = "[platform]\nkind = \"k3d\"\n[[node]]\nname = \"s\"\nclass = \"vps\"\nbackend = \"server\"\n\
+             [[node]]\nname = \"pi\"\nclass = \"pi4\"\nbackend = \"ssh\"\naddress = \"pi@10.0.0.2\"\n";
+    let s = faasbed::spec::parse(t, Path::new("x.toml")).unwrap();
+    let e = s
+        .retarget(faasbed::spec::PlatformKind::Local)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("node pi") && e.contains("ssh"), "{e}");
+}

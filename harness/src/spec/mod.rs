@@ -35,6 +35,14 @@ pub enum SpecError {
     /// The file is not valid TOML, or a value has the wrong type or an unknown key.
     #[error("{at}: {message}")]
     Syntax { at: Location, message: String },
+    /// A scenario cannot move to another platform.
+    #[error("{}: cannot run on the {platform} platform: node {node}: {message}", path.display())]
+    Retarget {
+        path: PathBuf,
+        platform: &'static str,
+        node: String,
+        message: String,
+    },
     /// A value is well-typed but not allowed.
     #[error("{at}: {field}: {message}")]
     Invalid {
@@ -481,6 +489,42 @@ impl Scenario {
         self.links.iter().find(|l| {
             (l.between[0] == a && l.between[1] == b) || (l.between[0] == b && l.between[1] == a)
         })
+    }
+}
+
+impl Scenario {
+    /// The same topology on another platform: k3d `server`/`agent` nodes become `native`, QEMU
+    /// VMs become `qemu-user`, and back. SSH hosts (real machines) cannot move.
+    pub fn retarget(mut self, kind: PlatformKind) -> Result<Scenario, SpecError> {
+        if kind == self.platform.kind {
+            return Ok(self);
+        }
+        let host = Arch::host();
+        for n in &mut self.nodes {
+            let fail = |m: String| SpecError::Retarget {
+                path: self.path.clone(),
+                platform: kind.as_str(),
+                node: n.name.clone(),
+                message: m,
+            };
+            n.backend = match (kind, n.backend) {
+                (PlatformKind::Local, Backend::Server | Backend::Agent | Backend::Native) => {
+                    Backend::Native
+                }
+                (PlatformKind::Local, Backend::Qemu | Backend::QemuUser) => Backend::QemuUser,
+                (PlatformKind::K3d, Backend::Native) if Some(n.arch) == host => Backend::Agent,
+                (PlatformKind::K3d, Backend::QemuUser | Backend::QemuVm) => Backend::Qemu,
+                (_, b) => return Err(fail(format!("backend {b} has no equivalent there"))),
+            };
+            validate::check_backend(kind, n.backend, n.arch, host).map_err(fail)?;
+        }
+        if kind == PlatformKind::K3d && !self.nodes.iter().any(|n| n.backend == Backend::Server) {
+            if let Some(n) = self.nodes.iter_mut().find(|n| n.backend == Backend::Agent) {
+                n.backend = Backend::Server;
+            }
+        }
+        self.platform.kind = kind;
+        Ok(self)
     }
 }
 

@@ -251,7 +251,7 @@ fn default_backend(
 }
 
 /// Can `backend` run `arch` on `platform`? `Err` says why not and what to use instead.
-fn check_backend(
+pub(super) fn check_backend(
     kind: PlatformKind,
     backend: Backend,
     arch: Arch,
@@ -810,7 +810,8 @@ pub(crate) fn is_dns_label(s: &str) -> bool {
 pub(crate) fn is_label_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         && s.starts_with(|c: char| c.is_ascii_alphanumeric())
         && s.ends_with(|c: char| c.is_ascii_alphanumeric())
 }

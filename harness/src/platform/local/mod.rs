@@ -520,7 +520,8 @@ pub async fn serve(
 
 /// The gateway daemon: serve until SIGTERM/SIGINT, then stop every replica.
 pub async fn run_daemon(opts: DaemonOpts) -> Result<(), LocalError> {
-    let scenario = spec::load(&opts.scenario)?;
+    // The daemon is the local platform: a k3d scenario runs here with its topology retargeted.
+    let scenario = spec::load(&opts.scenario)?.retarget(spec::PlatformKind::Local)?;
     let run_id = opts
         .run_dir
         .file_name()
