@@ -28,10 +28,11 @@ connections = 8
 TOML
 FAASBED_HOME=$work/home "$FB" bench "$work/long.toml" --skip-cold --results "$work/results" >"$work/out" 2>"$work/err" &
 pid=$!
-echo "t_s bench_rss_kib daemon_rss_kib samples_lines"
+echo "t_s bench_rss_kib bench_peak_kib daemon_rss_kib samples_lines"
 t=0
 while kill -0 "$pid" 2>/dev/null; do
   rss=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+  hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
   d=0
   if [ -f "$work/home/current" ]; then
     run=$(cat "$work/home/current" 2>/dev/null || true)
@@ -39,10 +40,9 @@ while kill -0 "$pid" 2>/dev/null; do
     [ -n "$dpid" ] && d=$(awk '/VmRSS/ {print $2}' "/proc/$dpid/status" 2>/dev/null || echo 0)
   fi
   lines=$(cat "$work"/results/*/samples.jsonl 2>/dev/null | wc -l || echo 0)
-  echo "$t ${rss:-0} ${d:-0} $lines"
+  echo "$t ${rss:-0} ${hwm:-0} ${d:-0} $lines"
   sleep "$INTERVAL"; t=$((t + INTERVAL))
 done
 wait "$pid" || { echo "bench failed:"; tail -5 "$work/err"; exit 1; }
-hwm=$(grep -h VmHWM "$work/err" 2>/dev/null || true)
-echo "$hwm"
+echo "bench peak RSS (VmHWM at the last sample): ${hwm:-0} KiB"
 tail -4 "$work/out"
