@@ -467,6 +467,7 @@ impl Recorder {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
     use proptest::prelude::*;
