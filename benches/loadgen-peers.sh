@@ -22,8 +22,8 @@ log() { printf '%s\n' "$*" >&2; }
 
 # faasbed-loadgen JSON: achieved requests/s.
 parse_faasbed_rps() { jq -r '.achieved_rps // empty'; }
-# faasbed-loadgen JSON: corrected percentile $1 (p50 | p99), µs.
-parse_faasbed_us() { jq -r --arg p "$1" '.corrected[$p + "_us"] // empty'; }
+# faasbed-loadgen JSON: percentile $2 (p50 | p99) of histogram $1 (corrected | uncorrected), µs.
+parse_faasbed_us() { jq -r --arg h "$1" --arg p "$2" '.[$h][$p + "_us"] // empty'; }
 # oha JSON: requests/s.
 parse_oha_rps() { jq -r '.summary.requestsPerSec // empty'; }
 # oha JSON: latency percentile $1 (p50 | p99), seconds → µs.
@@ -127,8 +127,10 @@ fi
 
 # (b) fixed rate: $RATE rps for $DURATION s at $CONNS connections.
 capture faasbed-rate "$BIN/faasbed-loadgen" --url "$URL" --rate "$RATE" --connections "$CONNS" --duration "${DURATION}s"
-P50[faasbed]=$(parse_faasbed_us p50 <"$OUT/faasbed-rate.out")
-P99[faasbed]=$(parse_faasbed_us p99 <"$OUT/faasbed-rate.out")
+P50[faasbed]=$(parse_faasbed_us corrected p50 <"$OUT/faasbed-rate.out")
+P99[faasbed]=$(parse_faasbed_us corrected p99 <"$OUT/faasbed-rate.out")
+P50[faasbed-uncorrected]=$(parse_faasbed_us uncorrected p50 <"$OUT/faasbed-rate.out")
+P99[faasbed-uncorrected]=$(parse_faasbed_us uncorrected p99 <"$OUT/faasbed-rate.out")
 if have oha; then
 	OHA_CORRECT=()
 	if oha --help 2>&1 | grep -q -- '--latency-correction'; then OHA_CORRECT=(--latency-correction); fi
@@ -159,10 +161,11 @@ read -r BEST_P99 BEST_P99_TOOL <<<"$(best_of min "$(peer_values P99)")" || true
 printf '\n%s\n\n' "loopback hello-server ($SERVER_THREADS thread), $CONNS connections, ${DURATION} s per run; $(nproc) cores"
 printf '| tool | peak rps (closed, %s conns) | p50 µs @ %s rps | p99 µs @ %s rps |\n' "$CONNS" "$RATE" "$RATE"
 printf '|---|---:|---:|---:|\n'
-for tool in faasbed "${PEERS[@]}"; do
+for tool in faasbed faasbed-uncorrected "${PEERS[@]}"; do
 	name=$tool
 	[[ $tool == faasbed ]] && name="faasbed-loadgen (corrected)"
-	[[ $tool != faasbed ]] && ! have "$tool" && name="$tool (missing)"
+	[[ $tool == faasbed-uncorrected ]] && name="faasbed-loadgen (uncorrected, same run)"
+	[[ $tool != faasbed* ]] && ! have "$tool" && name="$tool (missing)"
 	printf '| %s | %s | %s | %s |\n' "$name" "$(cell "$(round "${PEAK[$tool]:-}")")" \
 		"$(cell "$(round "${P50[$tool]:-}")")" "$(cell "$(round "${P99[$tool]:-}")")"
 done
@@ -172,4 +175,6 @@ printf '| faasbed ÷ best peer | %s (%s) | %s (%s) | %s (%s) |\n' \
 	"$(ratio "${PEAK[faasbed]:-}" "${BEST_PEAK:-}")" "$(cell "${BEST_PEAK_TOOL:-}")" \
 	"$(ratio "${P50[faasbed]:-}" "${BEST_P50:-}")" "$(cell "${BEST_P50_TOOL:-}")" \
 	"$(ratio "${P99[faasbed]:-}" "${BEST_P99:-}")" "$(cell "${BEST_P99_TOOL:-}")"
-printf '\n%s\n' "rps ratio > 1: faasbed faster; latency ratio < 1: faasbed lower. wrk has no fixed-rate mode (wrk2 does). Raw output: $OUT"
+printf '\n%s %s %s\n' "rps ratio > 1: faasbed faster; latency ratio < 1: faasbed lower. faasbed corrected = end - scheduled time;" \
+	"oha --latency-correction starts the clock when its timer fires (after tokio's ~1 ms timer lag); hey is uncorrected." \
+	"wrk has no fixed-rate mode (wrk2 does). Raw output: $OUT"

@@ -2,6 +2,8 @@
 //! that answers like a faasbed function (X-Faasbed-Node / X-Faasbed-Instance headers).
 //! They assert counts and invariants only, never elapsed times.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};

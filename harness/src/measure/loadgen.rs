@@ -1,13 +1,17 @@
-//! The warm-latency load generator: open loop (a dispatcher follows a [`Schedule`]) and closed loop
-//! (each connection sends back to back), over N workers that each own one HTTP/1.1 keep-alive
-//! connection.
+//! The warm-latency load generator: open loop (sends follow a [`Schedule`]) and closed loop (each
+//! connection sends back to back), over N workers that each own one HTTP/1.1 keep-alive connection.
 //!
 //! Timing: every sample keeps its intended, sent, first-byte and end times (ns since the run start).
-//! In open loop a request waits in a bounded queue when every worker is busy; its intended time
-//! stays the scheduled one, so the wait shows in the corrected latency (no coordinated omission).
+//! In open loop an idle worker claims the next scheduled offset and waits for it itself; this
+//! measured better than a dispatcher task handing offsets over a queue (1,000 rps, 16 connections,
+//! spin 1 ms: corrected p50 386–525 µs vs 540–626 µs, late sends 58–356 vs 444–963 of 5,000, on a
+//! loaded 2-core machine). When every worker is busy the next offset waits for the first free one
+//! and keeps its scheduled time, so the wait shows in the corrected latency (no coordinated
+//! omission); the schedule itself is the queue, so nothing grows with the backlog.
 //! `sent` is taken before the worker (re)connects, so a reconnect's cost is part of the latency.
-//! Samples flow through a bounded channel to one consumer (the caller's future), which feeds the
-//! [`Recorder`] and the [`Sink`]; memory does not grow with the run length.
+//! Samples flow in small per-worker batches through a bounded channel to one consumer (the
+//! caller's future), which feeds the [`Recorder`] and the [`Sink`]; memory does not grow with the
+//! run length.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -18,8 +22,9 @@ use http::{Method, Request, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
+use std::sync::Mutex;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, Mutex};
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -35,10 +40,14 @@ pub const NODE_HEADER: &str = "x-faasbed-node";
 /// Response header naming the function instance (process) that served the request.
 pub const INSTANCE_HEADER: &str = "x-faasbed-instance";
 
-/// Capacity of the dispatcher → workers queue, requests.
-const JOB_QUEUE: usize = 1024;
-/// Capacity of the workers → consumer sample channel, samples.
-const SAMPLE_QUEUE: usize = 4096;
+/// Capacity of the workers → consumer channel, batches.
+const BATCH_QUEUE: usize = 64;
+/// A worker hands its samples over once it holds this many...
+const BATCH_SAMPLES: usize = 64;
+/// ...or once its oldest held sample is this old (checked when a request ends), so a slow run
+/// still streams its samples. Batching cut cross-thread wake-ups (futex calls) from ~1.4 per
+/// request to few, measured with `strace -f -c` on a closed-loop run.
+const BATCH_AGE: Duration = Duration::from_millis(100);
 
 /// Errors that stop a run (request failures are counted in the result instead).
 #[derive(Debug, thiserror::Error)]
@@ -74,7 +83,7 @@ pub enum LoadgenError {
     /// Building histograms failed.
     #[error(transparent)]
     Record(#[from] RecordError),
-    /// A dispatcher or worker task panicked.
+    /// A worker task panicked.
     #[error("load generator task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
 }
@@ -170,7 +179,8 @@ pub struct RunOptions {
     /// A send later than this against its schedule counts as late.
     pub late_threshold: Duration,
     /// Open loop: wake this long before each intended time and yield-spin until it, because the
-    /// tokio timer has 1 ms granularity. Zero disables it.
+    /// tokio timer has 1 ms granularity. Zero disables it. Measured at 1,000 rps: 1 ms cuts the
+    /// corrected p50 from ~1.4 ms to ~0.4–0.5 ms for ~0.1–0.2 of a core more CPU.
     pub spin: Duration,
 }
 
@@ -203,13 +213,11 @@ pub async fn run_open(
         target_rps: Some(schedule.rate_rps()),
         measure_end: schedule.duration(),
     };
-    let (tx, rx) = mpsc::channel(JOB_QUEUE);
-    let jobs = Jobs::Open(Arc::new(Mutex::new(rx)));
-    let spin = options.spin;
-    run(target, options, plan, jobs, sink, move |start| {
-        dispatch(schedule, start, spin, tx)
-    })
-    .await
+    let jobs = Jobs::Open {
+        schedule: Arc::new(Mutex::new(schedule)),
+        spin: options.spin,
+    };
+    run(target, options, plan, jobs, sink).await
 }
 
 /// Closed loop: each of `options.connections` workers sends back to back for
@@ -227,7 +235,7 @@ pub async fn run_closed(
         measure_end,
     };
     let jobs = Jobs::Closed { end: measure_end };
-    run(target, options, plan, jobs, sink, |_| async {}).await
+    run(target, options, plan, jobs, sink).await
 }
 
 /// The shape of one run, for the result.
@@ -240,16 +248,42 @@ struct Plan {
 /// Where a worker's next request comes from; yields its intended offset from the run start.
 #[derive(Clone)]
 enum Jobs {
-    Open(Arc<Mutex<mpsc::Receiver<Duration>>>),
+    /// An idle worker claims the next scheduled offset and waits for it itself, so no other task
+    /// has to wake it (a hand-off through a queue measured ~0.4 ms later at p50 here).
+    Open {
+        schedule: Arc<Mutex<Schedule>>,
+        spin: Duration,
+    },
+    /// Send at once until `end`.
     Closed { end: Duration },
 }
 
 impl Jobs {
     async fn next(&self, start: Instant) -> Option<Duration> {
         match self {
-            Jobs::Open(rx) => rx.lock().await.recv().await,
+            Jobs::Open { schedule, spin } => {
+                // A poisoned lock only means another worker panicked; the schedule is still valid.
+                let offset = schedule.lock().unwrap_or_else(|e| e.into_inner()).next()?;
+                wait_until(start + offset, *spin).await;
+                Some(offset)
+            }
             Jobs::Closed { end } => Some(start.elapsed()).filter(|now| now < end),
         }
+    }
+}
+
+/// Wait for `at`: with the tokio timer (1 ms granularity) until `spin` before it, then by yielding
+/// in a loop. An `at` in the past returns at once.
+async fn wait_until(at: Instant, spin: Duration) {
+    if spin.is_zero() {
+        tokio::time::sleep_until(at).await;
+        return;
+    }
+    if let Some(wake) = at.checked_sub(spin) {
+        tokio::time::sleep_until(wake).await;
+    }
+    while Instant::now() < at {
+        tokio::task::yield_now().await;
     }
 }
 
@@ -263,18 +297,13 @@ struct Shared {
     function: String,
 }
 
-async fn run<D, F>(
+async fn run(
     target: &Target,
     options: &RunOptions,
     plan: Plan,
     jobs: Jobs,
     sink: &mut dyn Sink,
-    dispatcher: D,
-) -> Result<WarmResult, LoadgenError>
-where
-    D: FnOnce(Instant) -> F,
-    F: std::future::Future<Output = ()> + Send + 'static,
-{
+) -> Result<WarmResult, LoadgenError> {
     if options.connections == 0 {
         return Err(LoadgenError::Connections);
     }
@@ -294,10 +323,9 @@ where
         warmup: options.warmup,
         function: options.function.clone(),
     });
-    let (samples_tx, mut samples_rx) = mpsc::channel(SAMPLE_QUEUE);
+    let (samples_tx, mut samples_rx) = mpsc::channel(BATCH_QUEUE);
     // Dropping the set (on an early return) aborts every task.
     let mut tasks = JoinSet::new();
-    tasks.spawn(dispatcher(start));
     for _ in 0..options.connections {
         tasks.spawn(worker(shared.clone(), jobs.clone(), samples_tx.clone()));
     }
@@ -305,12 +333,14 @@ where
 
     let late_threshold_ns = options.late_threshold.as_nanos() as u64;
     let mut recorder = Recorder::new(&options.function, &options.node_hint, late_threshold_ns);
-    while let Some(sample) = samples_rx.recv().await {
-        recorder.observe(&sample)?;
-        sink.record(&sample).map_err(|source| LoadgenError::Sink {
-            function: options.function.clone(),
-            source,
-        })?;
+    while let Some(batch) = samples_rx.recv().await {
+        for sample in &batch {
+            recorder.observe(sample)?;
+            sink.record(sample).map_err(|source| LoadgenError::Sink {
+                function: options.function.clone(),
+                source,
+            })?;
+        }
     }
     while let Some(joined) = tasks.join_next().await {
         joined?;
@@ -325,33 +355,27 @@ where
     })?)
 }
 
-/// Hand each scheduled offset to the workers at its time. Waits with the tokio timer until
-/// `spin` before it, then yields in a loop until the instant itself.
-async fn dispatch(schedule: Schedule, start: Instant, spin: Duration, tx: mpsc::Sender<Duration>) {
-    for offset in schedule {
-        let at = start + offset;
-        if spin.is_zero() {
-            tokio::time::sleep_until(at).await;
-        } else {
-            tokio::time::sleep_until(at - spin.min(offset)).await;
-            while Instant::now() < at {
-                tokio::task::yield_now().await;
-            }
-        }
-        if tx.send(offset).await.is_err() {
-            return;
-        }
-    }
-}
-
 /// One connection's loop: take a job, send it, report the sample.
-async fn worker(shared: Arc<Shared>, jobs: Jobs, samples: mpsc::Sender<Sample>) {
+async fn worker(shared: Arc<Shared>, jobs: Jobs, samples: mpsc::Sender<Vec<Sample>>) {
     let mut conn = None;
+    let mut batch = Vec::with_capacity(BATCH_SAMPLES);
+    let mut oldest = Instant::now();
     while let Some(intended) = jobs.next(shared.start).await {
         let sample = shared.request(&mut conn, intended).await;
-        if samples.send(sample).await.is_err() {
-            return;
+        if batch.is_empty() {
+            oldest = Instant::now();
         }
+        batch.push(sample);
+        if batch.len() >= BATCH_SAMPLES || oldest.elapsed() >= BATCH_AGE {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_SAMPLES));
+            if samples.send(full).await.is_err() {
+                return;
+            }
+        }
+    }
+    if !batch.is_empty() {
+        // The consumer may be gone already (sink error); nothing is left to do then.
+        let _ = samples.send(batch).await;
     }
 }
 
@@ -472,6 +496,7 @@ impl Shared {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
 

@@ -7,8 +7,6 @@
 //! significant digits (larger values saturate at 60 s); percentiles in the result are microseconds.
 //! Only successful (non-error) measured samples enter the histograms; every sample is counted.
 
-use std::collections::BTreeMap;
-
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
@@ -363,7 +361,8 @@ pub struct Recorder {
     node_hint: String,
     late_threshold_ns: u64,
     warmup: Counters,
-    keys: BTreeMap<(String, String), KeyResult>,
+    /// Few keys (functions × nodes) per run, so a linear search beats hashing a key per sample.
+    keys: Vec<KeyResult>,
     last_end_ns: u64,
 }
 
@@ -376,7 +375,7 @@ impl Recorder {
             node_hint: node_hint.to_owned(),
             late_threshold_ns,
             warmup: Counters::default(),
-            keys: BTreeMap::new(),
+            keys: Vec::new(),
             last_end_ns: 0,
         }
     }
@@ -389,22 +388,26 @@ impl Recorder {
         }
         self.last_end_ns = self.last_end_ns.max(sample.end_ns);
         let node = sample.node.as_deref().unwrap_or(&self.node_hint);
-        let key = (sample.function.clone(), node.to_owned());
-        let entry = match self.keys.entry(key) {
-            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::btree_map::Entry::Vacant(v) => {
-                let (function, node) = v.key().clone();
-                v.insert(KeyResult {
-                    function,
-                    node,
+        let found = self
+            .keys
+            .iter()
+            .position(|k| k.node == node && k.function == sample.function);
+        let index = match found {
+            Some(index) => index,
+            None => {
+                self.keys.push(KeyResult {
+                    function: sample.function.clone(),
+                    node: node.to_owned(),
                     counters: Counters::default(),
                     corrected: None,
                     uncorrected: None,
                     corrected_hist: new_histogram()?,
                     uncorrected_hist: new_histogram()?,
-                })
+                });
+                self.keys.len() - 1
             }
         };
+        let entry = &mut self.keys[index];
         entry.counters.add(sample, self.late_threshold_ns);
         if sample.error.is_none() {
             entry
@@ -423,7 +426,9 @@ impl Recorder {
         let mut corrected = new_histogram()?;
         let mut uncorrected = new_histogram()?;
         let mut keys = Vec::with_capacity(self.keys.len());
-        for (_, mut key) in self.keys {
+        let mut sorted = self.keys;
+        sorted.sort_by(|a, b| (&a.function, &a.node).cmp(&(&b.function, &b.node)));
+        for mut key in sorted {
             total.merge(&key.counters);
             let merge = |source: hdrhistogram::AdditionError| RecordError::Merge {
                 function: key.function.clone(),
@@ -462,6 +467,7 @@ impl Recorder {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
     use proptest::prelude::*;
