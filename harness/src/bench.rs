@@ -117,6 +117,7 @@ pub async fn bench(
         nodes: vec![],
         emulated: false,
         images: BTreeMap::new(),
+        gateway_invocations: BTreeMap::new(),
         seed: scenario.experiment.seed,
         options: [("quick".to_string(), opts.quick.to_string())]
             .into_iter()
@@ -132,11 +133,29 @@ pub async fn bench(
     ));
 
     let mut platform = LocalPlatform::up(&opts.home, scenario, run_id).await?;
-    let work = measure(scenario, opts, &store, &mut m, &platform, progress);
-    let outcome = tokio::select! {
-        r = work => r,
-        _ = interrupt => Err(BenchError::Interrupted { dir: store.dir().to_path_buf() }),
+    // Ctrl-C asks the measurement to stop; it finishes the requests in flight and stores every
+    // sample it holds before returning, so nothing measured is lost.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let outcome = {
+        let work = measure(scenario, opts, &store, &mut m, &platform, progress, stop_rx);
+        tokio::pin!(work);
+        tokio::select! {
+            r = &mut work => r,
+            _ = interrupt => {
+                let _ = stop_tx.send(true);
+                let grace = scenario.experiment.warm.timeout + Duration::from_secs(5);
+                let _ = tokio::time::timeout(grace, &mut work).await;
+                Err(BenchError::Interrupted { dir: store.dir().to_path_buf() })
+            }
+        }
     };
+    // The gateway's own count of invocations, to check the stored samples against.
+    if let Ok(fns) = platform.gateway().client().list().await {
+        m.gateway_invocations = fns
+            .iter()
+            .map(|f| (f.name.clone(), f.invocation_count))
+            .collect();
+    }
     let down = platform.down().await;
     m.ended_at = Some(rfc3339(SystemTime::now()));
     m.status = match &outcome {
@@ -160,7 +179,9 @@ async fn measure(
     m: &mut RunManifest,
     platform: &LocalPlatform,
     progress: &mut dyn Progress,
+    stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), BenchError> {
+    let stopped = || *stop.borrow();
     m.nodes = platform
         .state()
         .nodes
@@ -197,6 +218,9 @@ async fn measure(
     if !opts.skip_warm {
         let n = scenario.functions.len();
         for (i, f) in scenario.functions.iter().enumerate() {
+            if stopped() {
+                break;
+            }
             let url = format!(
                 "{}/function/{}{}",
                 gw.url,
@@ -216,6 +240,7 @@ async fn measure(
             ro.connections = w.connections;
             ro.warmup = w.warmup;
             ro.timeout = w.timeout;
+            ro.stop = Some(stop.clone());
             ro.node_hint = scenario
                 .eligible_nodes(f)
                 .first()
@@ -244,7 +269,7 @@ async fn measure(
             progress.warm_done(i, n, &r);
         }
     }
-    if !opts.skip_cold {
+    if !opts.skip_cold && !stopped() {
         let fns: Vec<_> = scenario.functions.iter().collect();
         let c = &scenario.experiment.cold;
         let total = fns.len() * c.repetitions as usize;
@@ -252,6 +277,7 @@ async fn measure(
             repetitions: c.repetitions,
             idle_gap: c.idle_gap,
             seed: stream_seed(scenario.experiment.seed, "cold"),
+            stop: Some(stop.clone()),
         };
         let mut i = 0;
         let mut err = None;

@@ -260,6 +260,45 @@ fn ctrl_c_mid_run_keeps_partial_results_and_leaves_no_process() {
         !summary["results"].as_array().unwrap().is_empty(),
         "what was measured before Ctrl-C is summarised"
     );
+    // Nothing measured is lost: every invocation the gateway counted has its sample stored
+    // (requests in flight at Ctrl-C finish, and buffered samples are written before the end).
+    let mut stored: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut intended: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
+    for s in lines(&run.join("samples.jsonl")) {
+        let f = s["function"].as_str().unwrap().to_string();
+        *stored.entry(f.clone()).or_default() += 1;
+        if s["kind"] == "warm" {
+            intended
+                .entry(f)
+                .or_default()
+                .push(s["intended_ns"].as_u64().unwrap());
+        }
+    }
+    let counted = manifest["gateway_invocations"].as_object().unwrap();
+    assert!(
+        counted.values().any(|n| n.as_u64().unwrap() > 0),
+        "{counted:?}"
+    );
+    for (f, n) in counted {
+        assert_eq!(
+            stored.get(f).copied().unwrap_or(0),
+            n.as_u64().unwrap(),
+            "{f}: the gateway counted {n} invocations, samples.jsonl holds {:?}",
+            stored.get(f)
+        );
+    }
+    // and per function the stored schedule slots are the first n of the 50 rps schedule, no gap
+    for (f, mut v) in intended {
+        v.sort_unstable();
+        for (i, t) in v.iter().enumerate() {
+            assert_eq!(
+                *t,
+                i as u64 * 20_000_000,
+                "{f}: slot {i} of {} missing",
+                v.len()
+            );
+        }
+    }
     let run_id = run.file_name().unwrap().to_string_lossy().into_owned();
     assert!(
         faasbed::exec::labelled_pids(Some(&run_id)).is_empty(),

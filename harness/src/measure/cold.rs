@@ -102,6 +102,8 @@ pub struct ColdOpts {
     pub idle_gap: Duration,
     /// Seed for the order of functions within each repetition.
     pub seed: u64,
+    /// When this turns `true`, no further cold start is begun.
+    pub stop: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 fn header_u64(inv: &crate::openfaas::Invocation, h: &str) -> Option<u64> {
@@ -229,9 +231,13 @@ pub async fn run<P: Platform>(
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(opts.seed);
     let mut order: Vec<&Function> = functions.to_vec();
     let mut out = Vec::new();
-    for rep in 0..opts.repetitions {
+    let stopped = || opts.stop.as_ref().is_some_and(|rx| *rx.borrow());
+    'reps: for rep in 0..opts.repetitions {
         order.shuffle(&mut rng);
         for f in &order {
+            if stopped() {
+                break 'reps;
+            }
             let s = probe_once(
                 platform,
                 &client,

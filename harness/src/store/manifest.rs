@@ -37,6 +37,10 @@ pub struct RunManifest {
     pub emulated: bool,
     /// Function images (hash per function).
     pub images: BTreeMap<String, String>,
+    /// Invocations the gateway counted per function at the end of the run (every one of them
+    /// must have a stored sample).
+    #[serde(default)]
+    pub gateway_invocations: BTreeMap<String, u64>,
     /// Seed of every random choice.
     pub seed: u64,
     /// Command-line options that changed the experiment (e.g. `--quick`).
