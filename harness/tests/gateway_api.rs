@@ -117,3 +117,25 @@ async fn bad_requests_say_what_is_wrong() {
     assert_eq!(s, 404);
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_cpu_model_qemu_lacks_stops_the_topology_with_the_list() {
+    let t = "[profile.pi3]\nqemu_cpu_armhf = \"cortex-a53\"\n[[node]]\nname = \"pi3-1\"\nclass = \"pi3\"\n";
+    let s = faasbed::spec::parse(t, std::path::Path::new("bad-cpu.toml")).unwrap();
+    let (tmp, home) = common::temp_home();
+    let r = faasbed::platform::local::serve(
+        &s,
+        "test-cpu",
+        "pw",
+        &home.images(),
+        &tmp.path().join("logs"),
+    )
+    .await;
+    let e = r.err().expect("must refuse").to_string();
+    assert!(
+        e.contains("node pi3-1")
+            && e.contains("no CPU model \"cortex-a53\"")
+            && e.contains("cortex-a7"),
+        "{e}"
+    );
+}

@@ -53,6 +53,14 @@ pub enum LocalError {
     /// No QEMU user-mode binary for an arch.
     #[error("no QEMU user-mode emulator for {arch}; run `sudo apt-get install -y qemu-user-static` (or `faasbed setup`)")]
     NoQemu { arch: Arch },
+    /// The profile names a CPU model this QEMU does not have.
+    #[error("node {node}: {} has no CPU model {model:?}; set `qemu_cpu`/`qemu_cpu_armhf` in its [profile] to one of: {available}", qemu.display())]
+    CpuModel {
+        node: String,
+        qemu: PathBuf,
+        model: String,
+        available: String,
+    },
     /// A backend the local platform cannot run.
     #[error("node {node}: backend {backend} is not a local-platform backend")]
     Backend { node: String, backend: Backend },
@@ -469,12 +477,7 @@ pub async fn serve(
     let hierarchy = cgroup::detect();
     let mut nodes = Vec::new();
     for n in &scenario.nodes {
-        nodes.push(node::NodeRuntime::prepare(
-            scenario,
-            n,
-            run_id,
-            hierarchy.as_ref(),
-        )?);
+        nodes.push(node::NodeRuntime::prepare(scenario, n, run_id, hierarchy.as_ref()).await?);
     }
     let reports = nodes
         .iter()

@@ -1,5 +1,6 @@
 //! A local node: the sandbox replicas of a function run in (launcher, cgroup, link shape).
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -49,6 +50,31 @@ pub fn qemu_names(arch: Arch) -> &'static [&'static str] {
     }
 }
 
+/// Parse the output of `qemu-<arch> -cpu help` into the CPU model names it lists.
+pub fn parse_cpu_models(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .skip_while(|l| !l.trim_start().starts_with("Available CPUs"))
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The CPU models `qemu` offers. (`qemu-arm -cpu help` prints the list and exits 1.)
+pub async fn cpu_models(qemu: &Path) -> Result<BTreeSet<String>, LocalError> {
+    let cmd = Cmd::new(qemu)
+        .args(["-cpu", "help"])
+        .timeout(std::time::Duration::from_secs(10));
+    let stdout = match exec::run(&cmd).await {
+        Ok(o) => o.stdout,
+        Err(exec::ExecError::NonZeroExit { stdout, .. }) if stdout.contains("Available CPUs") => {
+            stdout
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(parse_cpu_models(&stdout))
+}
+
 /// Find the QEMU user-mode binary for `arch` (binfmt is not needed).
 pub fn find_qemu(arch: Arch) -> Result<PathBuf, LocalError> {
     qemu_names(arch)
@@ -58,8 +84,9 @@ pub fn find_qemu(arch: Arch) -> Result<PathBuf, LocalError> {
 }
 
 impl NodeRuntime {
-    /// Prepare `node` for run `run_id`: find its launcher, create its cgroup, shape its link.
-    pub fn prepare(
+    /// Prepare `node` for run `run_id`: find its launcher (and check its QEMU CPU model exists),
+    /// create its cgroup, shape its link.
+    pub async fn prepare(
         scenario: &Scenario,
         node: &Node,
         run_id: &str,
@@ -67,10 +94,20 @@ impl NodeRuntime {
     ) -> Result<Self, LocalError> {
         let launcher = match node.backend {
             Backend::Native => Launcher::Native,
-            Backend::QemuUser => Launcher::QemuUser {
-                qemu: find_qemu(node.arch)?,
-                cpu: node.qemu_cpu().unwrap_or("max").to_string(),
-            },
+            Backend::QemuUser => {
+                let qemu = find_qemu(node.arch)?;
+                let cpu = node.qemu_cpu().unwrap_or("max").to_string();
+                let models = cpu_models(&qemu).await?;
+                if !models.contains(&cpu) {
+                    return Err(LocalError::CpuModel {
+                        node: node.name.clone(),
+                        qemu,
+                        model: cpu,
+                        available: models.into_iter().collect::<Vec<_>>().join(", "),
+                    });
+                }
+                Launcher::QemuUser { qemu, cpu }
+            }
             other => {
                 return Err(LocalError::Backend {
                     node: node.name.clone(),
@@ -109,5 +146,47 @@ impl NodeRuntime {
             .as_ref()
             .map(|c| c.procs_files().to_vec())
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/qemu");
+
+    fn fixture(name: &str) -> BTreeSet<String> {
+        parse_cpu_models(&std::fs::read_to_string(format!("{FIXTURES}/{name}")).unwrap())
+    }
+
+    #[test]
+    fn parses_captured_cpu_lists() {
+        let a64 = fixture("qemu-aarch64-7.2-cpu-help.txt");
+        for m in ["cortex-a53", "cortex-a72", "cortex-a76", "max"] {
+            assert!(a64.contains(m), "{m}: {a64:?}");
+        }
+        assert!(!a64.contains("Available"));
+        let a32 = fixture("qemu-arm-7.2-cpu-help.txt");
+        assert!(a32.contains("cortex-a7") && a32.contains("cortex-a15"));
+        assert!(
+            !a32.contains("cortex-a53"),
+            "qemu-arm has no a53: the pi3 armhf profile must not ask for it"
+        );
+        assert!(parse_cpu_models("garbage\n").is_empty());
+    }
+
+    #[test]
+    fn shipped_profiles_name_models_qemu_7_2_has() {
+        let a64 = fixture("qemu-aarch64-7.2-cpu-help.txt");
+        let a32 = fixture("qemu-arm-7.2-cpu-help.txt");
+        for p in crate::spec::default_profiles().values() {
+            assert!(a64.contains(&p.qemu_cpu), "{}: {}", p.name, p.qemu_cpu);
+            assert!(
+                a32.contains(&p.qemu_cpu_armhf),
+                "{}: {}",
+                p.name,
+                p.qemu_cpu_armhf
+            );
+        }
     }
 }
