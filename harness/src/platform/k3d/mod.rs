@@ -13,6 +13,7 @@ mod jpath;
 pub mod kube;
 pub mod label;
 pub mod parse;
+pub mod plan;
 
 // `plan` is both the config function (value) and the dry-run module (type namespace).
 pub use config::{
@@ -21,3 +22,4 @@ pub use config::{
 pub use kube::{Kube, KubeError, PodPhases, PodPlacement};
 pub use label::{classify, Classification, LabelChange, LabelError, NodeShape, Rule};
 pub use parse::{K3dCluster, K3dNode, K3dRole, NodeFacts, ParseError};
+pub use plan::{Plan, PlanError, PlanOpts, Step};
