@@ -184,3 +184,22 @@ async fn lifecycle(
         "{phases:?}"
     );
 }
+
+/// Not ignored: the ignored test's scenario stays valid and its plan has what the test runs.
+#[test]
+fn the_cluster_test_scenario_plans() {
+    let scenario = spec::parse(SCENARIO, Path::new("cluster.toml")).unwrap();
+    let p = plan::plan(
+        &scenario,
+        &PlanOpts {
+            run_id: RUN_ID.into(),
+            run_dir: PathBuf::from("r"),
+        },
+    )
+    .unwrap();
+    let titles: Vec<&str> = p.sections.iter().map(|s| s.title.as_str()).collect();
+    for t in ["cluster", "node labels", "OpenFaaS CE"] {
+        assert!(titles.contains(&t), "no section {t:?} in {titles:?}");
+    }
+    assert_eq!(scenario.platform.k3d.cluster_name, "faasbed-test");
+}

@@ -405,3 +405,47 @@ async fn wait_rolled_out_polls_the_deployment_until_the_new_template_is_availabl
     )
     .await;
 }
+
+/// A kubeconfig in the shape `k3d kubeconfig write` produces, with a token user instead of
+/// client certificates (so no key material has to be made up) and a made-up token.
+const KUBECONFIG: &str = r#"apiVersion: v1
+kind: Config
+clusters:
+- cluster:
+    insecure-skip-tls-verify: true
+    server: https://127.0.0.1:6550
+  name: k3d-faasbed
+contexts:
+- context:
+    cluster: k3d-faasbed
+    user: admin@k3d-faasbed
+  name: k3d-faasbed
+current-context: k3d-faasbed
+preferences: {}
+users:
+- name: admin@k3d-faasbed
+  user:
+    token: not-a-real-token
+"#;
+
+#[tokio::test]
+async fn a_client_is_built_from_the_run_kubeconfig_without_connecting() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kubeconfig");
+    std::fs::write(&path, KUBECONFIG).unwrap();
+    // Builds the TLS stack too (rustls with ring), which panics when no provider is set up.
+    Kube::from_kubeconfig(&path).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_missing_kubeconfig_names_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kubeconfig");
+    let e = match Kube::from_kubeconfig(&path).await {
+        Ok(_) => panic!("a missing kubeconfig was accepted"),
+        Err(e) => e,
+    };
+    let msg = e.to_string();
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+    assert!(msg.contains("faasbed up"), "{msg}");
+}
