@@ -53,6 +53,18 @@ enum Command {
         /// Run the scenario's topology on this platform instead (e.g. the k3d thesis on `local`).
         #[arg(long, value_parser = ["local", "k3d"])]
         platform: Option<String>,
+        /// Print the ordered plan of the run (every command and API call) and run nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print the ordered plan of `faasbed bench SCENARIO` without running anything.
+    Plan {
+        /// Scenario file.
+        #[arg(default_value = DEFAULT_SCENARIO)]
+        scenario: PathBuf,
+        /// Where the run directory would go.
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
     },
     /// Stand up the topology of a scenario (embedded platform: starts the gateway daemon).
     Up {
@@ -145,6 +157,9 @@ pub enum CliError {
     /// External command error.
     #[error(transparent)]
     Exec(#[from] crate::exec::ExecError),
+    /// Dry-run plan error.
+    #[error(transparent)]
+    Plan(#[from] crate::platform::k3d::PlanError),
     /// A platform that this build cannot run yet.
     #[error("{0}")]
     Unsupported(String),
@@ -204,7 +219,11 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             skip_warm,
             skip_cold,
             platform,
+            dry_run,
         } => {
+            if dry_run {
+                return print_plan(&scenario, &results);
+            }
             let opts = crate::bench::BenchOpts {
                 results,
                 home,
@@ -214,6 +233,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             };
             bench_cmd(&scenario, platform.as_deref(), &opts, json).await
         }
+        Command::Plan { scenario, results } => print_plan(&scenario, &results),
         Command::Up { scenario, platform } => up(&home, &scenario, platform.as_deref()).await,
         Command::Deploy { scenario } => deploy_cmd(&home, scenario.as_deref()).await,
         Command::Invoke {
@@ -330,6 +350,28 @@ fn require_local(s: &spec::Scenario) -> Result<(), CliError> {
             s.platform.kind.as_str()
         )));
     }
+    Ok(())
+}
+
+/// Print the dry-run plan of a scenario on stdout (k3d scenarios only, for now).
+fn print_plan(path: &Path, results: &Path) -> Result<(), CliError> {
+    let scenario = spec::load(path)?;
+    if scenario.platform.kind != PlatformKind::K3d {
+        return Err(CliError::Unsupported(format!(
+            "{}: a dry-run plan exists only for k3d scenarios so far; the local platform runs \
+             `faasbed bench` directly",
+            path.display()
+        )));
+    }
+    let run_id = local::new_run_id();
+    let opts = crate::platform::k3d::PlanOpts {
+        run_dir: results.join(&run_id),
+        run_id,
+    };
+    print!(
+        "{}",
+        crate::platform::k3d::plan::plan(&scenario, &opts)?.render()
+    );
     Ok(())
 }
 

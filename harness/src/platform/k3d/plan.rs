@@ -1,0 +1,632 @@
+//! The ordered dry-run plan of a k3d benchmark: every command, gateway call, kube patch and
+//! wait that `faasbed bench SCENARIO` would run, as data ([`Step`]) rendered to text.
+//!
+//! Commands are the same [`Cmd`]s the platform runs (from [`super::cmd`] where they exist), so
+//! the plan shows their real command lines. Secrets never appear: the k3s join token and the
+//! gateway password print as [`REDACTED`]. Nothing here touches the machine.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::config::{self, ClusterPlan, ConfigError, ExternalAgent, GATEWAY_NODE_PORT};
+use super::kube::{self as k, CORE_NAMESPACE, FIELD_MANAGER, FUNCTION_LABEL, FUNCTION_NAMESPACE};
+use super::{cmd, label};
+use crate::exec::Cmd;
+use crate::pins;
+use crate::spec::{Arch, Backend, Node, Scenario};
+
+/// What a secret prints as.
+pub const REDACTED: &str = "<redacted>";
+/// Helm repository of the OpenFaaS chart.
+pub const OPENFAAS_REPO: &str = "https://openfaas.github.io/faas-netes/";
+/// Deadline for the OpenFaaS core to become Available.
+pub const CORE_READY_DEADLINE: Duration = Duration::from_secs(300);
+/// Deadline for a QEMU VM to print its READY marker on the serial console.
+pub const VM_BOOT_DEADLINE: Duration = Duration::from_secs(120);
+/// Deadline for a joined agent to show as a Ready node.
+pub const NODE_READY_DEADLINE: Duration = Duration::from_secs(180);
+/// Deadline for a function's rollout after its nodeSelector patch.
+pub const ROLLOUT_DEADLINE: Duration = Duration::from_secs(180);
+/// Deadline for a function's pods and endpoints to be gone after scaling to 0.
+pub const GONE_DEADLINE: Duration = Duration::from_secs(60);
+/// The CE gateway caches replica counts for 250 ms; wait longer than that after "gone".
+pub const COLD_SETTLE: Duration = Duration::from_millis(300);
+
+/// Errors building a plan.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// The scenario cannot become a k3d config.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+/// One step of a run, as data.
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// An external program, through [`crate::exec`]; `on` names the node it runs on when that
+    /// is not this machine.
+    Command {
+        /// The command line.
+        cmd: Cmd,
+        /// Node it runs on (`None`: this machine).
+        on: Option<String>,
+    },
+    /// A call to the OpenFaaS gateway API.
+    Api {
+        /// HTTP method.
+        method: &'static str,
+        /// Path, e.g. `/system/functions`.
+        path: String,
+        /// JSON body.
+        body: Option<Value>,
+    },
+    /// A patch through the kube API.
+    KubePatch {
+        /// API path, query included.
+        path: String,
+        /// Content type (strategic or JSON merge patch).
+        content_type: &'static str,
+        /// The patch body.
+        body: Value,
+    },
+    /// Read-only kube API requests and the check made on their answer.
+    Check {
+        /// API paths read.
+        reads: Vec<String>,
+        /// What must hold.
+        what: String,
+    },
+    /// A named condition with a deadline.
+    Wait {
+        /// What must become true.
+        condition: String,
+        /// How long it may take.
+        deadline: Duration,
+    },
+    /// Context for the reader (what a step writes, what is not automated yet).
+    Note(String),
+}
+
+/// A titled group of steps.
+#[derive(Debug, Clone)]
+pub struct Section {
+    /// Title, e.g. `cluster`.
+    pub title: String,
+    /// Steps in order.
+    pub steps: Vec<Step>,
+}
+
+/// The whole plan.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Header lines (scenario, run id, run directory).
+    pub header: Vec<String>,
+    /// Sections in order.
+    pub sections: Vec<Section>,
+}
+
+/// Inputs of a plan that do not come from the scenario.
+#[derive(Debug, Clone)]
+pub struct PlanOpts {
+    /// Run id (labels every container and VM).
+    pub run_id: String,
+    /// Run directory (config, kubeconfig, VM disks, results).
+    pub run_dir: PathBuf,
+}
+
+/// The plan of `faasbed bench` for a k3d scenario.
+pub fn plan(scenario: &Scenario, opts: &PlanOpts) -> Result<Plan, PlanError> {
+    let cp = config::plan(scenario, &opts.run_id)?;
+    let run = &opts.run_dir;
+    let kubeconfig = run.join("kubeconfig");
+    let header = vec![
+        format!(
+            "plan of `faasbed bench {}` (dry run: nothing is executed)",
+            scenario.path.display()
+        ),
+        format!(
+            "platform k3d, cluster {}, run {}",
+            cp.config.metadata.name, opts.run_id
+        ),
+        format!("run directory {}", run.display()),
+        format!(
+            "pins: k3s {}, k3d {}, helm {}, openfaas chart {}",
+            cp.config.image,
+            pins::K3D_VERSION,
+            pins::HELM_VERSION,
+            scenario.platform.k3d.openfaas_chart_version
+        ),
+    ];
+    let mut sections = vec![
+        cluster_section(&cp, run, &kubeconfig),
+        agents_section(scenario, &cp, run, &kubeconfig),
+        labels_section(scenario, &kubeconfig),
+        openfaas_section(scenario, &cp, &kubeconfig),
+        images_section(scenario, &cp),
+    ];
+    sections.push(functions_section(scenario, &cp));
+    sections.push(measure_section(scenario));
+    sections.push(Section {
+        title: "down".into(),
+        steps: vec![
+            Step::Command {
+                cmd: cmd::cluster_delete(&cp.config.metadata.name),
+                on: None,
+            },
+            Step::Note(format!(
+                "then stop every QEMU VM of run {} and remove its disks from {}",
+                opts.run_id,
+                run.join("nodes").display()
+            )),
+        ],
+    });
+    Ok(Plan { header, sections })
+}
+
+fn cluster_section(cp: &ClusterPlan, run: &Path, kubeconfig: &Path) -> Section {
+    let config_path = run.join("k3d.yaml");
+    Section {
+        title: "cluster".into(),
+        steps: vec![
+            Step::Note(format!(
+                "write {} (k3d.io/v1alpha5 Simple: {} server, {} agent container(s), registry {})",
+                config_path.display(),
+                cp.config.servers,
+                cp.config.agents,
+                cp.registry_push
+            )),
+            Step::Command {
+                cmd: cmd::cluster_create(&config_path, kubeconfig),
+                on: None,
+            },
+            Step::Command {
+                cmd: cmd::kubeconfig_write(&cp.config.metadata.name, kubeconfig),
+                on: None,
+            },
+            Step::Wait {
+                condition: format!(
+                    "nodes {} Ready (k3d waits itself: options.k3d.wait)",
+                    names(cp.k3d_nodes.iter().map(|n| n.node.as_str()))
+                ),
+                deadline: cmd::CREATE_TIMEOUT,
+            },
+        ],
+    }
+}
+
+fn agents_section(scenario: &Scenario, cp: &ClusterPlan, run: &Path, kubeconfig: &Path) -> Section {
+    let mut steps = Vec::new();
+    if cp.external_agents.is_empty() {
+        steps.push(Step::Note(
+            "no qemu or ssh node: nothing joins from outside k3d".into(),
+        ));
+    }
+    let server_url = format!("https://<host address>:{}", cp.config.kube_api.host_port);
+    for a in &cp.external_agents {
+        let Some(node) = scenario.node(&a.node) else {
+            continue;
+        };
+        match a.backend {
+            Backend::Qemu => {
+                steps.push(Step::Command {
+                    cmd: qemu_cmd(node, run),
+                    on: None,
+                });
+                steps.push(Step::Wait {
+                    condition: format!("VM {} prints READY on its serial console", a.node),
+                    deadline: VM_BOOT_DEADLINE,
+                });
+                steps.push(Step::Command {
+                    cmd: k3s_agent_cmd(a, &server_url),
+                    on: Some(a.node.clone()),
+                });
+            }
+            _ => {
+                let target = a.address.clone().unwrap_or_else(|| a.node.clone());
+                let remote = k3s_agent_cmd(a, &server_url).display();
+                steps.push(Step::Command {
+                    cmd: Cmd::new("ssh").arg(target).arg(remote),
+                    on: None,
+                });
+            }
+        }
+        steps.push(Step::Wait {
+            condition: format!(
+                "node {} Ready with kubernetes.io/arch={} (`{}`)",
+                a.node,
+                a.arch.k8s(),
+                cmd::get_nodes(kubeconfig).display()
+            ),
+            deadline: NODE_READY_DEADLINE,
+        });
+    }
+    if cp
+        .external_agents
+        .iter()
+        .any(|a| a.backend == Backend::Qemu)
+    {
+        steps.push(Step::Note(
+            "not automated yet: the VM's network attached to the k3d Docker network (TAP on its \
+             bridge) and the armhf/arm64 k3s binary inside the VM image"
+                .into(),
+        ));
+    }
+    Section {
+        title: "agents outside k3d (QEMU VMs, SSH hosts)".into(),
+        steps,
+    }
+}
+
+/// `qemu-system-aarch64` / `qemu-system-arm` for a `qemu` node, sized from its class profile.
+pub fn qemu_cmd(node: &Node, run: &Path) -> Cmd {
+    let program = match node.arch {
+        Arch::Armhf => "qemu-system-arm",
+        _ => "qemu-system-aarch64",
+    };
+    let dir = run.join("nodes").join(&node.name);
+    let smp = node.profile.cpus.ceil().max(1.0) as u32;
+    let mem_mib = node.profile.memory_bytes >> 20;
+    Cmd::new(program)
+        .args(["-M", "virt", "-cpu", node.qemu_cpu().unwrap_or("max")])
+        .args(["-smp", &smp.to_string(), "-m", &mem_mib.to_string()])
+        .arg("-kernel")
+        .arg(dir.join("vmlinuz"))
+        .arg("-initrd")
+        .arg(dir.join("initrd.gz"))
+        .args(["-append", "console=ttyAMA0", "-nographic"])
+        .args([
+            "-netdev",
+            &format!(
+                "tap,id=n0,ifname=fb-{},script=no,downscript=no",
+                short(&node.name)
+            ),
+        ])
+        .args(["-device", "virtio-net-pci,netdev=n0"])
+}
+
+/// A TAP interface name must fit in 15 bytes (`fb-` + 12); keep the node name's tail.
+fn short(name: &str) -> String {
+    let n = name.chars().count();
+    name.chars().skip(n.saturating_sub(12)).collect()
+}
+
+/// `k3s agent` with the server URL; the token prints as [`REDACTED`].
+fn k3s_agent_cmd(a: &ExternalAgent, server_url: &str) -> Cmd {
+    Cmd::new("k3s")
+        .args(["agent", "--server", server_url, "--token", REDACTED])
+        .args(&a.k3s_args)
+}
+
+fn labels_section(scenario: &Scenario, kubeconfig: &Path) -> Section {
+    let mut steps = vec![Step::Note(
+        "labels are passed at join already; these make them hold on a node that joined without \
+         them (at run time label::auto_label sets only the missing ones)"
+            .into(),
+    )];
+    for n in &scenario.nodes {
+        let mut wanted = n.labels();
+        wanted.retain(|key, _| !label::kubelet_manages(key));
+        let c = Cmd::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .args(["label", "nodes", &n.name])
+            .args(wanted.iter().map(|(key, v)| format!("{key}={v}")))
+            .arg("--overwrite");
+        steps.push(Step::Command { cmd: c, on: None });
+    }
+    Section {
+        title: "node labels".into(),
+        steps,
+    }
+}
+
+fn openfaas_section(scenario: &Scenario, cp: &ClusterPlan, kubeconfig: &Path) -> Section {
+    let server = cp.k3d_nodes.first().map_or("", |n| n.node.as_str());
+    let helm = |c: Cmd| c.arg("--kubeconfig").arg(kubeconfig);
+    let install = helm(Cmd::new("helm"))
+        .args(["upgrade", "--install", "openfaas", "openfaas/openfaas"])
+        .args(["--version", &scenario.platform.k3d.openfaas_chart_version])
+        .args(["--namespace", CORE_NAMESPACE, "--create-namespace"])
+        .args(["--set", &format!("functionNamespace={FUNCTION_NAMESPACE}")])
+        .args([
+            "--set",
+            "generateBasicAuth=true",
+            "--set",
+            "openfaasPro=false",
+        ])
+        .args(["--set", &format!("gateway.nodePort={GATEWAY_NODE_PORT}")])
+        .args([
+            "--set-string",
+            &format!("nodeSelector.kubernetes\\.io/hostname={server}"),
+        ])
+        .args([
+            "--wait",
+            "--timeout",
+            &format!("{}s", CORE_READY_DEADLINE.as_secs()),
+        ])
+        .timeout(CORE_READY_DEADLINE + Duration::from_secs(30));
+    Section {
+        title: "OpenFaaS CE".into(),
+        steps: vec![
+            Step::Command {
+                cmd: Cmd::new("helm").args(["repo", "add", "openfaas", OPENFAAS_REPO]),
+                on: None,
+            },
+            Step::Command {
+                cmd: Cmd::new("helm").args(["repo", "update", "openfaas"]),
+                on: None,
+            },
+            Step::Command {
+                cmd: Cmd::new("kubectl")
+                    .arg("--kubeconfig")
+                    .arg(kubeconfig)
+                    .args(["create", "namespace", FUNCTION_NAMESPACE]),
+                on: None,
+            },
+            Step::Note(format!(
+                "the core (gateway, provider, NATS, Prometheus) is pinned to the server {server} \
+                 by the chart's top-level nodeSelector: its images are amd64/arm64 only and the \
+                 gateway belongs in the gateway site"
+            )),
+            Step::Command {
+                cmd: install,
+                on: None,
+            },
+            Step::Wait {
+                condition: format!(
+                    "every Deployment in namespace {CORE_NAMESPACE} Available (helm --wait)"
+                ),
+                deadline: CORE_READY_DEADLINE,
+            },
+            Step::Check {
+                reads: vec![format!(
+                    "/api/v1/namespaces/{CORE_NAMESPACE}/secrets/{}",
+                    k::BASIC_AUTH_SECRET
+                )],
+                what: format!(
+                    "gateway password = key {} (user admin, password {REDACTED}; never logged)",
+                    k::BASIC_AUTH_PASSWORD_KEY
+                ),
+            },
+            Step::Wait {
+                condition: format!(
+                    "GET http://127.0.0.1:{}/healthz answers 200",
+                    scenario.platform.k3d.gateway_port
+                ),
+                deadline: Duration::from_secs(60),
+            },
+        ],
+    }
+}
+
+/// Function sources and the arches of the nodes their functions may run on.
+fn sources(scenario: &Scenario) -> BTreeMap<&str, BTreeSet<Arch>> {
+    let mut out: BTreeMap<&str, BTreeSet<Arch>> = BTreeMap::new();
+    for f in &scenario.functions {
+        out.entry(f.source.as_str())
+            .or_default()
+            .extend(scenario.eligible_nodes(f).iter().map(|n| n.arch));
+    }
+    out
+}
+
+/// The image a source is pushed as and pulled by (tag: the build's content hash).
+fn image(registry: &str, source: &str) -> String {
+    format!("{registry}/faasbed/{source}:<content-hash>")
+}
+
+fn images_section(scenario: &Scenario, cp: &ClusterPlan) -> Section {
+    let mut steps = vec![
+        Step::Note(
+            "the Dockerfiles cross-compile with Go on the build platform, so no emulation is \
+             needed; <content-hash> is the hash of go.mod, contract/ and the function's folder"
+                .into(),
+        ),
+        Step::Command {
+            cmd: Cmd::new("docker").args([
+                "buildx",
+                "create",
+                "--name",
+                "faasbed",
+                "--driver",
+                "docker-container",
+                "--driver-opt",
+                "network=host",
+            ]),
+            on: None,
+        },
+    ];
+    for (source, arches) in sources(scenario) {
+        let platforms: Vec<&str> = arches.iter().map(|a| a.oci_platform()).collect();
+        steps.push(Step::Command {
+            cmd: Cmd::new("docker")
+                .args(["buildx", "build", "--builder", "faasbed"])
+                .args(["--platform", &platforms.join(",")])
+                .args(["--push", "-t", &image(&cp.registry_push, source)])
+                .args([
+                    "-f",
+                    &format!("images/functions/{source}/Dockerfile"),
+                    "images/functions",
+                ])
+                .timeout(Duration::from_secs(900)),
+            on: None,
+        });
+    }
+    Section {
+        title: "function images (pushed to the k3d registry)".into(),
+        steps,
+    }
+}
+
+fn functions_section(scenario: &Scenario, cp: &ClusterPlan) -> Section {
+    let mut steps = Vec::new();
+    for f in &scenario.functions {
+        let dep = crate::deploy::deployment(f, &image(&cp.registry_pull, &f.source));
+        steps.push(Step::Api {
+            method: "POST",
+            path: "/system/functions".into(),
+            body: serde_json::to_value(&dep).ok(),
+        });
+        steps.push(Step::KubePatch {
+            path: deployment_path(&f.name, ""),
+            content_type: k::STRATEGIC_MERGE,
+            body: k::placement_patch(&f.name, &f.constraints),
+        });
+        steps.push(Step::Wait {
+            condition: format!(
+                "deployments/{} rolled out (observedGeneration, updated = available = replicas = {})",
+                f.name, f.replicas
+            ),
+            deadline: ROLLOUT_DEADLINE,
+        });
+        steps.push(Step::Check {
+            reads: vec![pods_path(&f.name), "/api/v1/nodes".into()],
+            what: format!(
+                "every live pod of {} runs on a node with {}",
+                f.name,
+                f.constraints
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        });
+    }
+    steps.push(Step::Note(
+        "after any PUT /system/functions (an update) the nodeSelector patch is applied again: the \
+         gateway resets it"
+            .into(),
+    ));
+    Section {
+        title: "functions (OpenFaaS API, then placement through the kube API)".into(),
+        steps,
+    }
+}
+
+fn measure_section(scenario: &Scenario) -> Section {
+    let w = &scenario.experiment.warm;
+    let c = &scenario.experiment.cold;
+    let mut steps = vec![Step::Note(format!(
+        "warm: {:?} loop, {} req/s for {:?} after {:?} warm-up, {} connection(s), per function",
+        w.mode, w.rate, w.duration, w.warmup, w.connections
+    ))];
+    for f in &scenario.functions {
+        steps.push(Step::Api {
+            method: if f.body.is_some() { "POST" } else { "GET" },
+            path: format!("/function/{}{}", f.name, f.path),
+            body: None,
+        });
+    }
+    steps.push(Step::Note(format!(
+        "cold: {} repetition(s) per function, {:?} idle gap, each as below",
+        c.repetitions, c.idle_gap
+    )));
+    if let Some(f) = scenario.functions.first() {
+        steps.push(Step::KubePatch {
+            path: deployment_path(&f.name, "/scale"),
+            content_type: k::JSON_MERGE,
+            body: k::scale_patch(0),
+        });
+        steps.push(Step::Wait {
+            condition: format!(
+                "no pod {FUNCTION_LABEL}={} and no ready address in endpoints/{}",
+                f.name, f.name
+            ),
+            deadline: GONE_DEADLINE,
+        });
+        steps.push(Step::Wait {
+            condition: "the gateway's 250 ms replica cache expires (cold_settle)".into(),
+            deadline: COLD_SETTLE,
+        });
+        steps.push(Step::Api {
+            method: "GET",
+            path: format!("/function/{}", f.name),
+            body: None,
+        });
+        steps.push(Step::Check {
+            reads: vec![pods_path(&f.name)],
+            what: "the answer's X-Faasbed-Instance is new and its node satisfies the constraints; \
+                   phases from pod conditions (1 s resolution)"
+                .into(),
+        });
+        steps.push(Step::Note(format!(
+            "(shown for {}; the same for every function)",
+            f.name
+        )));
+    }
+    Section {
+        title: "measure".into(),
+        steps,
+    }
+}
+
+fn deployment_path(function: &str, sub: &str) -> String {
+    format!(
+        "/apis/apps/v1/namespaces/{FUNCTION_NAMESPACE}/deployments/{function}{sub}?fieldManager={FIELD_MANAGER}"
+    )
+}
+
+fn pods_path(function: &str) -> String {
+    format!(
+        "/api/v1/namespaces/{FUNCTION_NAMESPACE}/pods?labelSelector={FUNCTION_LABEL}%3D{function}"
+    )
+}
+
+fn names<'a>(it: impl Iterator<Item = &'a str>) -> String {
+    it.collect::<Vec<_>>().join(", ")
+}
+
+impl Plan {
+    /// The plan as numbered text (steps numbered across sections).
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for h in &self.header {
+            let _ = writeln!(out, "{h}");
+        }
+        let mut n = 0;
+        for (i, s) in self.sections.iter().enumerate() {
+            let _ = writeln!(out, "\n== {}. {} ==", i + 1, s.title);
+            for step in &s.steps {
+                if let Step::Note(t) = step {
+                    let _ = writeln!(out, "     # {t}");
+                    continue;
+                }
+                n += 1;
+                let _ = writeln!(out, "{n:>3}. {}", render_step(step));
+            }
+        }
+        out
+    }
+}
+
+fn render_step(step: &Step) -> String {
+    match step {
+        Step::Command { cmd, on } => match on {
+            Some(node) => format!("[on {node}] $ {cmd}"),
+            None => format!("$ {cmd}"),
+        },
+        Step::Api { method, path, body } => match body {
+            Some(b) => format!("gateway {method} {path}\n       {b}"),
+            None => format!("gateway {method} {path}"),
+        },
+        Step::KubePatch {
+            path,
+            content_type,
+            body,
+        } => {
+            format!("kube PATCH {path} ({content_type})\n       {body}")
+        }
+        Step::Check { reads, what } => {
+            format!("kube GET {}\n       check: {what}", reads.join(" + "))
+        }
+        Step::Wait {
+            condition,
+            deadline,
+        } => format!("wait until {condition} (deadline {deadline:?})"),
+        Step::Note(t) => format!("# {t}"),
+    }
+}

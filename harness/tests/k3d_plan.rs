@@ -1,0 +1,199 @@
+//! The dry-run plan of the thesis scenario on the k3d platform: a snapshot of the whole text,
+//! plus checks of its order and content that hold whatever the wording.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use faasbed::platform::k3d::plan::{self, Plan, PlanOpts, Step, REDACTED};
+use faasbed::spec::{self, Scenario};
+
+const RUN_ID: &str = "run-20261127-0931";
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn thesis() -> Scenario {
+    let mut s = spec::load(&repo().join("scenarios/thesis.toml")).unwrap();
+    // Print the path as a user types it, so the snapshot does not depend on the checkout.
+    s.path = PathBuf::from("scenarios/thesis.toml");
+    s
+}
+
+fn thesis_plan() -> Plan {
+    let opts = PlanOpts {
+        run_id: RUN_ID.into(),
+        run_dir: PathBuf::from("results").join(RUN_ID),
+    };
+    plan::plan(&thesis(), &opts).unwrap()
+}
+
+fn steps(p: &Plan) -> Vec<&Step> {
+    p.sections.iter().flat_map(|s| &s.steps).collect()
+}
+
+fn commands(p: &Plan) -> Vec<String> {
+    steps(p)
+        .into_iter()
+        .filter_map(|s| match s {
+            Step::Command { cmd, .. } => Some(cmd.display()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn thesis_plan_snapshot() {
+    insta::assert_snapshot!(thesis_plan().render());
+}
+
+#[test]
+fn cluster_first_delete_last() {
+    let cmds = commands(&thesis_plan());
+    assert!(cmds
+        .first()
+        .unwrap()
+        .starts_with("k3d cluster create --config results/run-20261127-0931/k3d.yaml"));
+    assert_eq!(cmds.last().unwrap(), "k3d cluster delete faasbed");
+}
+
+#[test]
+fn every_function_is_deployed_then_pinned_then_verified() {
+    let s = thesis();
+    let p = thesis_plan();
+    let all = steps(&p);
+    for f in &s.functions {
+        let pos = |pred: &dyn Fn(&Step) -> bool| all.iter().position(|s| pred(s)).unwrap();
+        let post = pos(
+            &|s| matches!(s, Step::Api { method: "POST", body: Some(b), .. } if b["service"] == f.name.as_str()),
+        );
+        let patch = pos(
+            &|s| matches!(s, Step::KubePatch { path, body, .. } if path.contains(&format!("/deployments/{}?", f.name)) && body["spec"]["template"]["spec"]["nodeSelector"].is_object()),
+        );
+        let check = pos(
+            &|s| matches!(s, Step::Check { what, .. } if what.contains(&format!("pod of {} ", f.name))),
+        );
+        assert!(
+            post < patch && patch < check,
+            "{}: {post} {patch} {check}",
+            f.name
+        );
+        // The POST carries the constraints too (CE ignores them, but the record keeps them).
+        let Step::Api { body: Some(b), .. } = all[post] else {
+            unreachable!()
+        };
+        let want: Vec<String> = f.constraints.iter().map(ToString::to_string).collect();
+        assert_eq!(b["constraints"], serde_json::json!(want));
+        let Step::KubePatch { body, .. } = all[patch] else {
+            unreachable!()
+        };
+        for c in &f.constraints {
+            assert_eq!(
+                body["spec"]["template"]["spec"]["nodeSelector"][&c.key],
+                c.value.as_str()
+            );
+        }
+    }
+}
+
+#[test]
+fn pi_nodes_boot_as_32_bit_arm_vms_and_join_without_showing_the_token() {
+    let p = thesis_plan();
+    let cmds = commands(&p);
+    for pi in ["raspberrypi-01", "raspberrypi-02"] {
+        let vm = cmds
+            .iter()
+            .find(|c| {
+                c.starts_with("qemu-system-arm ")
+                    && c.contains(&format!("results/run-20261127-0931/nodes/{pi}/vmlinuz"))
+            })
+            .unwrap_or_else(|| panic!("no VM boot for {pi}"));
+        assert!(vm.contains("-cpu cortex-a7"), "{vm}");
+        let join = cmds
+            .iter()
+            .find(|c| c.starts_with("k3s agent") && c.contains(&format!("--node-name={pi}")))
+            .unwrap();
+        // Cmd::display shell-quotes the placeholder.
+        assert!(join.contains(&format!("--token '{REDACTED}'")), "{join}");
+    }
+    assert!(
+        !cmds.iter().any(|c| c.starts_with("qemu-system-aarch64")),
+        "the thesis has no arm64 node"
+    );
+}
+
+#[test]
+fn images_are_built_for_the_arches_their_functions_may_run_on() {
+    let cmds = commands(&thesis_plan());
+    let builds: Vec<&String> = cmds
+        .iter()
+        .filter(|c| c.starts_with("docker buildx build"))
+        .collect();
+    assert_eq!(builds.len(), 3, "one build per function source: {builds:?}");
+    for b in builds {
+        assert!(b.contains("--platform linux/amd64,linux/arm/v7 "), "{b}");
+        assert!(b.contains("--push -t 'localhost:"), "{b}");
+    }
+}
+
+#[test]
+fn the_chart_is_pinned_and_installed_as_ce_with_generated_auth() {
+    let s = thesis();
+    let cmds = commands(&thesis_plan());
+    let helm = cmds
+        .iter()
+        .find(|c| c.starts_with("helm") && c.contains("upgrade --install"))
+        .unwrap();
+    for part in [
+        format!("--version {}", s.platform.k3d.openfaas_chart_version),
+        "--namespace openfaas".into(),
+        "functionNamespace=openfaas-fn".into(),
+        "generateBasicAuth=true".into(),
+        "openfaasPro=false".into(),
+        "nodeSelector.kubernetes\\.io/hostname=faas-cluster-01".into(),
+    ] {
+        assert!(helm.contains(&part), "{part} missing from: {helm}");
+    }
+}
+
+#[test]
+fn a_local_scenario_has_no_k3d_plan() {
+    let s = spec::load(&repo().join("scenarios/local.toml")).unwrap();
+    let opts = PlanOpts {
+        run_id: RUN_ID.into(),
+        run_dir: PathBuf::from("r"),
+    };
+    let e = plan::plan(&s, &opts).unwrap_err().to_string();
+    assert!(e.contains("kind = \"k3d\""), "{e}");
+}
+
+#[test]
+fn cli_dry_run_and_plan_print_the_same_steps() {
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_faasbed"))
+            .args(args)
+            .current_dir(repo())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let a = run(&["bench", "--dry-run", "scenarios/thesis.toml"]);
+    let b = run(&["plan", "scenarios/thesis.toml"]);
+    // The run id is new on every call; everything else must match.
+    let strip = |s: &str| {
+        let id = s
+            .lines()
+            .find_map(|l| l.split_once(", run ").map(|(_, id)| id.to_string()))
+            .unwrap();
+        s.replace(&id, "RUN")
+    };
+    assert_eq!(strip(&a), strip(&b));
+    assert!(a.contains("k3d cluster create"));
+    assert!(a.contains("gateway POST /system/functions"));
+}
