@@ -10,7 +10,7 @@ test:
 
 # Tests that need a real cluster (docker + k3d + internet).
 test-cluster:
-    cargo test --workspace -- --ignored
+    cargo test -p faasbed --test k3d_cluster -- --ignored --nocapture
 
 # Install OS prerequisites (apt, binfmt) — needs root.
 setup:
