@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::data::{load, Group, ReportData};
+use super::data::{read, Group, ReportData};
 use super::markdown::num;
 use super::ReportError;
 use crate::stats::{self, CompareOpts, Metric, Verdict};
@@ -193,7 +193,7 @@ pub fn compare_dirs(
     threshold: f64,
     force: bool,
 ) -> Result<Report, ReportError> {
-    let (b, n) = (load(base)?, load(new)?);
+    let (b, n) = (read(base)?, read(new)?);
     let opts = CompareOpts {
         threshold,
         seed: b.manifest.seed,
@@ -213,12 +213,12 @@ fn verdict_word(v: Verdict) -> &'static str {
 /// The comparison as Markdown (for CI job summaries).
 pub fn markdown(r: &Report) -> Vec<u8> {
     let mut out = format!(
-        "## faasbed compare: {} → {}\n\nThreshold {}%, alpha {}; ratio = NEW/BASE with a {}% bootstrap interval; Mann–Whitney p for the median metrics.\n\n",
+        "## faasbed compare: {} → {}\n\nThreshold {:.1}%, alpha {:.3}; ratio = NEW/BASE with a {:.1}% bootstrap interval; Mann–Whitney p for the median metrics.\n\n",
         r.base,
         r.new,
-        num(r.opts.threshold * 100.0),
-        num(r.opts.alpha),
-        num((1.0 - r.opts.alpha) * 100.0),
+        r.opts.threshold * 100.0,
+        r.opts.alpha,
+        (1.0 - r.opts.alpha) * 100.0,
     );
     if let Some(why) = &r.forced_mismatch {
         let _ = writeln!(out, "**Compared with --force although {why}.**\n");

@@ -173,6 +173,13 @@ impl Acc {
 
 /// Read the run in `run_dir` (`run.json`, `samples.jsonl`, `hdr/*.hlog`) and compute its tables.
 pub fn load(run_dir: &Path) -> Result<ReportData, ReportError> {
+    let mut d = read(run_dir)?;
+    d.tables = tables::compute(&d.manifest, &d.groups)?;
+    Ok(d)
+}
+
+/// Read the run in `run_dir` without computing tables (`tables` stays empty).
+pub fn read(run_dir: &Path) -> Result<ReportData, ReportError> {
     let store = RunStore::open(run_dir);
     let err = |source| ReportError::Store {
         dir: run_dir.to_path_buf(),
@@ -237,11 +244,10 @@ pub fn load(run_dir: &Path) -> Result<ReportData, ReportError> {
     }
     let mut groups: Vec<Group> = acc.groups.into_values().collect();
     groups.sort_by(|a, b| (&a.workload, &a.class).cmp(&(&b.workload, &b.class)));
-    let tables = tables::compute(&manifest, &groups)?;
     Ok(ReportData {
         manifest,
         groups,
-        tables,
+        tables: Tables::default(),
     })
 }
 
