@@ -339,3 +339,112 @@ fn compare_refuses_a_different_scenario_unless_forced() {
         .unwrap()
         .contains("--force"));
 }
+
+/// xorshift64*: a tiny seeded generator for synthetic data.
+fn next(state: &mut u64) -> f64 {
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// A synthetic run with `n` warm samples over the fixture's six functions (fixture's run.json,
+/// cold samples and node names), HDR logs rebuilt to match.
+fn synthetic_run(dir: &Path, n: usize) -> PathBuf {
+    let run = copy_run(dir, "million");
+    let mut records = Vec::new();
+    faasbed::store::samples::read(&fixture().join(files::SAMPLES), |r| records.push(r)).unwrap();
+    let warm: Vec<faasbed::measure::record::Sample> = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Warm(s) if s.phase == Phase::Measure => Some(s.clone()),
+            _ => None,
+        })
+        .collect();
+    let mut templates: Vec<faasbed::measure::record::Sample> = Vec::new();
+    for s in &warm {
+        if !templates.iter().any(|t| t.function == s.function) {
+            templates.push(s.clone());
+        }
+    }
+    let mut out = std::io::BufWriter::new(std::fs::File::create(run.join(files::SAMPLES)).unwrap());
+    let mut hists: Vec<(Histogram<u64>, Histogram<u64>)> = templates
+        .iter()
+        .map(|_| {
+            let h = || Histogram::new_with_bounds(1, HISTOGRAM_MAX_NS, HISTOGRAM_SIGFIG).unwrap();
+            (h(), h())
+        })
+        .collect();
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+    for i in 0..n {
+        let k = i % templates.len();
+        let mut s = templates[k].clone();
+        let base_ms = 4.0 + 12.0 * (k % 3) as f64;
+        let lat = (base_ms * (1.0 - next(&mut rng)).ln().abs().mul_add(0.3, 0.85) * 1e6) as u64;
+        s.intended_ns = (i / templates.len()) as u64 * 1_000_000;
+        s.sent_ns = s.intended_ns + 200_000;
+        s.first_byte_ns = Some(s.intended_ns + lat - 50_000);
+        s.end_ns = s.intended_ns + lat;
+        hists[k].0.record(s.corrected_ns()).unwrap();
+        hists[k].1.record(s.uncorrected_ns()).unwrap();
+        serde_json::to_writer(&mut out, &RecordRef::Warm(&s)).unwrap();
+        std::io::Write::write_all(&mut out, b"\n").unwrap();
+    }
+    for r in &records {
+        if let Record::Cold(c) = r {
+            serde_json::to_writer(&mut out, &RecordRef::Cold(c)).unwrap();
+            std::io::Write::write_all(&mut out, b"\n").unwrap();
+        }
+    }
+    drop(out);
+    for (t, (c, u)) in templates.iter().zip(&hists) {
+        let interval = |tag, h| hlog::Interval {
+            tag,
+            start: Duration::ZERO,
+            duration: Duration::from_secs(1000),
+            histogram: h,
+        };
+        hlog::write(
+            &RunStore::open(&run).hlog_path(&t.function, t.node.as_deref().unwrap()),
+            SystemTime::UNIX_EPOCH,
+            "synthetic",
+            &[interval("corrected", c), interval("uncorrected", u)],
+        )
+        .unwrap();
+    }
+    run
+}
+
+/// Benchmark, not a test: time to rebuild every report of a run with one million warm samples.
+/// `cargo test --release -p faasbed --test report -- --ignored --nocapture million`
+#[test]
+#[ignore = "benchmark: run in release with --ignored --nocapture"]
+fn million_sample_report_rebuild_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = synthetic_run(tmp.path(), 1_000_000);
+    let size = run.join(files::SAMPLES).metadata().unwrap().len();
+    let t = std::time::Instant::now();
+    let r = report::data::read(&run).unwrap();
+    let read = t.elapsed();
+    let t = std::time::Instant::now();
+    let tables = report::tables::compute(&r.manifest, &r.groups).unwrap();
+    println!(
+        "read {read:?}; tables {:?} ({} ratios)",
+        t.elapsed(),
+        tables.ratios.len()
+    );
+    let t = std::time::Instant::now();
+    let d = report::load(&run).unwrap();
+    let loaded = t.elapsed();
+    let w = report::write_all(&run).unwrap();
+    let total = t.elapsed();
+    assert_eq!(
+        d.groups.iter().map(|g| g.warm.len()).sum::<usize>(),
+        1_000_000
+    );
+    println!(
+        "1e6 warm samples ({size} bytes): load+tables {loaded:?}; load again + write_all {:?} ({} files)",
+        total - loaded,
+        w.files.len()
+    );
+}

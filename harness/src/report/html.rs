@@ -73,3 +73,20 @@ pub fn render(d: &ReportData, charts: &[Chart]) -> Vec<u8> {
     out.push_str("</body></html>\n");
     out.into_bytes()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn svg_loses_its_xml_declaration_inline() {
+        assert_eq!(inline_svg("<?xml version=\"1.0\"?>\n<svg/>"), "<svg/>");
+        assert_eq!(inline_svg("<svg/>"), "<svg/>");
+    }
+
+    #[test]
+    fn provenance_markup_becomes_html() {
+        assert_eq!(inline("run `a<b`"), "run <code>a&lt;b</code>");
+        assert_eq!(inline("**bold**"), "bold");
+    }
+}

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::data::{class_label, Group};
+use super::data::Group;
 use super::ReportError;
 use crate::stats::{self, BootstrapOpts, Metric, Summary};
 use crate::store::manifest::RunManifest;
@@ -218,12 +218,14 @@ pub fn bootstrap_opts(m: &RunManifest) -> BootstrapOpts {
     }
 }
 
-fn ratios(
-    m: &RunManifest,
-    groups: &[Group],
+/// One class ratio to bootstrap: kind, workload, numerator and denominator groups.
+type RatioJob<'g> = (&'static str, &'g Group, &'g Group, Vec<f64>, Vec<f64>);
+
+fn ratio_jobs<'g>(
+    groups: &'g [Group],
     kind: &'static str,
     sample: fn(&Group) -> Vec<f64>,
-) -> Result<Vec<RatioRow>, ReportError> {
+) -> Vec<RatioJob<'g>> {
     let mut out = Vec::new();
     let mut workloads: Vec<&String> = groups.iter().map(|g| &g.workload).collect();
     workloads.dedup();
@@ -234,26 +236,64 @@ fn ratios(
                 continue;
             };
             let (xa, xb) = (sample(ga), sample(gb));
-            if xa.is_empty() || xb.is_empty() {
-                continue;
+            if !xa.is_empty() && !xb.is_empty() {
+                out.push((kind, ga, gb, xa, xb));
             }
-            let what = format!("{kind} ratio {a}/{b} of {w}");
-            let est = stats::ratio_between(&xa, &xb, Metric::Median, bootstrap_opts(m))
-                .map_err(stats_err(m, what))?;
-            out.push(RatioRow {
+        }
+    }
+    out
+}
+
+/// Bootstrap every ratio on as many threads as there are cores, each taking every n-th job
+/// (each ratio is seeded, so the result does not depend on scheduling).
+fn ratios(m: &RunManifest, jobs: Vec<RatioJob<'_>>) -> Result<Vec<RatioRow>, ReportError> {
+    let opts = bootstrap_opts(m);
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut results: Vec<Option<Result<stats::RatioEstimate, stats::StatsError>>> =
+        (0..jobs.len()).map(|_| None).collect();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                let jobs = &jobs;
+                s.spawn(move || {
+                    (w..jobs.len())
+                        .step_by(workers)
+                        .map(|i| {
+                            let (_, _, _, xa, xb) = &jobs[i];
+                            (i, stats::ratio_between(xa, xb, Metric::Median, opts))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for h in handles {
+            let done = h.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            for (i, r) in done {
+                results[i] = Some(r);
+            }
+        }
+    });
+    let results = results
+        .into_iter()
+        .map(|r| r.unwrap_or(Err(stats::StatsError::NoResamples)));
+    jobs.iter()
+        .zip(results)
+        .map(|((kind, ga, gb, _, _), est)| {
+            let what = format!("{kind} ratio {}/{} of {}", ga.class, gb.class, ga.workload);
+            let est = est.map_err(stats_err(m, what))?;
+            Ok(RatioRow {
                 kind,
-                workload: w.clone(),
-                num: class_label(a, ga.emulated),
-                den: class_label(b, gb.emulated),
+                workload: ga.workload.clone(),
+                num: ga.class_label(),
+                den: gb.class_label(),
                 ratio: WithCi {
                     value: est.ratio,
                     ci: Some(est.ci),
                 },
                 mixes_emulation: ga.emulated != gb.emulated,
-            });
-        }
-    }
-    Ok(out)
+            })
+        })
+        .collect()
 }
 
 /// Compute every table of the run from its groups (sorted by workload, then class).
@@ -268,8 +308,9 @@ pub fn compute(m: &RunManifest, groups: &[Group]) -> Result<Tables, ReportError>
         .filter(|g| !g.cold.is_empty())
         .map(|g| cold_row(m, g))
         .collect::<Result<_, _>>()?;
-    let mut r = ratios(m, groups, "warm", Group::warm_ok_ms)?;
-    r.extend(ratios(m, groups, "cold", Group::cold_verified_ms)?);
+    let mut jobs = ratio_jobs(groups, "warm", Group::warm_ok_ms);
+    jobs.extend(ratio_jobs(groups, "cold", Group::cold_verified_ms));
+    let r = ratios(m, jobs)?;
     Ok(Tables {
         warm,
         cold,

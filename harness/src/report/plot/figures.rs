@@ -103,6 +103,8 @@ struct Axes<'a> {
     x_fmt: &'a dyn Fn(&f64) -> String,
     /// Extra labelled vertical marks (x, text).
     marks: &'a [(f64, String)],
+    /// Where the legend goes.
+    legend: SeriesLabelPosition,
 }
 
 fn draw_lines<DB: DrawingBackend>(
@@ -167,7 +169,7 @@ fn draw_lines<DB: DrawingBackend>(
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(axes.legend.clone())
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .draw()
@@ -236,6 +238,7 @@ impl Figure for Spectrum {
             x_labels: SPECTRUM_MAX_X as usize + 1,
             x_fmt: &|x| percentile_label(*x),
             marks: &[(2f64.log10(), "50%".to_string())],
+            legend: SeriesLabelPosition::UpperLeft,
         };
         draw_lines(root, &self.title, &axes, &self.series)
     }
@@ -304,6 +307,7 @@ impl Figure for Cdf {
             x_labels: 10,
             x_fmt: &|x| format!("{x:.1}"),
             marks: &[],
+            legend: SeriesLabelPosition::LowerRight,
         };
         draw_lines(root, &self.title, &axes, &self.series)
     }
@@ -674,5 +678,37 @@ impl Figure for Timeline {
             .border_style(BLACK)
             .draw()
             .map_err(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentile_labels_follow_the_log_axis() {
+        let labels: Vec<String> = [0.0, 2f64.log10(), 1.0, 2.0, 3.0, 4.0]
+            .iter()
+            .map(|x| percentile_label(*x))
+            .collect();
+        assert_eq!(labels, ["0%", "50%", "90%", "99%", "99.9%", "99.99%"]);
+    }
+
+    #[test]
+    fn bins_keep_median_and_max_and_skip_empty_bins() {
+        let pts = [(0.0, 1.0), (0.001, 3.0), (0.002, 2.0), (10.0, 7.0)];
+        let (med, max) = bin(&pts, 10.0);
+        assert_eq!(med.len(), 2);
+        assert_eq!(med[0].1, 2.0);
+        assert_eq!(max[0].1, 3.0);
+        assert_eq!(max[1].1, 7.0);
+    }
+
+    #[test]
+    fn classes_keep_their_colours() {
+        assert_eq!(class_color("vps"), 0);
+        assert_eq!(class_color("pi4"), 1);
+        assert_eq!(class_color("pi3"), 2);
+        assert!(class_color("edge") >= 3);
     }
 }

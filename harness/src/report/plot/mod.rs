@@ -146,3 +146,15 @@ impl Plotter for PlottersPlotter<'_> {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::slug;
+
+    #[test]
+    fn slugs_are_file_name_safe() {
+        assert_eq!(slug("cpu /?kib=64"), "cpu-kib-64");
+        assert_eq!(slug("echo-pi3"), "echo-pi3");
+        assert_eq!(slug("a..b"), "a-b");
+    }
+}
