@@ -1,4 +1,5 @@
 //! Reports and the regression gate on copies of the stored fixture run `quick-local`.
+#![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

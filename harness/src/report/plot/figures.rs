@@ -516,8 +516,11 @@ pub struct Timeline {
     pub errors: Vec<(f64, f64)>,
 }
 
+/// Points of a line: (x, y).
+type Line = Vec<(f64, f64)>;
+
 /// Per-bin (median, max) of `points` over [0, t_max], skipping empty bins.
-fn bin(points: &[(f64, f64)], t_max: f64) -> (Vec<(f64, f64)>, Vec<(f64, f64)>) {
+fn bin(points: &[(f64, f64)], t_max: f64) -> (Line, Line) {
     let width = (t_max / TIMELINE_BINS as f64).max(1e-9);
     let mut bins: Vec<Vec<f64>> = vec![Vec::new(); TIMELINE_BINS];
     for (t, y) in points {
