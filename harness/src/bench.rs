@@ -167,6 +167,11 @@ pub async fn bench(
     // The summary is rebuilt from what was stored, whatever happened.
     let summary = summary::from_store(&store)?;
     store.write_json(files::SUMMARY, &summary)?;
+    // Plots and tables come from the store alone; a failure here loses no measurement.
+    match crate::report::write_all(store.dir()) {
+        Ok(_) => progress.step(&format!("report: {}", store.dir().join("report.html").display())),
+        Err(e) => progress.step(&format!("warning: report: {e} (rebuild with `faasbed report {}`)", store.dir().display())),
+    }
     outcome?;
     down?;
     Ok((store, summary))

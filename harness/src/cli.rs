@@ -118,6 +118,30 @@ enum Command {
         #[arg(required = true)]
         scenarios: Vec<PathBuf>,
     },
+    /// Rebuild report.md, report.html, summary.csv and plots/ of a run from its store.
+    Report {
+        /// Run directory (results/<run-id>).
+        run_dir: PathBuf,
+    },
+    /// Compare run NEW against run BASE: warm p50/p99 and cold median per function × class.
+    Compare {
+        /// Baseline run directory.
+        base: PathBuf,
+        /// New run directory.
+        new: PathBuf,
+        /// Exit non-zero when any statistic regressed.
+        #[arg(long)]
+        gate: bool,
+        /// Compare even if the scenario hash or emulation flags differ.
+        #[arg(long)]
+        force: bool,
+        /// Print JSON instead of Markdown.
+        #[arg(long)]
+        json: bool,
+        /// Smallest change that counts, percent.
+        #[arg(long, default_value_t = 5.0)]
+        threshold_pct: f64,
+    },
     /// (internal) The embedded platform's gateway daemon.
     #[command(hide = true)]
     GatewayDaemon {
@@ -160,6 +184,9 @@ pub enum CliError {
     /// Dry-run plan error.
     #[error(transparent)]
     Plan(#[from] crate::platform::k3d::PlanError),
+    /// Report error.
+    #[error(transparent)]
+    Report(#[from] crate::report::ReportError),
     /// A platform that this build cannot run yet.
     #[error("{0}")]
     Unsupported(String),
@@ -316,6 +343,15 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             }
             Ok(())
         }
+        Command::Report { run_dir } => report_cmd(&run_dir),
+        Command::Compare {
+            base,
+            new,
+            gate,
+            force,
+            json,
+            threshold_pct,
+        } => compare_cmd(&base, &new, gate, force, json, threshold_pct / 100.0),
         Command::GatewayDaemon {
             run_dir,
             scenario,
@@ -340,6 +376,39 @@ fn load_for(path: &Path, platform: Option<&str>) -> Result<spec::Scenario, CliEr
         Some("k3d") => s.retarget(PlatformKind::K3d)?,
         _ => s,
     })
+}
+
+fn report_cmd(run_dir: &Path) -> Result<(), CliError> {
+    let w = crate::report::write_all(run_dir)?;
+    for f in &w.files {
+        println!("{}", f.display());
+    }
+    if !w.png_text {
+        say("note: no TrueType font found (set FAASBED_FONT); PNG plots have no text, the SVGs do");
+    }
+    Ok(())
+}
+
+fn compare_cmd(
+    base: &Path,
+    new: &Path,
+    gate: bool,
+    force: bool,
+    json: bool,
+    threshold: f64,
+) -> Result<(), CliError> {
+    use crate::report::compare;
+    let r = compare::compare_dirs(base, new, threshold, force)?;
+    let out = if json {
+        compare::json(&r)
+    } else {
+        compare::markdown(&r)
+    };
+    print!("{}", String::from_utf8_lossy(&out));
+    match (gate, r.gate()) {
+        (true, Err(e)) => Err(CliError::Failed(e)),
+        _ => Ok(()),
+    }
 }
 
 fn require_local(s: &spec::Scenario) -> Result<(), CliError> {

@@ -12,6 +12,7 @@ pub mod openfaas;
 pub mod pins;
 pub mod platform;
 pub mod progress;
+pub mod report;
 pub mod spec;
 pub mod stats;
 pub mod store;

@@ -1,0 +1,271 @@
+//! Reading a run directory into [`ReportData`]: samples grouped by workload × node class, the
+//! HdrHistogram logs merged per group, and the computed tables. Nothing here formats output.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use hdrhistogram::Histogram;
+
+use super::tables::{self, Tables};
+use super::ReportError;
+use crate::measure::cold::ColdSample;
+use crate::measure::record::Phase;
+use crate::store::manifest::RunManifest;
+use crate::store::samples::{self, Record};
+use crate::store::{files, hlog, RunStore};
+
+/// One measured warm request, reduced to what reports need.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WarmPoint {
+    /// Intended send time, seconds since the first intended send of the function.
+    pub t_s: f64,
+    /// Corrected latency (intended send → end), ms.
+    pub corrected_ms: f64,
+    /// Uncorrected latency (actual send → end), ms.
+    pub uncorrected_ms: f64,
+    /// Whether the request failed.
+    pub error: bool,
+}
+
+/// Everything measured for one workload on one node class.
+#[derive(Debug, Clone)]
+pub struct Group {
+    /// Workload: the function's source, plus its path when that is not `/`.
+    pub workload: String,
+    /// Node class.
+    pub class: String,
+    /// Whether every node of the class was emulated.
+    pub emulated: bool,
+    /// Functions that ran this workload on this class.
+    pub functions: BTreeSet<String>,
+    /// Measured warm requests, in file order.
+    pub warm: Vec<(String, WarmPoint)>,
+    /// Cold samples (verified and not).
+    pub cold: Vec<ColdSample>,
+    /// Merged HdrHistogram logs (ns): corrected and uncorrected, when logs exist.
+    pub hdr: Option<(Histogram<u64>, Histogram<u64>)>,
+}
+
+impl Group {
+    /// Class name with "(emulated)" appended for emulated classes.
+    pub fn class_label(&self) -> String {
+        class_label(&self.class, self.emulated)
+    }
+
+    /// Corrected latencies of successful measured requests, ms.
+    pub fn warm_ok_ms(&self) -> Vec<f64> {
+        self.warm
+            .iter()
+            .filter(|(_, p)| !p.error)
+            .map(|(_, p)| p.corrected_ms)
+            .collect()
+    }
+
+    /// Time to first byte of verified cold starts, ms.
+    pub fn cold_verified_ms(&self) -> Vec<f64> {
+        self.cold
+            .iter()
+            .filter(|c| c.verified)
+            .map(|c| c.first_byte_ns as f64 / 1e6)
+            .collect()
+    }
+}
+
+/// `class` or `class (emulated)`.
+pub fn class_label(class: &str, emulated: bool) -> String {
+    if emulated {
+        format!("{class} (emulated)")
+    } else {
+        class.to_string()
+    }
+}
+
+/// A run read from its store, with its tables computed.
+#[derive(Debug, Clone)]
+pub struct ReportData {
+    /// Provenance (`run.json`).
+    pub manifest: RunManifest,
+    /// Groups sorted by workload, then class.
+    pub groups: Vec<Group>,
+    /// Computed statistics.
+    pub tables: Tables,
+}
+
+impl ReportData {
+    /// Workloads, sorted.
+    pub fn workloads(&self) -> Vec<String> {
+        let set: BTreeSet<&String> = self.groups.iter().map(|g| &g.workload).collect();
+        set.into_iter().cloned().collect()
+    }
+
+    /// Functions with warm samples, sorted.
+    pub fn warm_functions(&self) -> Vec<String> {
+        let set: BTreeSet<&String> = self
+            .groups
+            .iter()
+            .flat_map(|g| g.warm.iter().map(|(f, _)| f))
+            .collect();
+        set.into_iter().cloned().collect()
+    }
+
+    /// The group of `workload` on `class`.
+    pub fn group(&self, workload: &str, class: &str) -> Option<&Group> {
+        self.groups
+            .iter()
+            .find(|g| g.workload == workload && g.class == class)
+    }
+}
+
+/// Workload name of each function in the manifest's scenario.
+fn workloads(m: &RunManifest) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let fns = m.scenario.get("functions").and_then(|f| f.as_array());
+    for f in fns.into_iter().flatten() {
+        let s = |k: &str| f.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        let (Some(name), Some(source)) = (s("name"), s("source")) else {
+            continue;
+        };
+        let w = match s("path").as_deref() {
+            None | Some("/") | Some("") => source,
+            Some(p) => format!("{source} {p}"),
+        };
+        out.insert(name, w);
+    }
+    out
+}
+
+struct Acc {
+    groups: BTreeMap<(String, String), Group>,
+    nodes: BTreeMap<String, (String, bool)>,
+    workloads: BTreeMap<String, String>,
+    t0: BTreeMap<String, u64>,
+    pairs: BTreeSet<(String, String)>,
+}
+
+impl Acc {
+    fn group(&mut self, function: &str, node: Option<&str>) -> &mut Group {
+        let (class, emulated) = node
+            .and_then(|n| self.nodes.get(n).cloned())
+            .unwrap_or_else(|| ("unknown".into(), false));
+        let workload = self
+            .workloads
+            .get(function)
+            .cloned()
+            .unwrap_or_else(|| function.to_string());
+        let g = self
+            .groups
+            .entry((workload.clone(), class.clone()))
+            .or_insert_with(|| Group {
+                workload,
+                class,
+                emulated,
+                functions: BTreeSet::new(),
+                warm: Vec::new(),
+                cold: Vec::new(),
+                hdr: None,
+            });
+        if !g.functions.contains(function) {
+            g.functions.insert(function.to_string());
+        }
+        g
+    }
+}
+
+/// Read the run in `run_dir` (`run.json`, `samples.jsonl`, `hdr/*.hlog`) and compute its tables.
+pub fn load(run_dir: &Path) -> Result<ReportData, ReportError> {
+    let mut d = read(run_dir)?;
+    d.tables = tables::compute(&d.manifest, &d.groups)?;
+    Ok(d)
+}
+
+/// Read the run in `run_dir` without computing tables (`tables` stays empty).
+pub fn read(run_dir: &Path) -> Result<ReportData, ReportError> {
+    let store = RunStore::open(run_dir);
+    let err = |source| ReportError::Store {
+        dir: run_dir.to_path_buf(),
+        source,
+    };
+    let manifest: RunManifest = store.read_json(files::RUN).map_err(err)?;
+    let mut acc = Acc {
+        groups: BTreeMap::new(),
+        nodes: manifest
+            .nodes
+            .iter()
+            .map(|n| (n.name.clone(), (n.class.clone(), n.emulated)))
+            .collect(),
+        workloads: workloads(&manifest),
+        t0: BTreeMap::new(),
+        pairs: BTreeSet::new(),
+    };
+    let path = store.path(files::SAMPLES);
+    if path.exists() {
+        samples::read(&path, |r| match r {
+            Record::Warm(s) if s.phase == Phase::Measure => {
+                let t0 = acc.t0.entry(s.function.clone()).or_insert(s.intended_ns);
+                *t0 = (*t0).min(s.intended_ns);
+                if let Some(n) = &s.node {
+                    acc.pairs.insert((s.function.clone(), n.clone()));
+                }
+                // `t_s` holds the raw intended ns until every sample is read (rebased below).
+                let p = WarmPoint {
+                    t_s: s.intended_ns as f64,
+                    corrected_ms: s.corrected_ns() as f64 / 1e6,
+                    uncorrected_ms: s.uncorrected_ns() as f64 / 1e6,
+                    error: s.error.is_some(),
+                };
+                let f = s.function.clone();
+                acc.group(&s.function, s.node.as_deref()).warm.push((f, p));
+            }
+            Record::Warm(_) => {}
+            Record::Cold(c) => {
+                let f = c.function.clone();
+                let node = c.node.clone();
+                acc.group(&f, node.as_deref()).cold.push(c);
+            }
+        })
+        .map_err(err)?;
+    }
+    // Rebase intended send times on each function's earliest measured send, in seconds.
+    for g in acc.groups.values_mut() {
+        for (f, p) in &mut g.warm {
+            let t0 = acc.t0.get(f).copied().unwrap_or(0) as f64;
+            p.t_s = (p.t_s - t0) / 1e9;
+        }
+    }
+    let pairs = std::mem::take(&mut acc.pairs);
+    for (function, node) in &pairs {
+        let path = store.hlog_path(function, node);
+        if !path.exists() {
+            continue;
+        }
+        let logged = hlog::read(&path).map_err(err)?;
+        let g = acc.group(function, Some(node));
+        merge_hdr(g, logged);
+    }
+    let mut groups: Vec<Group> = acc.groups.into_values().collect();
+    groups.sort_by(|a, b| (&a.workload, &a.class).cmp(&(&b.workload, &b.class)));
+    Ok(ReportData {
+        manifest,
+        groups,
+        tables: Tables::default(),
+    })
+}
+
+fn merge_hdr(g: &mut Group, logged: Vec<(String, Histogram<u64>)>) {
+    for (tag, h) in logged {
+        let slot = match &mut g.hdr {
+            Some(pair) => pair,
+            None => {
+                let empty = Histogram::new_from(&h);
+                g.hdr.insert((empty.clone(), empty))
+            }
+        };
+        let target = if tag == "uncorrected" {
+            &mut slot.1
+        } else {
+            &mut slot.0
+        };
+        // Histograms of one run share bounds, so adding cannot fail; a mismatch drops the log.
+        let _ = target.add(&h);
+    }
+}

@@ -1,0 +1,227 @@
+//! `report.md`: the run's provenance and tables as Markdown. Also owns the neutral [`TextTable`]
+//! model (and number formatting) that the HTML exporter renders too.
+
+use std::fmt::Write as _;
+
+use super::data::ReportData;
+use super::tables::WithCi;
+use crate::measure::cold::PHASES;
+
+/// A titled table of preformatted cells.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextTable {
+    /// Heading above the table.
+    pub title: String,
+    /// Column names.
+    pub header: Vec<String>,
+    /// Rows of cells.
+    pub rows: Vec<Vec<String>>,
+}
+
+/// A number with 3 decimals (fixed, so output is deterministic).
+pub fn num(v: f64) -> String {
+    format!("{v:.3}")
+}
+
+/// `value [lo, hi]`, or just the value when there is no interval.
+pub fn with_ci(v: &WithCi) -> String {
+    match v.ci {
+        Some((lo, hi)) => format!("{} [{}, {}]", num(v.value), num(lo), num(hi)),
+        None => num(v.value),
+    }
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map_or_else(|| "–".into(), num)
+}
+
+fn headers(names: &[&str]) -> Vec<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+/// The report's tables in display order: warm, cold, cold phases, class ratios.
+pub fn text_tables(d: &ReportData) -> Vec<TextTable> {
+    let warm = TextTable {
+        title: "Warm latency (corrected, successful requests), ms".into(),
+        header: headers(&[
+            "workload",
+            "class",
+            "requests",
+            "errors",
+            "p50",
+            "p90",
+            "p99",
+            "p99.9",
+            "median [95% CI]",
+            "mean [95% CI]",
+            "CV",
+        ]),
+        rows: d
+            .tables
+            .warm
+            .iter()
+            .map(|r| {
+                let mut row = vec![
+                    r.workload.clone(),
+                    r.class.clone(),
+                    r.requests.to_string(),
+                    r.errors.to_string(),
+                ];
+                match &r.stats {
+                    Some(s) => row.extend([
+                        num(s.p50),
+                        num(s.p90),
+                        num(s.p99),
+                        num(s.p999),
+                        with_ci(&s.median),
+                        with_ci(&s.mean),
+                        opt(s.cv),
+                    ]),
+                    None => row.extend(std::iter::repeat("–".to_string()).take(7)),
+                }
+                row
+            })
+            .collect(),
+    };
+    let cold_rows = |phases: bool| -> Vec<Vec<String>> {
+        d.tables
+            .cold
+            .iter()
+            .map(|r| {
+                let mut row = vec![r.workload.clone(), r.class.clone()];
+                match (&r.stats, phases) {
+                    (Some(s), true) => row.extend(s.phases_ms.iter().map(|p| opt(*p))),
+                    (None, true) => row.extend(std::iter::repeat("–".to_string()).take(4)),
+                    (s, false) => {
+                        row.push(format!("{}/{}", r.verified, r.total));
+                        match s {
+                            Some(s) => row.extend([
+                                with_ci(&s.median),
+                                with_ci(&s.mean),
+                                num(s.p90),
+                                num(s.max),
+                            ]),
+                            None => row.extend(std::iter::repeat("–".to_string()).take(4)),
+                        }
+                    }
+                }
+                row
+            })
+            .collect()
+    };
+    let cold = TextTable {
+        title: "Cold starts (verified, time to first byte), ms".into(),
+        header: headers(&[
+            "workload",
+            "class",
+            "verified/total",
+            "median [95% CI]",
+            "mean [95% CI]",
+            "p90",
+            "max",
+        ]),
+        rows: cold_rows(false),
+    };
+    let mut ph = headers(&["workload", "class"]);
+    ph.extend(PHASES.iter().map(|p| p.to_string()));
+    let phases = TextTable {
+        title: "Cold-start phases (median of verified samples), ms".into(),
+        header: ph,
+        rows: cold_rows(true),
+    };
+    let ratios = TextTable {
+        title: "Class ratios of median latency (95% bootstrap CI)".into(),
+        header: headers(&["kind", "workload", "ratio", "value [95% CI]", "note"]),
+        rows: d
+            .tables
+            .ratios
+            .iter()
+            .map(|r| {
+                vec![
+                    r.kind.to_string(),
+                    r.workload.clone(),
+                    format!("{} / {}", r.num, r.den),
+                    with_ci(&r.ratio),
+                    if r.mixes_emulation {
+                        "mixes emulated and real nodes".into()
+                    } else {
+                        String::new()
+                    },
+                ]
+            })
+            .collect(),
+    };
+    vec![warm, cold, phases, ratios]
+}
+
+/// Provenance lines (run, scenario, host, nodes), Markdown-formatted.
+pub fn provenance(d: &ReportData) -> Vec<String> {
+    let m = &d.manifest;
+    let mut out = vec![
+        format!("run `{}`, status {}", m.run_id, m.status),
+        format!(
+            "scenario `{}` (sha256 `{}`), seed {}",
+            m.scenario_path.display(),
+            m.scenario_hash,
+            m.seed
+        ),
+        format!(
+            "faasbed {} (git `{}`), platform {}",
+            m.faasbed_version, m.git_sha, m.platform
+        ),
+        format!(
+            "host: {} ({} cores, {}), {}",
+            m.host.cpu_model, m.host.cores, m.host.arch, m.host.os
+        ),
+        format!(
+            "started {}, ended {}",
+            m.started_at,
+            m.ended_at.as_deref().unwrap_or("–")
+        ),
+    ];
+    for n in &m.nodes {
+        out.push(format!(
+            "node {}: class {}, arch {}, backend {}{}",
+            n.name,
+            n.class,
+            n.arch,
+            n.backend,
+            if n.emulated { " (emulated)" } else { "" }
+        ));
+    }
+    if m.emulated {
+        out.push(
+            "**Emulated nodes ran under QEMU on the host CPU: their figures describe the emulation, not real boards.**"
+                .into(),
+        );
+    }
+    out
+}
+
+fn md_table(out: &mut String, t: &TextTable) {
+    let _ = writeln!(out, "## {}\n", t.title);
+    let _ = writeln!(out, "| {} |", t.header.join(" | "));
+    let _ = writeln!(
+        out,
+        "|{}",
+        t.header.iter().map(|_| "---|").collect::<String>()
+    );
+    for r in &t.rows {
+        let _ = writeln!(out, "| {} |", r.join(" | "));
+    }
+    out.push('\n');
+}
+
+/// Render `report.md`.
+pub fn render(d: &ReportData) -> Vec<u8> {
+    let mut out = format!("# faasbed report: run {}\n\n", d.manifest.run_id);
+    for line in provenance(d) {
+        let _ = writeln!(out, "- {line}");
+    }
+    out.push('\n');
+    for t in text_tables(d) {
+        md_table(&mut out, &t);
+    }
+    out.push_str("Plots: see `plots/` (SVG and PNG) and `report.html`.\n");
+    out.into_bytes()
+}

@@ -1,0 +1,717 @@
+//! The five charts as data (prepared from [`ReportData`] by pure functions) plus one generic
+//! `draw` each, so the same figure renders to SVG and to PNG.
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::measure::cold::PHASES;
+use crate::report::data::{Group, ReportData};
+use crate::report::tables::phase_medians;
+
+/// Chart size in pixels.
+pub const SIZE: (u32, u32) = (960, 560);
+/// Raw points drawn per timeline before it switches to per-bin median and max lines.
+pub const TIMELINE_MAX_POINTS: usize = 5000;
+/// Bins of a decimated timeline.
+pub const TIMELINE_BINS: usize = 400;
+/// Points per CDF line.
+pub const CDF_POINTS: usize = 400;
+/// Top of the spectrum's x axis, as log10(1/(1-q)): 4 = 99.99 %.
+pub const SPECTRUM_MAX_X: f64 = 4.0;
+
+/// A drawable figure.
+pub trait Figure {
+    /// The title drawn on top.
+    fn title(&self) -> &str;
+    /// Draw on `root`; plotters errors come back as text.
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String>;
+}
+
+/// One named line or point set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// Legend label.
+    pub label: String,
+    /// Colour index (see [`color`]).
+    pub color: usize,
+    /// Dashed line (uncorrected latency).
+    pub dashed: bool,
+    /// Points.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// Stable colour per class: vps blue, pi4 green, pi3 red, others from a palette.
+pub fn class_color(class: &str) -> usize {
+    match class {
+        "vps" => 0,
+        "pi4" => 1,
+        "pi3" => 2,
+        other => 3 + other.bytes().map(usize::from).sum::<usize>() % 4,
+    }
+}
+
+/// The colour of index `i`.
+pub fn color(i: usize) -> RGBColor {
+    const P: [RGBColor; 7] = [
+        RGBColor(31, 119, 180),
+        RGBColor(44, 160, 44),
+        RGBColor(214, 39, 40),
+        RGBColor(148, 103, 189),
+        RGBColor(255, 127, 14),
+        RGBColor(140, 86, 75),
+        RGBColor(23, 190, 207),
+    ];
+    P[i % P.len()]
+}
+
+fn err<E: std::fmt::Debug>(e: E) -> String {
+    format!("{e:?}")
+}
+
+fn classes_title(groups: &[&Group]) -> String {
+    groups
+        .iter()
+        .map(|g| g.class_label())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn max_y(series: &[Series]) -> f64 {
+    series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1))
+        .fold(0.0, f64::max)
+        .max(1e-3)
+        * 1.05
+}
+
+/// Percentile label of spectrum x = log10(1/(1-q)): 0.301 → "50%", 2 → "99%".
+pub fn percentile_label(x: f64) -> String {
+    let pct = (1.0 - 10f64.powf(-x)) * 100.0;
+    let s = format!("{pct:.2}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    format!("{s}%")
+}
+
+/// Axis settings of a line chart.
+struct Axes<'a> {
+    x_desc: &'a str,
+    y_desc: &'a str,
+    x: std::ops::Range<f64>,
+    /// Number of x labels to ask plotters for.
+    x_labels: usize,
+    x_fmt: &'a dyn Fn(&f64) -> String,
+    /// Extra labelled vertical marks (x, text).
+    marks: &'a [(f64, String)],
+    /// Where the legend goes.
+    legend: SeriesLabelPosition,
+}
+
+fn draw_lines<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    axes: &Axes<'_>,
+    series: &[Series],
+) -> Result<(), String> {
+    root.fill(&WHITE).map_err(err)?;
+    let y_max = max_y(series);
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .margin_right(36)
+        .x_label_area_size(40)
+        .y_label_area_size(64)
+        .build_cartesian_2d(axes.x.clone(), 0.0..y_max)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc(axes.x_desc)
+        .y_desc(axes.y_desc)
+        .x_labels(axes.x_labels)
+        .x_label_formatter(axes.x_fmt)
+        .draw()
+        .map_err(err)?;
+    for (x, text) in axes.marks {
+        let grey = RGBColor(150, 150, 150);
+        chart
+            .draw_series(DashedLineSeries::new(
+                [(*x, 0.0), (*x, y_max)],
+                4,
+                4,
+                grey.stroke_width(1),
+            ))
+            .map_err(err)?;
+        chart
+            .draw_series(std::iter::once(Text::new(
+                text.clone(),
+                (*x, y_max * 0.04),
+                ("sans-serif", 13).into_font().color(&grey),
+            )))
+            .map_err(err)?;
+    }
+    for s in series {
+        let c = color(s.color);
+        let style = c.stroke_width(2);
+        let legend = move |(x, y): (i32, i32)| PathElement::new(vec![(x, y), (x + 20, y)], c);
+        if s.dashed {
+            chart
+                .draw_series(DashedLineSeries::new(s.points.iter().copied(), 6, 4, style))
+                .map_err(err)?
+                .label(&s.label)
+                .legend(legend);
+        } else {
+            chart
+                .draw_series(LineSeries::new(s.points.iter().copied(), style))
+                .map_err(err)?
+                .label(&s.label)
+                .legend(legend);
+        }
+    }
+    chart
+        .configure_series_labels()
+        .position(axes.legend.clone())
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)
+}
+
+/// (a) Latency percentile spectrum of one workload from the HdrHistogram logs: one line per
+/// class, corrected solid and uncorrected dashed, x = log10(1/(1-q)) labelled as percentiles.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spectrum {
+    /// Title.
+    pub title: String,
+    /// Lines (y in ms).
+    pub series: Vec<Series>,
+}
+
+impl Spectrum {
+    /// Prepare from the groups of `workload` that have logs; `None` when none do.
+    pub fn new(d: &ReportData, workload: &str) -> Option<Spectrum> {
+        let groups: Vec<&Group> = d
+            .groups
+            .iter()
+            .filter(|g| g.workload == workload && g.hdr.is_some())
+            .collect();
+        let mut series = Vec::new();
+        for g in &groups {
+            let Some((c, u)) = &g.hdr else { continue };
+            for (h, dashed, what) in [(c, false, "corrected"), (u, true, "uncorrected")] {
+                if h.is_empty() {
+                    continue;
+                }
+                let points = (0..=(SPECTRUM_MAX_X * 50.0) as usize)
+                    .map(|i| {
+                        let x = i as f64 / 50.0;
+                        let q = 1.0 - 10f64.powf(-x);
+                        (x, h.value_at_quantile(q) as f64 / 1e6)
+                    })
+                    .collect();
+                series.push(Series {
+                    label: format!("{} {what}", g.class_label()),
+                    color: class_color(&g.class),
+                    dashed,
+                    points,
+                });
+            }
+        }
+        (!series.is_empty()).then(|| Spectrum {
+            title: format!(
+                "{workload}: warm latency by percentile ({})",
+                classes_title(&groups)
+            ),
+            series,
+        })
+    }
+}
+
+impl Figure for Spectrum {
+    fn title(&self) -> &str {
+        &self.title
+    }
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        let axes = Axes {
+            x_desc: "percentile (log scale of 1/(1-q))",
+            y_desc: "latency (ms)",
+            x: 0.0..SPECTRUM_MAX_X,
+            x_labels: SPECTRUM_MAX_X as usize + 1,
+            x_fmt: &|x| percentile_label(*x),
+            marks: &[(2f64.log10(), "50%".to_string())],
+            legend: SeriesLabelPosition::UpperLeft,
+        };
+        draw_lines(root, &self.title, &axes, &self.series)
+    }
+}
+
+/// (b) Warm latency CDF of one workload, one line per class (corrected latency of successes).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cdf {
+    /// Title.
+    pub title: String,
+    /// Lines: x = latency ms, y = cumulative %.
+    pub series: Vec<Series>,
+    /// Right end of the x axis, ms.
+    pub x_max: f64,
+}
+
+impl Cdf {
+    /// Prepare from the warm samples of `workload`; `None` without successful requests.
+    pub fn new(d: &ReportData, workload: &str) -> Option<Cdf> {
+        let groups: Vec<&Group> = d
+            .groups
+            .iter()
+            .filter(|g| g.workload == workload && g.warm.iter().any(|(_, p)| !p.error))
+            .collect();
+        let mut series = Vec::new();
+        let mut x_max: f64 = 0.0;
+        for g in &groups {
+            let mut v = g.warm_ok_ms();
+            v.sort_unstable_by(f64::total_cmp);
+            let n = v.len();
+            let points = (0..=CDF_POINTS)
+                .map(|i| {
+                    let q = i as f64 / CDF_POINTS as f64;
+                    let idx = ((q * n as f64).ceil() as usize).clamp(1, n) - 1;
+                    (v[idx], q * 100.0)
+                })
+                .collect();
+            x_max = x_max.max(v[((0.999 * n as f64) as usize).min(n - 1)]);
+            series.push(Series {
+                label: g.class_label(),
+                color: class_color(&g.class),
+                dashed: false,
+                points,
+            });
+        }
+        (!series.is_empty()).then(|| Cdf {
+            title: format!(
+                "{workload}: warm latency CDF ({}; x to p99.9)",
+                classes_title(&groups)
+            ),
+            series,
+            x_max: x_max.max(1e-3) * 1.05,
+        })
+    }
+}
+
+impl Figure for Cdf {
+    fn title(&self) -> &str {
+        &self.title
+    }
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        let axes = Axes {
+            x_desc: "corrected latency (ms)",
+            y_desc: "requests (%)",
+            x: 0.0..self.x_max,
+            x_labels: 10,
+            x_fmt: &|x| format!("{x:.1}"),
+            marks: &[],
+            legend: SeriesLabelPosition::LowerRight,
+        };
+        draw_lines(root, &self.title, &axes, &self.series)
+    }
+}
+
+/// (c) Verified cold starts per workload × class as a strip plot with the median marked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColdStrip {
+    /// Title.
+    pub title: String,
+    /// Per column: label, colour, values (ms).
+    pub columns: Vec<(String, usize, Vec<f64>)>,
+}
+
+impl ColdStrip {
+    /// Prepare from every group with a verified cold start.
+    pub fn new(d: &ReportData) -> Option<ColdStrip> {
+        let columns: Vec<_> = d
+            .groups
+            .iter()
+            .map(|g| {
+                (
+                    format!("{} · {}", g.workload, g.class_label()),
+                    class_color(&g.class),
+                    g.cold_verified_ms(),
+                )
+            })
+            .filter(|c| !c.2.is_empty())
+            .collect();
+        let emulated = d.groups.iter().any(|g| g.emulated && !g.cold.is_empty());
+        (!columns.is_empty()).then(|| ColdStrip {
+            title: format!(
+                "Cold starts, time to first byte (verified){}",
+                if emulated { "; (emulated) = QEMU" } else { "" }
+            ),
+            columns,
+        })
+    }
+}
+
+fn column_labels<DB: DrawingBackend>(
+    chart: &mut ChartContext<
+        '_,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+    labels: &[String],
+    x_desc: &str,
+    y_desc: &str,
+) -> Result<(), String> {
+    let fmt = |x: &f64| {
+        let i = x.round();
+        if (x - i).abs() < 1e-6 && i >= 0.0 {
+            labels.get(i as usize).cloned().unwrap_or_default()
+        } else {
+            String::new()
+        }
+    };
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(labels.len().max(1) * 4 + 1)
+        .x_label_formatter(&fmt)
+        .x_label_style(("sans-serif", 11))
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .draw()
+        .map_err(err)
+}
+
+impl Figure for ColdStrip {
+    fn title(&self) -> &str {
+        &self.title
+    }
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        root.fill(&WHITE).map_err(err)?;
+        let y_max = self
+            .columns
+            .iter()
+            .flat_map(|c| c.2.iter().copied())
+            .fold(0.0, f64::max)
+            * 1.1;
+        let n = self.columns.len() as f64;
+        let mut chart = ChartBuilder::on(root)
+            .caption(&self.title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(64)
+            .build_cartesian_2d(-0.5..n - 0.5, 0.0..y_max.max(1e-3))
+            .map_err(err)?;
+        let labels: Vec<String> = self.columns.iter().map(|c| c.0.clone()).collect();
+        column_labels(&mut chart, &labels, "workload · class", "first byte (ms)")?;
+        for (i, (_, c, values)) in self.columns.iter().enumerate() {
+            let col = color(*c);
+            let x0 = i as f64;
+            // Deterministic jitter (golden-ratio sequence) spreads equal values apart.
+            let pts = values.iter().enumerate().map(|(k, v)| {
+                let j = ((k as f64 * 0.618_034) % 1.0 - 0.5) * 0.4;
+                Circle::new((x0 + j, *v), 4, col.filled())
+            });
+            chart.draw_series(pts).map_err(err)?;
+            let mut sorted = values.clone();
+            let med = crate::stats::select_quantile(&mut sorted, 0.5);
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(x0 - 0.3, med), (x0 + 0.3, med)],
+                    BLACK.stroke_width(2),
+                )))
+                .map_err(err)?;
+        }
+        Ok(())
+    }
+}
+
+/// (d) Cold-start phases as stacked bars (median of each phase) per workload × class.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColdPhases {
+    /// Title.
+    pub title: String,
+    /// Per bar: label and the four phase medians (ms; missing = 0).
+    pub bars: Vec<(String, [f64; 4])>,
+}
+
+impl ColdPhases {
+    /// Prepare from every group with a verified cold start that has phase stamps.
+    pub fn new(d: &ReportData) -> Option<ColdPhases> {
+        let bars: Vec<_> = d
+            .groups
+            .iter()
+            .filter_map(|g| {
+                let p = phase_medians(g);
+                p.iter().any(Option::is_some).then(|| {
+                    (
+                        format!("{} · {}", g.workload, g.class_label()),
+                        p.map(|v| v.unwrap_or(0.0)),
+                    )
+                })
+            })
+            .collect();
+        let emulated = d.groups.iter().any(|g| g.emulated && !g.cold.is_empty());
+        (!bars.is_empty()).then(|| ColdPhases {
+            title: format!(
+                "Cold-start phases, median ms{}",
+                if emulated { "; (emulated) = QEMU" } else { "" }
+            ),
+            bars,
+        })
+    }
+}
+
+impl Figure for ColdPhases {
+    fn title(&self) -> &str {
+        &self.title
+    }
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        root.fill(&WHITE).map_err(err)?;
+        let y_max = self
+            .bars
+            .iter()
+            .map(|b| b.1.iter().sum::<f64>())
+            .fold(0.0, f64::max)
+            * 1.25;
+        let n = self.bars.len() as f64;
+        let mut chart = ChartBuilder::on(root)
+            .caption(&self.title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(64)
+            .build_cartesian_2d(-0.5..n - 0.5, 0.0..y_max.max(1e-3))
+            .map_err(err)?;
+        let labels: Vec<String> = self.bars.iter().map(|b| b.0.clone()).collect();
+        column_labels(&mut chart, &labels, "workload · class", "median (ms)")?;
+        for (k, name) in PHASES.iter().enumerate() {
+            let col = color(k + 3);
+            let rects = self.bars.iter().enumerate().map(|(i, (_, p))| {
+                let lo: f64 = p[..k].iter().sum();
+                let x = i as f64;
+                Rectangle::new([(x - 0.3, lo), (x + 0.3, lo + p[k])], col.filled())
+            });
+            chart
+                .draw_series(rects)
+                .map_err(err)?
+                .label(*name)
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], col.filled()));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(err)
+    }
+}
+
+/// (e) Corrected latency over intended send time of one function's warm run, errors marked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timeline {
+    /// Title.
+    pub title: String,
+    /// Point sets (raw) or lines (per-bin median and max when decimated), x = s, y = ms.
+    pub series: Vec<Series>,
+    /// Whether `series` are per-bin lines rather than raw points.
+    pub binned: bool,
+    /// Failed requests (x = s, y = ms).
+    pub errors: Vec<(f64, f64)>,
+}
+
+/// Points of a line: (x, y).
+type Line = Vec<(f64, f64)>;
+
+/// Per-bin (median, max) of `points` over [0, t_max], skipping empty bins.
+fn bin(points: &[(f64, f64)], t_max: f64) -> (Line, Line) {
+    let width = (t_max / TIMELINE_BINS as f64).max(1e-9);
+    let mut bins: Vec<Vec<f64>> = vec![Vec::new(); TIMELINE_BINS];
+    for (t, y) in points {
+        let i = ((t / width) as usize).min(TIMELINE_BINS - 1);
+        bins[i].push(*y);
+    }
+    let (mut med, mut max) = (Vec::new(), Vec::new());
+    for (i, mut b) in bins.into_iter().enumerate() {
+        if b.is_empty() {
+            continue;
+        }
+        let t = (i as f64 + 0.5) * width;
+        max.push((t, b.iter().copied().fold(0.0, f64::max)));
+        med.push((t, crate::stats::select_quantile(&mut b, 0.5)));
+    }
+    (med, max)
+}
+
+impl Timeline {
+    /// Prepare for `function`; `None` when it has no warm sample.
+    pub fn new(d: &ReportData, function: &str) -> Option<Timeline> {
+        let mut groups = Vec::new();
+        let mut series = Vec::new();
+        let mut errors = Vec::new();
+        let mut total = 0;
+        let mut per_group = Vec::new();
+        for g in &d.groups {
+            let ok: Vec<(f64, f64)> = g
+                .warm
+                .iter()
+                .filter(|(f, _)| f == function)
+                .map(|(_, p)| (p.t_s, p.corrected_ms))
+                .collect();
+            let before = errors.len();
+            errors.extend(
+                g.warm
+                    .iter()
+                    .filter(|(f, p)| f == function && p.error)
+                    .map(|(_, p)| (p.t_s, p.corrected_ms)),
+            );
+            if ok.is_empty() && errors.len() == before {
+                continue;
+            }
+            total += ok.len();
+            groups.push(g);
+            per_group.push((g, ok));
+        }
+        if groups.is_empty() {
+            return None;
+        }
+        let binned = total > TIMELINE_MAX_POINTS;
+        let t_max = per_group
+            .iter()
+            .flat_map(|(_, v)| v.iter().map(|p| p.0))
+            .fold(0.0, f64::max);
+        for (g, pts) in per_group {
+            let c = class_color(&g.class);
+            if binned {
+                let (med, max) = bin(&pts, t_max);
+                series.push(Series {
+                    label: format!("{} median per bin", g.class_label()),
+                    color: c,
+                    dashed: false,
+                    points: med,
+                });
+                series.push(Series {
+                    label: format!("{} max per bin", g.class_label()),
+                    color: c,
+                    dashed: true,
+                    points: max,
+                });
+            } else {
+                series.push(Series {
+                    label: g.class_label(),
+                    color: c,
+                    dashed: false,
+                    points: pts,
+                });
+            }
+        }
+        Some(Timeline {
+            title: format!(
+                "{function}: corrected latency over time on {}",
+                classes_title(&groups)
+            ),
+            series,
+            binned,
+            errors,
+        })
+    }
+}
+
+impl Figure for Timeline {
+    fn title(&self) -> &str {
+        &self.title
+    }
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        root.fill(&WHITE).map_err(err)?;
+        let pts = || {
+            self.series
+                .iter()
+                .flat_map(|s| s.points.iter())
+                .chain(self.errors.iter())
+        };
+        let x_max = pts().map(|p| p.0).fold(0.0, f64::max).max(1e-3);
+        let y_max = pts().map(|p| p.1).fold(0.0, f64::max).max(1e-3) * 1.05;
+        let mut chart = ChartBuilder::on(root)
+            .caption(&self.title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(64)
+            .build_cartesian_2d(0.0..x_max, 0.0..y_max)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("intended send time (s)")
+            .y_desc("corrected latency (ms)")
+            .draw()
+            .map_err(err)?;
+        for s in &self.series {
+            let c = color(s.color);
+            let legend = move |(x, y): (i32, i32)| Circle::new((x + 10, y), 3, c.filled());
+            if self.binned {
+                let style = c.stroke_width(if s.dashed { 1 } else { 2 });
+                chart
+                    .draw_series(LineSeries::new(s.points.iter().copied(), style))
+                    .map_err(err)?
+                    .label(&s.label)
+                    .legend(legend);
+            } else {
+                chart
+                    .draw_series(
+                        s.points
+                            .iter()
+                            .map(|p| Circle::new(*p, 2, c.mix(0.6).filled())),
+                    )
+                    .map_err(err)?
+                    .label(&s.label)
+                    .legend(legend);
+            }
+        }
+        if !self.errors.is_empty() {
+            let red = RGBColor(200, 0, 0);
+            chart
+                .draw_series(
+                    self.errors
+                        .iter()
+                        .map(|p| Cross::new(*p, 5, red.stroke_width(2))),
+                )
+                .map_err(err)?
+                .label(format!("errors ({})", self.errors.len()))
+                .legend(move |(x, y)| Cross::new((x + 10, y), 5, red.stroke_width(2)));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentile_labels_follow_the_log_axis() {
+        let labels: Vec<String> = [0.0, 2f64.log10(), 1.0, 2.0, 3.0, 4.0]
+            .iter()
+            .map(|x| percentile_label(*x))
+            .collect();
+        assert_eq!(labels, ["0%", "50%", "90%", "99%", "99.9%", "99.99%"]);
+    }
+
+    #[test]
+    fn bins_keep_median_and_max_and_skip_empty_bins() {
+        let pts = [(0.0, 1.0), (0.001, 3.0), (0.002, 2.0), (10.0, 7.0)];
+        let (med, max) = bin(&pts, 10.0);
+        assert_eq!(med.len(), 2);
+        assert_eq!(med[0].1, 2.0);
+        assert_eq!(max[0].1, 3.0);
+        assert_eq!(max[1].1, 7.0);
+    }
+
+    #[test]
+    fn classes_keep_their_colours() {
+        assert_eq!(class_color("vps"), 0);
+        assert_eq!(class_color("pi4"), 1);
+        assert_eq!(class_color("pi3"), 2);
+        assert!(class_color("edge") >= 3);
+    }
+}
