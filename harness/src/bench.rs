@@ -169,8 +169,14 @@ pub async fn bench(
     store.write_json(files::SUMMARY, &summary)?;
     // Plots and tables come from the store alone; a failure here loses no measurement.
     match crate::report::write_all(store.dir()) {
-        Ok(_) => progress.step(&format!("report: {}", store.dir().join("report.html").display())),
-        Err(e) => progress.step(&format!("warning: report: {e} (rebuild with `faasbed report {}`)", store.dir().display())),
+        Ok(_) => progress.step(&format!(
+            "report: {}",
+            store.dir().join("report.html").display()
+        )),
+        Err(e) => progress.step(&format!(
+            "warning: report: {e} (rebuild with `faasbed report {}`)",
+            store.dir().display()
+        )),
     }
     outcome?;
     down?;

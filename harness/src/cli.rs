@@ -201,11 +201,17 @@ pub enum CliError {
 /// Entry point of the `faasbed` binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    // The gateway daemon proxies every call: one thread avoids cross-thread wake-ups on that
+    // path (measured with `just bench-local`); the CLI and the load generator use two workers.
+    let mut builder = match cli.command {
+        Command::GatewayDaemon { .. } => tokio::runtime::Builder::new_current_thread(),
+        _ => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(2);
+            b
+        }
+    };
+    let rt = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
