@@ -221,3 +221,10 @@ impl Topology {
         assert!(left.is_empty(), "processes of run {run} left: {left:?}");
     }
 }
+
+impl Drop for Topology {
+    /// A test that fails before `down` still leaves no process or cgroup of its run behind.
+    fn drop(&mut self) {
+        faasbed::platform::local::sweep(Some(&self.platform.state().run_id));
+    }
+}
