@@ -119,16 +119,23 @@ impl Func {
     }
     /// A ready replica, round-robin.
     pub fn next_ready(&self) -> Option<Arc<Replica>> {
+        self.ready_and_live().0
+    }
+    /// Under one lock and without allocating: a ready replica (round-robin) and how many
+    /// replicas are live. This is the per-call path of every warm invocation.
+    fn ready_and_live(&self) -> (Option<Arc<Replica>>, usize) {
         let reps = lock(&self.replicas);
-        let ready: Vec<&Arc<Replica>> = reps
+        let is_ready = |r: &&Arc<Replica>| r.state() == ReplicaState::Ready;
+        let ready = reps.iter().filter(is_ready).count();
+        let live = reps
             .iter()
-            .filter(|r| r.state() == ReplicaState::Ready)
-            .collect();
-        if ready.is_empty() {
-            return None;
+            .filter(|r| r.state() != ReplicaState::Dead)
+            .count();
+        if ready == 0 {
+            return (None, live);
         }
-        let i = self.rr.fetch_add(1, Ordering::Relaxed) % ready.len();
-        Some(ready[i].clone())
+        let i = self.rr.fetch_add(1, Ordering::Relaxed) % ready;
+        (reps.iter().filter(is_ready).nth(i).cloned(), live)
     }
     fn starting(&self) -> Option<Arc<Replica>> {
         lock(&self.replicas)
@@ -458,8 +465,8 @@ impl Registry {
     /// Choose a ready replica for a call, starting one (scale from zero) when none is ready,
     /// and replacing dead replicas in the background.
     pub async fn pick(self: &Arc<Self>, f: &Arc<Func>) -> Result<Picked, LocalError> {
-        if let Some(r) = f.next_ready() {
-            if f.live().len() < f.desired.load(Ordering::Relaxed) as usize {
+        if let (Some(r), live) = f.ready_and_live() {
+            if live < f.desired.load(Ordering::Relaxed) as usize {
                 let (me, f2) = (self.clone(), f.clone());
                 tokio::spawn(async move {
                     let n = f2.desired.load(Ordering::SeqCst);
