@@ -351,3 +351,38 @@ async fn zero_connections_is_an_error() {
     .unwrap_err();
     assert!(matches!(err, LoadgenError::Connections));
 }
+
+/// A stop request ends an open-loop run early, with every request it sent recorded, even while
+/// the pacer waits for a far-off offset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_ends_an_open_loop_run_with_what_it_measured() {
+    let server = TestServer::start(None).await;
+    // 4 rps for 10 minutes: the test would hang if the stop were not honoured.
+    let plan = schedule(4.0, Duration::from_secs(600));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let opts = RunOptions {
+        stop: Some(stop_rx),
+        ..options(2, Duration::ZERO)
+    };
+    let served = server.served.clone();
+    tokio::spawn(async move {
+        // Stop once a few requests were answered.
+        while served.ok.load(Ordering::SeqCst) < 3 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = stop_tx.send(true);
+    });
+    let mut sink = VecSink::default();
+    // A watchdog, not a timing assertion: without the stop the run lasts 10 minutes.
+    let target = server.url("/");
+    let run = run_open(&target, plan, &opts, &mut sink);
+    let result = tokio::time::timeout(Duration::from_secs(120), run)
+        .await
+        .expect("the run ignored its stop request")
+        .unwrap();
+    let answered = server.served.ok.load(Ordering::SeqCst);
+    assert!(answered >= 3 && answered < 2400, "{answered}");
+    assert_eq!(sink.samples.len() as u64, answered);
+    assert_eq!(result.total.ok, answered);
+    check_invariants(&sink.samples, &result);
+}

@@ -39,8 +39,8 @@ struct Args {
     /// Seed of the Poisson schedule.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Open loop: yield-spin this long before each send (the tokio timer ticks in 1 ms), µs.
-    #[arg(long, default_value_t = 1000)]
+    /// Open loop: the pacer busy-waits this long before each send (its sleeps may overshoot), µs.
+    #[arg(long, default_value_t = 100)]
     spin_us: u64,
     /// Runtime worker threads (default: one per core).
     #[arg(long)]

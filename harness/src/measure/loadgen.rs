@@ -2,12 +2,16 @@
 //! connection sends back to back), over N workers that each own one HTTP/1.1 keep-alive connection.
 //!
 //! Timing: every sample keeps its intended, sent, first-byte and end times (ns since the run start).
-//! In open loop an idle worker claims the next scheduled offset and waits for it itself; this
-//! measured better than a dispatcher task handing offsets over a queue (1,000 rps, 16 connections,
-//! spin 1 ms: corrected p50 386–525 µs vs 540–626 µs, late sends 58–356 vs 444–963 of 5,000, on a
-//! loaded 2-core machine). When every worker is busy the next offset waits for the first free one
-//! and keeps its scheduled time, so the wait shows in the corrected latency (no coordinated
-//! omission); the schedule itself is the queue, so nothing grows with the backlog.
+//! In open loop one pacer OS thread walks the [`Schedule`]: it sleeps with a 1 ns timer slack
+//! until `spin` before each intended time, busy-waits the rest, and hands the offset to the first
+//! idle worker through a one-slot channel ([`HANDOFF_LEAD`] early; the worker yields until the
+//! intended time). The tokio timer ticks in 1 ms, and workers that waited
+//! for their own offsets by yield-spinning kept a core busy and sent ~0.4 ms late at p50 (1,000
+//! rps, 16 connections, 2 cores: corrected p50 531 µs vs uncorrected 115 µs); see
+//! `just bench-loadgen` for the figures of this design. When every worker is busy the pacer
+//! blocks on the full slot and the offset keeps its scheduled time, so the wait shows in the
+//! corrected latency (no coordinated omission); the schedule itself is the queue, so nothing
+//! grows with the backlog.
 //! `sent` is taken before the worker (re)connects, so a reconnect's cost is part of the latency.
 //! Samples flow in small per-worker batches through a bounded channel to one consumer (the
 //! caller's future), which feeds the [`Recorder`] and the [`Sink`]; memory does not grow with the
@@ -22,7 +26,6 @@ use http::{Method, Request, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
-use std::sync::Mutex;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -39,6 +42,15 @@ use crate::spec::WarmMode;
 pub const NODE_HEADER: &str = "x-faasbed-node";
 /// Response header naming the function instance (process) that served the request.
 pub const INSTANCE_HEADER: &str = "x-faasbed-instance";
+
+/// Default busy-wait window of the pacer before each send.
+pub const DEFAULT_SPIN: Duration = Duration::from_micros(100);
+
+/// The pacer hands each offset over this long before its time, and the worker yields until it:
+/// waking a parked runtime thread takes tens of µs. At 1,000 rps, 16 connections, 2 cores
+/// (`faasbed-loadgen`, 5 s runs, while another build ran): corrected − uncorrected p50 was
+/// 37–42 µs with no lead, 8–9 µs with 30 µs, 5–11 µs with 60 µs.
+const HANDOFF_LEAD: Duration = Duration::from_micros(50);
 
 /// Capacity of the workers → consumer channel, batches.
 const BATCH_QUEUE: usize = 64;
@@ -83,6 +95,9 @@ pub enum LoadgenError {
     /// Building histograms failed.
     #[error(transparent)]
     Record(#[from] RecordError),
+    /// The pacer thread could not start.
+    #[error("cannot start the open-loop pacer thread: {0}")]
+    Pacer(#[source] std::io::Error),
     /// A worker task panicked.
     #[error("load generator task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
@@ -178,9 +193,8 @@ pub struct RunOptions {
     pub node_hint: String,
     /// A send later than this against its schedule counts as late.
     pub late_threshold: Duration,
-    /// Open loop: wake this long before each intended time and yield-spin until it, because the
-    /// tokio timer has 1 ms granularity. Zero disables it. Measured at 1,000 rps: 1 ms cuts the
-    /// corrected p50 from ~1.4 ms to ~0.4–0.5 ms for ~0.1–0.2 of a core more CPU.
+    /// Open loop: the pacer thread sleeps until this long before each intended time and
+    /// busy-waits the rest (a sleep may overshoot by tens of µs). Zero: sleep only.
     pub spin: Duration,
     /// When this turns `true`, workers stop taking new requests, finish the ones in flight and
     /// hand over every buffered sample: the run ends early with everything it measured.
@@ -189,7 +203,7 @@ pub struct RunOptions {
 
 impl RunOptions {
     /// Defaults for `function`: 1 connection, no warm-up, 10 s timeout, 1 ms late threshold, and
-    /// a 1 ms spin window.
+    /// a [`DEFAULT_SPIN`] busy-wait window.
     pub fn new(function: &str) -> RunOptions {
         RunOptions {
             connections: 1,
@@ -198,7 +212,7 @@ impl RunOptions {
             function: function.to_owned(),
             node_hint: String::new(),
             late_threshold: Duration::from_nanos(DEFAULT_LATE_THRESHOLD_NS),
-            spin: Duration::from_millis(1),
+            spin: DEFAULT_SPIN,
             stop: None,
         }
     }
@@ -217,8 +231,8 @@ pub async fn run_open(
         target_rps: Some(schedule.rate_rps()),
         measure_end: schedule.duration(),
     };
-    let jobs = Jobs::Open {
-        schedule: Arc::new(Mutex::new(schedule)),
+    let jobs = JobSource::Open {
+        schedule: Box::new(schedule),
         spin: options.spin,
     };
     run(target, options, plan, jobs, sink).await
@@ -238,7 +252,7 @@ pub async fn run_closed(
         target_rps: None,
         measure_end,
     };
-    let jobs = Jobs::Closed { end: measure_end };
+    let jobs = JobSource::Closed { end: measure_end };
     run(target, options, plan, jobs, sink).await
 }
 
@@ -249,15 +263,23 @@ struct Plan {
     measure_end: Duration,
 }
 
+/// Where a run's requests come from, before it starts.
+enum JobSource {
+    /// Open loop: the schedule, walked by the pacer thread.
+    Open {
+        schedule: Box<Schedule>,
+        spin: Duration,
+    },
+    /// Closed loop: send at once until `end`.
+    Closed { end: Duration },
+}
+
 /// Where a worker's next request comes from; yields its intended offset from the run start.
 #[derive(Clone)]
 enum Jobs {
-    /// An idle worker claims the next scheduled offset and waits for it itself, so no other task
-    /// has to wake it (a hand-off through a queue measured ~0.4 ms later at p50 here).
-    Open {
-        schedule: Arc<Mutex<Schedule>>,
-        spin: Duration,
-    },
+    /// The pacer's one-slot channel, shared by the workers (the lock holder waits for the next
+    /// offset; the others wait for the lock, in order).
+    Open(Arc<tokio::sync::Mutex<mpsc::Receiver<Duration>>>),
     /// Send at once until `end`.
     Closed { end: Duration },
 }
@@ -265,10 +287,13 @@ enum Jobs {
 impl Jobs {
     async fn next(&self, start: Instant) -> Option<Duration> {
         match self {
-            Jobs::Open { schedule, spin } => {
-                // A poisoned lock only means another worker panicked; the schedule is still valid.
-                let offset = schedule.lock().unwrap_or_else(|e| e.into_inner()).next()?;
-                wait_until(start + offset, *spin).await;
+            Jobs::Open(rx) => {
+                let offset = rx.lock().await.recv().await?;
+                // Handed over up to HANDOFF_LEAD early: yield until the intended time.
+                let at = start + offset;
+                while Instant::now() < at {
+                    tokio::task::yield_now().await;
+                }
                 Some(offset)
             }
             Jobs::Closed { end } => Some(start.elapsed()).filter(|now| now < end),
@@ -276,18 +301,68 @@ impl Jobs {
     }
 }
 
-/// Wait for `at`: with the tokio timer (1 ms granularity) until `spin` before it, then by yielding
-/// in a loop. An `at` in the past returns at once.
-async fn wait_until(at: Instant, spin: Duration) {
-    if spin.is_zero() {
-        tokio::time::sleep_until(at).await;
-        return;
+impl JobSource {
+    /// Start the source at `start`: the pacer thread for open loop.
+    fn start(self, start: Instant) -> Result<Jobs, LoadgenError> {
+        match self {
+            JobSource::Closed { end } => Ok(Jobs::Closed { end }),
+            JobSource::Open { schedule, spin } => {
+                let (tx, rx) = mpsc::channel(1);
+                let start = start.into_std();
+                std::thread::Builder::new()
+                    .name("faasbed-pacer".into())
+                    .spawn(move || pace(*schedule, start, spin, &tx))
+                    .map_err(LoadgenError::Pacer)?;
+                Ok(Jobs::Open(Arc::new(tokio::sync::Mutex::new(rx))))
+            }
+        }
     }
-    if let Some(wake) = at.checked_sub(spin) {
-        tokio::time::sleep_until(wake).await;
+}
+
+/// The pacer thread: hand each scheduled offset to an idle worker at its time. Ends with the
+/// schedule, or when every worker is gone (the run stopped).
+fn pace(
+    schedule: Schedule,
+    start: std::time::Instant,
+    spin: Duration,
+    tx: &mpsc::Sender<Duration>,
+) {
+    precise_timers();
+    for offset in schedule {
+        let handoff = (start + offset).checked_sub(HANDOFF_LEAD).unwrap_or(start);
+        if !wait_until(handoff, spin, tx) || tx.blocking_send(offset).is_err() {
+            return;
+        }
     }
-    while Instant::now() < at {
-        tokio::task::yield_now().await;
+}
+
+/// Longest single sleep of the pacer, so it notices a stopped run soon.
+const PACER_NAP: Duration = Duration::from_millis(50);
+
+/// Sleep until `spin` before `at`, then busy-wait until `at`. False when the workers are gone.
+fn wait_until(at: std::time::Instant, spin: Duration, tx: &mpsc::Sender<Duration>) -> bool {
+    loop {
+        let now = std::time::Instant::now();
+        let Some(left) = at.checked_duration_since(now).filter(|l| !l.is_zero()) else {
+            return true;
+        };
+        if tx.is_closed() {
+            return false;
+        }
+        if left > spin {
+            std::thread::sleep((left - spin).min(PACER_NAP));
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+/// Ask the kernel to wake this thread's sleeps on time: the default timer slack of a thread is
+/// 50 µs. Failure only costs precision, so it is ignored.
+fn precise_timers() {
+    // SAFETY: PR_SET_TIMERSLACK takes one integer argument and changes only this thread.
+    unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong);
     }
 }
 
@@ -305,7 +380,7 @@ async fn run(
     target: &Target,
     options: &RunOptions,
     plan: Plan,
-    jobs: Jobs,
+    jobs: JobSource,
     sink: &mut dyn Sink,
 ) -> Result<WarmResult, LoadgenError> {
     if options.connections == 0 {
@@ -319,6 +394,7 @@ async fn run(
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
     let start = Instant::now();
+    let jobs = jobs.start(start)?;
     let shared = Arc::new(Shared {
         endpoint,
         target: target.clone(),
