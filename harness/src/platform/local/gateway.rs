@@ -12,11 +12,11 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::{connect::HttpConnector, Client as HyperClient};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
 
 use super::registry::{Picked, Registry, NAMESPACE};
+use super::upstream::Upstream;
 use super::LocalError;
 use crate::openfaas::{
     headers, DeleteFunctionRequest, FunctionDeployment, GatewayInfo, ProviderInfo,
@@ -34,24 +34,18 @@ type Body = Full<Bytes>;
 pub struct Gateway {
     registry: Arc<Registry>,
     auth: String,
-    upstream: HyperClient<HttpConnector, Body>,
+    upstream: Upstream,
     invoke_timeout: Duration,
 }
 
 impl Gateway {
     /// A gateway over `registry`, accepting `admin:<password>`.
     pub fn new(registry: Arc<Registry>, password: &str, invoke_timeout: Duration) -> Self {
-        let mut conn = HttpConnector::new();
-        conn.set_nodelay(true);
-        let upstream = HyperClient::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(256)
-            .build(conn);
         let token = base64::engine::general_purpose::STANDARD.encode(format!("admin:{password}"));
         Gateway {
             registry,
             auth: format!("Basic {token}"),
-            upstream,
+            upstream: Upstream::default(),
             invoke_timeout,
         }
     }
@@ -215,23 +209,20 @@ impl Gateway {
         // The RNG is thread-local and not Send: draw the hold before awaiting it.
         let hold = shape.hold(body.len() + header_bytes, &mut rand::thread_rng());
         super::link::hold_for(hold).await;
-        let query = parts
-            .uri
-            .query()
-            .map(|q| format!("?{q}"))
-            .unwrap_or_default();
-        let uri = format!("http://127.0.0.1:{}{}{}", replica.port, tail, query);
-        let mut up = Request::builder().method(parts.method.clone()).uri(uri);
-        for (k, v) in &parts.headers {
-            if k != header::HOST && k != header::CONNECTION {
-                up = up.header(k, v);
-            }
-        }
-        let Ok(up) = up.body(Full::new(body)) else {
-            return text(StatusCode::BAD_REQUEST, "cannot forward this request");
+        let target = match parts.uri.query() {
+            Some(q) => format!("{tail}?{q}").parse(),
+            None => tail.parse(),
         };
-        let resp = match tokio::time::timeout(self.invoke_timeout, self.upstream.request(up)).await
-        {
+        let Ok(target) = target else {
+            return text(StatusCode::BAD_REQUEST, "cannot forward this request path");
+        };
+        let mut parts = parts;
+        parts.uri = target;
+        // Hop-by-hop; `Host` stays (the replica's HTTP/1.1 server requires one).
+        parts.headers.remove(header::CONNECTION);
+        let up = Request::from_parts(parts, Full::new(body));
+        let exchange = self.upstream.exchange(replica.port, up);
+        let (mut rparts, rbody) = match tokio::time::timeout(self.invoke_timeout, exchange).await {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => {
                 return text(
@@ -248,19 +239,6 @@ impl Gateway {
                     &format!(
                         "function {name}: no answer from node {} within {:?}",
                         node.node.name, self.invoke_timeout
-                    ),
-                )
-            }
-        };
-        let (mut rparts, rbody) = resp.into_parts();
-        let rbody = match rbody.collect().await {
-            Ok(b) => b.to_bytes(),
-            Err(e) => {
-                return text(
-                    StatusCode::BAD_GATEWAY,
-                    &format!(
-                        "function {name}: reading response from node {}: {e}",
-                        node.node.name
                     ),
                 )
             }

@@ -10,6 +10,7 @@ pub mod gateway;
 pub mod link;
 pub mod node;
 pub mod registry;
+pub mod upstream;
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
