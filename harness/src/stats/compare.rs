@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::bootstrap::{bootstrap_ratio, BootstrapOpts, RatioEstimate};
+use super::bootstrap::{bootstrap_quantile_ratio, bootstrap_ratio, BootstrapOpts, RatioEstimate};
 use super::error::{check_open_unit, check_sample, StatsError};
 use super::mannwhitney::mann_whitney;
 use super::quantile::select_quantile;
@@ -29,11 +29,19 @@ impl Metric {
     /// The statistic on a scratch buffer (which it may reorder), in the unit of the data.
     pub fn compute(self, buf: &mut [f64]) -> f64 {
         match self {
-            Metric::Median | Metric::P50 => select_quantile(buf, 0.5),
-            Metric::P90 => select_quantile(buf, 0.9),
-            Metric::P99 => select_quantile(buf, 0.99),
-            Metric::P999 => select_quantile(buf, 0.999),
             Metric::Mean => buf.iter().sum::<f64>() / buf.len() as f64,
+            q => select_quantile(buf, q.quantile().unwrap_or(0.5)),
+        }
+    }
+
+    /// The quantile order of a quantile metric; `None` for the mean.
+    pub fn quantile(self) -> Option<f64> {
+        match self {
+            Metric::Median | Metric::P50 => Some(0.5),
+            Metric::P90 => Some(0.9),
+            Metric::P99 => Some(0.99),
+            Metric::P999 => Some(0.999),
+            Metric::Mean => None,
         }
     }
 
@@ -174,14 +182,19 @@ fn verdict((lo, hi): (f64, f64), threshold: f64, significant: bool) -> Verdict {
 /// `metric(numerator) / metric(denominator)` with a percentile-bootstrap interval, e.g. the
 /// slowdown of one node class over another (pi3 latencies over vps latencies); unitless.
 ///
-/// Method and errors: [`bootstrap_ratio`] (Efron & Tibshirani 1993, ch. 13) with [`Metric::compute`].
+/// Method and errors: quantile metrics by [`bootstrap_quantile_ratio`] (exact order-statistic
+/// draws, any sample size), the mean by [`bootstrap_ratio`] with [`Metric::compute`] (Efron &
+/// Tibshirani 1993, ch. 13).
 pub fn ratio_between(
     numerator: &[f64],
     denominator: &[f64],
     metric: Metric,
     opts: BootstrapOpts,
 ) -> Result<RatioEstimate, StatsError> {
-    bootstrap_ratio(numerator, denominator, |buf| metric.compute(buf), opts)
+    match metric.quantile() {
+        Some(q) => bootstrap_quantile_ratio(numerator, denominator, q, opts),
+        None => bootstrap_ratio(numerator, denominator, |buf| metric.compute(buf), opts),
+    }
 }
 
 #[cfg(test)]

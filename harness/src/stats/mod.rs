@@ -18,7 +18,7 @@ pub mod summary;
 #[cfg(test)]
 mod testdata;
 
-pub use bootstrap::{bootstrap_ratio, BootstrapOpts, RatioEstimate};
+pub use bootstrap::{bootstrap_quantile_ratio, bootstrap_ratio, BootstrapOpts, RatioEstimate};
 pub use ci::{
     mean_ci, median_ci, order_stat_indices, quantile_ci, IndexMethod, MeanInterval,
     OrderStatInterval, EXACT_BINOMIAL_MAX_N,
