@@ -27,3 +27,10 @@ bench-local:
 # Memory of a 10-minute warm run at 1,000 rps (RSS series and peak).
 bench-rss:
     bash benches/rss-long-run.sh
+
+# Rebuild time of every report of a run with one million warm samples (target ≤ 2 s).
+bench-report:
+    rm -rf target/bench-report && mkdir -p target/bench-report
+    FAASBED_KEEP_RUN=$PWD/target/bench-report cargo test --release -q -p faasbed --test report -- --ignored --nocapture million
+    cargo build --release -q -p faasbed
+    hyperfine --warmup 1 --runs 5 'target/release/faasbed report target/bench-report/million'

@@ -417,12 +417,16 @@ fn synthetic_run(dir: &Path, n: usize) -> PathBuf {
 }
 
 /// Benchmark, not a test: time to rebuild every report of a run with one million warm samples.
-/// `cargo test --release -p faasbed --test report -- --ignored --nocapture million`
+/// `cargo test --release -p faasbed --test report -- --ignored --nocapture million` (or
+/// `just bench-report`, which also times `faasbed report` on it with hyperfine).
 #[test]
 #[ignore = "benchmark: run in release with --ignored --nocapture"]
 fn million_sample_report_rebuild_time() {
+    // FAASBED_KEEP_RUN=DIR keeps the synthetic run in DIR/million, e.g. to time the CLI with
+    // `hyperfine 'target/release/faasbed report DIR/million'`.
+    let keep = std::env::var_os("FAASBED_KEEP_RUN").map(PathBuf::from);
     let tmp = tempfile::tempdir().unwrap();
-    let run = synthetic_run(tmp.path(), 1_000_000);
+    let run = synthetic_run(keep.as_deref().unwrap_or(tmp.path()), 1_000_000);
     let size = run.join(files::SAMPLES).metadata().unwrap().len();
     let t = std::time::Instant::now();
     let r = report::data::read(&run).unwrap();

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::Arc;
 
 use hdrhistogram::Histogram;
 
@@ -11,7 +12,7 @@ use super::ReportError;
 use crate::measure::cold::ColdSample;
 use crate::measure::record::Phase;
 use crate::store::manifest::RunManifest;
-use crate::store::samples::{self, Record};
+use crate::store::samples::{self, View, WarmView};
 use crate::store::{files, hlog, RunStore};
 
 /// One measured warm request, reduced to what reports need.
@@ -38,8 +39,8 @@ pub struct Group {
     pub emulated: bool,
     /// Functions that ran this workload on this class.
     pub functions: BTreeSet<String>,
-    /// Measured warm requests, in file order.
-    pub warm: Vec<(String, WarmPoint)>,
+    /// Measured warm requests with their function, in file order.
+    pub warm: Vec<(Arc<str>, WarmPoint)>,
     /// Cold samples (verified and not).
     pub cold: Vec<ColdSample>,
     /// Merged HdrHistogram logs (ns): corrected and uncorrected, when logs exist.
@@ -100,12 +101,12 @@ impl ReportData {
 
     /// Functions with warm samples, sorted.
     pub fn warm_functions(&self) -> Vec<String> {
-        let set: BTreeSet<&String> = self
+        let set: BTreeSet<&str> = self
             .groups
             .iter()
-            .flat_map(|g| g.warm.iter().map(|(f, _)| f))
+            .flat_map(|g| g.warm.iter().map(|(f, _)| &**f))
             .collect();
-        set.into_iter().cloned().collect()
+        set.into_iter().map(str::to_string).collect()
     }
 
     /// The group of `workload` on `class`.
@@ -138,11 +139,64 @@ struct Acc {
     groups: BTreeMap<(String, String), Group>,
     nodes: BTreeMap<String, (String, bool)>,
     workloads: BTreeMap<String, String>,
-    t0: BTreeMap<String, u64>,
-    pairs: BTreeSet<(String, String)>,
+    /// Per function: its shared name, its earliest measured intended send (ns), and the nodes
+    /// that answered it.
+    functions: BTreeMap<String, WarmFunction>,
+}
+
+/// What [`Acc`] keeps per function while reading warm samples.
+struct WarmFunction {
+    name: Arc<str>,
+    t0_ns: u64,
+    /// Node → key of its group in `Acc::groups`.
+    nodes: BTreeMap<String, (String, String)>,
 }
 
 impl Acc {
+    /// Add one measured warm sample; allocates only for the first sample of a function × node.
+    fn warm(&mut self, s: &WarmView<'_>) {
+        if !self.functions.contains_key(s.function) {
+            let f = WarmFunction {
+                name: Arc::from(s.function),
+                t0_ns: s.intended_ns,
+                nodes: BTreeMap::new(),
+            };
+            self.functions.insert(s.function.to_string(), f);
+        }
+        let node = s.node.unwrap_or("");
+        let known = self
+            .functions
+            .get(s.function)
+            .and_then(|f| f.nodes.get(node))
+            .cloned();
+        let key = match known {
+            Some(k) => k,
+            None => {
+                let g = self.group(s.function, s.node);
+                let k = (g.workload.clone(), g.class.clone());
+                if let Some(f) = self.functions.get_mut(s.function) {
+                    f.nodes.insert(node.to_string(), k.clone());
+                }
+                k
+            }
+        };
+        let Some(f) = self.functions.get_mut(s.function) else {
+            return;
+        };
+        f.t0_ns = f.t0_ns.min(s.intended_ns);
+        // `t_s` holds the raw intended ns until every sample is read (rebased in `read`).
+        let p = WarmPoint {
+            t_s: s.intended_ns as f64,
+            corrected_ms: s.corrected_ns() as f64 / 1e6,
+            uncorrected_ms: s.uncorrected_ns() as f64 / 1e6,
+            error: s.error.is_some(),
+        };
+        let name = f.name.clone();
+        if let Some(g) = self.groups.get_mut(&key) {
+            g.warm.push((name, p));
+        }
+    }
+
     fn group(&mut self, function: &str, node: Option<&str>) -> &mut Group {
         let (class, emulated) = node
             .and_then(|n| self.nodes.get(n).cloned())
@@ -194,30 +248,14 @@ pub fn read(run_dir: &Path) -> Result<ReportData, ReportError> {
             .map(|n| (n.name.clone(), (n.class.clone(), n.emulated)))
             .collect(),
         workloads: workloads(&manifest),
-        t0: BTreeMap::new(),
-        pairs: BTreeSet::new(),
+        functions: BTreeMap::new(),
     };
     let path = store.path(files::SAMPLES);
     if path.exists() {
-        samples::read(&path, |r| match r {
-            Record::Warm(s) if s.phase == Phase::Measure => {
-                let t0 = acc.t0.entry(s.function.clone()).or_insert(s.intended_ns);
-                *t0 = (*t0).min(s.intended_ns);
-                if let Some(n) = &s.node {
-                    acc.pairs.insert((s.function.clone(), n.clone()));
-                }
-                // `t_s` holds the raw intended ns until every sample is read (rebased below).
-                let p = WarmPoint {
-                    t_s: s.intended_ns as f64,
-                    corrected_ms: s.corrected_ns() as f64 / 1e6,
-                    uncorrected_ms: s.uncorrected_ns() as f64 / 1e6,
-                    error: s.error.is_some(),
-                };
-                let f = s.function.clone();
-                acc.group(&s.function, s.node.as_deref()).warm.push((f, p));
-            }
-            Record::Warm(_) => {}
-            Record::Cold(c) => {
+        samples::read_views(&path, |r| match r {
+            View::Warm(s) if s.phase == Phase::Measure => acc.warm(&s),
+            View::Warm(_) => {}
+            View::Cold(c) => {
                 let f = c.function.clone();
                 let node = c.node.clone();
                 acc.group(&f, node.as_deref()).cold.push(c);
@@ -228,11 +266,16 @@ pub fn read(run_dir: &Path) -> Result<ReportData, ReportError> {
     // Rebase intended send times on each function's earliest measured send, in seconds.
     for g in acc.groups.values_mut() {
         for (f, p) in &mut g.warm {
-            let t0 = acc.t0.get(f).copied().unwrap_or(0) as f64;
+            let t0 = acc.functions.get(&**f).map_or(0, |w| w.t0_ns) as f64;
             p.t_s = (p.t_s - t0) / 1e9;
         }
     }
-    let pairs = std::mem::take(&mut acc.pairs);
+    let pairs: Vec<(String, String)> = acc
+        .functions
+        .iter()
+        .flat_map(|(f, w)| w.nodes.keys().map(move |n| (f.clone(), n.clone())))
+        .filter(|(_, n)| !n.is_empty())
+        .collect();
     for (function, node) in &pairs {
         let path = store.hlog_path(function, node);
         if !path.exists() {

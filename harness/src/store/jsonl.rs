@@ -81,6 +81,16 @@ pub fn read_each<T: DeserializeOwned>(
     path: &Path,
     mut each: impl FnMut(T),
 ) -> Result<ReadStats, StoreError> {
+    read_lines(path, |text| serde_json::from_str(text).map(&mut each))
+}
+
+/// Call `parse` with the text of every non-empty line of `path` (no newline), which may borrow
+/// from it. Errors as [`read_each`]: a failed parse stops the read, unless it is the torn final
+/// line.
+pub fn read_lines(
+    path: &Path,
+    mut parse: impl FnMut(&str) -> Result<(), serde_json::Error>,
+) -> Result<ReadStats, StoreError> {
     let f = File::open(path).map_err(io_err("open", path))?;
     let mut r = BufReader::with_capacity(256 * 1024, f);
     let mut line = String::new();
@@ -98,11 +108,8 @@ pub fn read_each<T: DeserializeOwned>(
         if text.is_empty() {
             continue;
         }
-        match serde_json::from_str::<T>(text) {
-            Ok(v) => {
-                each(v);
-                stats.records += 1;
-            }
+        match parse(text) {
+            Ok(()) => stats.records += 1,
             Err(_) if !complete => stats.torn_tail = true,
             Err(e) => {
                 return Err(StoreError::Parse {

@@ -4,10 +4,10 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::jsonl::{read_each, JsonlWriter, ReadStats};
+use super::jsonl::{read_each, read_lines, JsonlWriter, ReadStats};
 use super::StoreError;
 use crate::measure::cold::ColdSample;
-use crate::measure::record::{Sample, Sink};
+use crate::measure::record::{ErrorKind, Phase, Sample, Sink};
 
 /// One line of `samples.jsonl`, as written.
 #[derive(Debug, Serialize)]
@@ -65,4 +65,82 @@ impl Sink for SamplesFile {
 /// Read every record of a `samples.jsonl`.
 pub fn read(path: &Path, each: impl FnMut(Record)) -> Result<ReadStats, StoreError> {
     read_each(path, each)
+}
+
+/// The fields of a warm sample that reports read, borrowed from its line.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+pub struct WarmView<'a> {
+    /// Warm-up or measurement.
+    pub phase: Phase,
+    /// Function the request invoked.
+    pub function: &'a str,
+    /// Node that answered, if known.
+    #[serde(default)]
+    pub node: Option<&'a str>,
+    /// Intended send, ns since run start.
+    pub intended_ns: u64,
+    /// Actual send, ns since run start.
+    pub sent_ns: u64,
+    /// End of the response or failure, ns since run start.
+    pub end_ns: u64,
+    /// Why the request failed; `None` for success.
+    #[serde(default)]
+    pub error: Option<ErrorKind>,
+}
+
+impl WarmView<'_> {
+    /// Latency from the intended send to the end, ns (see [`Sample::corrected_ns`]).
+    pub fn corrected_ns(&self) -> u64 {
+        self.end_ns.saturating_sub(self.intended_ns)
+    }
+
+    /// Latency from the actual send to the end, ns.
+    pub fn uncorrected_ns(&self) -> u64 {
+        self.end_ns.saturating_sub(self.sent_ns)
+    }
+}
+
+impl<'a> From<&'a Sample> for WarmView<'a> {
+    fn from(s: &'a Sample) -> Self {
+        WarmView {
+            phase: s.phase,
+            function: &s.function,
+            node: s.node.as_deref(),
+            intended_ns: s.intended_ns,
+            sent_ns: s.sent_ns,
+            end_ns: s.end_ns,
+            error: s.error,
+        }
+    }
+}
+
+/// One record of `samples.jsonl` as [`read_views`] gives it.
+#[derive(Debug)]
+pub enum View<'a> {
+    /// A warm request's report fields.
+    Warm(WarmView<'a>),
+    /// A cold start.
+    Cold(ColdSample),
+}
+
+/// How every warm line starts as [`SamplesFile`] writes it (`kind` is the first key).
+const WARM_PREFIX: &str = r#"{"kind":"warm","#;
+
+/// Read every record of a `samples.jsonl` as a [`View`]: warm lines as written by faasbed are
+/// read straight into a borrowed [`WarmView`] (no allocation per line); any other line (a cold
+/// sample, another key order, escaped strings) goes through [`Record`]. Errors as [`read`].
+pub fn read_views(path: &Path, mut each: impl FnMut(View<'_>)) -> Result<ReadStats, StoreError> {
+    read_lines(path, |text| {
+        if text.starts_with(WARM_PREFIX) {
+            if let Ok(v) = serde_json::from_str::<WarmView<'_>>(text) {
+                each(View::Warm(v));
+                return Ok(());
+            }
+        }
+        match serde_json::from_str::<Record>(text)? {
+            Record::Warm(s) => each(View::Warm(WarmView::from(&s))),
+            Record::Cold(c) => each(View::Cold(c)),
+        }
+        Ok(())
+    })
 }

@@ -551,14 +551,14 @@ impl Timeline {
             let ok: Vec<(f64, f64)> = g
                 .warm
                 .iter()
-                .filter(|(f, _)| f == function)
+                .filter(|(f, _)| &**f == function)
                 .map(|(_, p)| (p.t_s, p.corrected_ms))
                 .collect();
             let before = errors.len();
             errors.extend(
                 g.warm
                     .iter()
-                    .filter(|(f, p)| f == function && p.error)
+                    .filter(|(f, p)| &**f == function && p.error)
                     .map(|(_, p)| (p.t_s, p.corrected_ms)),
             );
             if ok.is_empty() && errors.len() == before {
