@@ -19,6 +19,9 @@ pub enum PlatformError {
     /// The local platform failed.
     #[error(transparent)]
     Local(#[from] local::LocalError),
+    /// The k3d platform failed.
+    #[error(transparent)]
+    K3d(Box<k3d::K3dError>),
     /// A gateway call failed.
     #[error(transparent)]
     Gateway(#[from] crate::openfaas::ClientError),

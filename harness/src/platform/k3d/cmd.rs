@@ -93,7 +93,12 @@ pub fn helm_repo_update(run_dir: &Path) -> Cmd {
 
 /// `helm upgrade --install` of the pinned OpenFaaS CE chart with generated basic auth, the
 /// core pinned to `server_node` by the chart's top-level nodeSelector.
-pub fn helm_install(run_dir: &Path, kubeconfig: &Path, chart_version: &str, server_node: &str) -> Cmd {
+pub fn helm_install(
+    run_dir: &Path,
+    kubeconfig: &Path,
+    chart_version: &str,
+    server_node: &str,
+) -> Cmd {
     helm(run_dir)
         .arg("--kubeconfig")
         .arg(kubeconfig)

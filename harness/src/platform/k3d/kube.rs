@@ -384,7 +384,10 @@ impl Kube {
                 action: format!("build namespace {name}"),
                 source: ::kube::Error::SerdeError(e),
             })?;
-        match ns.create(&::kube::api::PostParams::default(), &object).await {
+        match ns
+            .create(&::kube::api::PostParams::default(), &object)
+            .await
+        {
             Ok(_) => Ok(()),
             Err(::kube::Error::Api(s)) if s.code == 409 => Ok(()),
             Err(source) => Err(KubeError::Api {

@@ -278,10 +278,10 @@ impl PushedImage {
     /// `name` pinned to the digest, with its registry replaced by `pull_registry` (the same
     /// registry as the nodes reach it), e.g. `reg:5000/faasbed/echo:abc@sha256:...`.
     pub fn pull_ref(&self, push_registry: &str, pull_registry: &str) -> String {
-        let name = self
-            .name
-            .strip_prefix(push_registry)
-            .map_or_else(|| self.name.clone(), |rest| format!("{pull_registry}{rest}"));
+        let name = self.name.strip_prefix(push_registry).map_or_else(
+            || self.name.clone(),
+            |rest| format!("{pull_registry}{rest}"),
+        );
         format!("{name}@{}", self.digest)
     }
 }

@@ -355,7 +355,12 @@ fn labels_section(scenario: &Scenario) -> Section {
     }
 }
 
-fn openfaas_section(scenario: &Scenario, cp: &ClusterPlan, run: &Path, kubeconfig: &Path) -> Section {
+fn openfaas_section(
+    scenario: &Scenario,
+    cp: &ClusterPlan,
+    run: &Path,
+    kubeconfig: &Path,
+) -> Section {
     let server = cp.k3d_nodes.first().map_or("", |n| n.node.as_str());
     let install = cmd::helm_install(
         run,
@@ -433,7 +438,7 @@ pub fn metadata_file(run: &Path, source: &str) -> PathBuf {
 /// The build of every function source, in order (`tag` gives each source's image tag).
 pub fn image_builds(
     scenario: &Scenario,
-    cp: &ClusterPlan,
+    registry_push: &str,
     run: &Path,
     tag: impl Fn(&str) -> String,
 ) -> Vec<Cmd> {
@@ -441,7 +446,7 @@ pub fn image_builds(
         .into_iter()
         .map(|(source, arches)| {
             let platforms: Vec<&str> = arches.iter().map(|a| a.oci_platform()).collect();
-            let push = cmd::image_ref(&cp.registry_push, source, &tag(source));
+            let push = cmd::image_ref(registry_push, source, &tag(source));
             cmd::buildx_build(&push, &platforms, source, &metadata_file(run, source))
         })
         .collect()
@@ -462,7 +467,9 @@ fn images_section(scenario: &Scenario, cp: &ClusterPlan, run: &Path) -> Section 
             on: None,
         },
     ];
-    for c in image_builds(scenario, cp, run, |_| CONTENT_HASH.to_string()) {
+    for c in image_builds(scenario, &cp.registry_push, run, |_| {
+        CONTENT_HASH.to_string()
+    }) {
         steps.push(Step::Command { cmd: c, on: None });
     }
     Section {
