@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use faasbed::exec::{Cmd, ExecError, Output, Runner};
@@ -843,4 +844,27 @@ fn preflight_names_every_missing_program_with_its_install_command() {
     assert!(e.contains("TAG=v5.9.0"), "{e}");
     assert!(!e.contains("helm:"), "{e}");
     live::preflight(PlatformKind::Local, |_| None).unwrap();
+}
+
+fn faasbed(args: &[&str], path_env: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_faasbed"))
+        .args(args)
+        .current_dir(repo())
+        .env("PATH", path_env)
+        .env_remove("KUBECONFIG")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn label_cli_names_a_missing_kubeconfig() {
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("nope");
+    let out = faasbed(
+        &["label", "--kubeconfig", kc.to_str().unwrap(), "--dry-run"],
+        dir.path(),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains(&kc.display().to_string()), "{err}");
 }
