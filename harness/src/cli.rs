@@ -719,18 +719,23 @@ async fn bench_cmd(
     json: bool,
 ) -> Result<(), CliError> {
     let mut scenario = load_for(path, platform)?;
-    require_local(&scenario)?;
     if opts.quick {
         crate::bench::quicken(&mut scenario);
     }
-    ensure_prerequisites().await?;
-    if let Ok(p) = LocalPlatform::attach(&opts.home) {
-        if p.daemon_alive() {
-            return Err(CliError::Failed(format!(
-                "run {} is up (from `faasbed up`); run `faasbed down` first, bench starts its own topology",
-                p.state().run_id
-            )));
+    match scenario.platform.kind {
+        PlatformKind::Local => {
+            ensure_prerequisites().await?;
+            if let Ok(p) = LocalPlatform::attach(&opts.home) {
+                if p.daemon_alive() {
+                    return Err(CliError::Failed(format!(
+                        "run {} is up (from `faasbed up`); run `faasbed down` first, bench starts its own topology",
+                        p.state().run_id
+                    )));
+                }
+            }
         }
+        // Before any run directory exists: a missing docker or k3d fails here, at once.
+        kind => crate::platform::k3d::preflight(kind, crate::exec::which)?,
     }
     let mut sigint = interrupt_signal()?;
     let run_id = local::new_run_id();

@@ -857,6 +857,29 @@ fn faasbed(args: &[&str], path_env: &Path) -> std::process::Output {
 }
 
 #[test]
+fn bench_on_k3d_without_docker_or_k3d_fails_fast_naming_them() {
+    let empty = tempfile::tempdir().unwrap();
+    let results = empty.path().join("results");
+    let out = faasbed(
+        &[
+            "bench",
+            "scenarios/thesis.toml",
+            "--results",
+            results.to_str().unwrap(),
+        ],
+        empty.path(),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("docker, k3d, helm not found on PATH"), "{err}");
+    assert!(err.contains("k3d-io/k3d/main/install.sh"), "{err}");
+    assert!(
+        !results.exists(),
+        "a run directory was made before the check"
+    );
+}
+
+#[test]
 fn label_cli_names_a_missing_kubeconfig() {
     let dir = tempfile::tempdir().unwrap();
     let kc = dir.path().join("nope");

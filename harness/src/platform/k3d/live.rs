@@ -109,6 +109,9 @@ pub enum K3dError {
     /// There is no registry the cluster pulls from (an existing cluster).
     #[error("platform existing: faasbed has no registry that cluster {kubeconfig} pulls function images from; build and push them yourself, or use kind = \"k3d\"", kubeconfig = kubeconfig.display())]
     NoRegistry { kubeconfig: PathBuf },
+    /// An `existing` scenario without a kubeconfig.
+    #[error("scenario {}: platform \"existing\" needs `kubeconfig = \"path/to/kubeconfig\"` under [platform]", path.display())]
+    NoKubeconfig { path: PathBuf },
     /// The kubeconfig names no server to reach the gateway at.
     #[error("kubeconfig {}: no server URL in its current context; pass a kubeconfig with current-context set", path.display())]
     NoServer { path: PathBuf },
