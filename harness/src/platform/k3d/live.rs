@@ -272,17 +272,14 @@ impl<R: Runner> K3dPlatform<R> {
             let kube = connect(kubeconfig.clone()).await?;
             let server = cp.k3d_nodes.first().map_or("", |n| n.node.as_str());
             let url = format!("http://127.0.0.1:{}", scenario.platform.k3d.gateway_port);
-            let gateway = install(
-                &runner,
-                &kube,
-                scenario,
+            let target = Target {
                 run_dir,
-                &kubeconfig,
+                kubeconfig: &kubeconfig,
                 server,
                 url,
-                true,
-            )
-            .await?;
+                install_chart: true,
+            };
+            let gateway = install(&runner, &kube, scenario, target).await?;
             Ok::<_, K3dError>((kube, gateway))
         }
         .await;
@@ -336,10 +333,14 @@ impl<R: Runner> K3dPlatform<R> {
             .find(|n| n.backend == crate::spec::Backend::Server)
             .map_or("", |n| n.name.as_str());
         let missing = !kube.gateway_installed().await?;
-        let gateway = install(
-            &runner, &kube, scenario, run_dir, kubeconfig, server, url, missing,
-        )
-        .await?;
+        let target = Target {
+            run_dir,
+            kubeconfig,
+            server,
+            url,
+            install_chart: missing,
+        };
+        let gateway = install(&runner, &kube, scenario, target).await?;
         Ok(K3dPlatform {
             runner,
             kube,
@@ -395,21 +396,24 @@ impl<R: Runner> K3dPlatform<R> {
             )
             .await?;
         }
-        let sources = plan::sources(scenario);
         let mut hashes = BTreeMap::new();
-        for source in sources.keys() {
-            let h = build::source_hash(functions_root, source, IMAGE_TOOLCHAIN).map_err(
-                |source_err| K3dError::Hash {
+        for source in plan::sources(scenario).keys() {
+            let h = build::source_hash(functions_root, source, IMAGE_TOOLCHAIN).map_err(|e| {
+                K3dError::Hash {
                     source_name: source.to_string(),
-                    source: source_err,
-                },
-            )?;
+                    source: e,
+                }
+            })?;
             hashes.insert(source.to_string(), h);
         }
-        let tag = |s: &str| hashes[s][..16].to_string();
-        let builds = plan::image_builds(scenario, &reg.push, &self.run_dir, tag);
+        let tag = |s: &str| {
+            hashes
+                .get(s)
+                .map(|h| h[..16].to_string())
+                .unwrap_or_default()
+        };
         let mut pushed = BTreeMap::new();
-        for (source, c) in sources.keys().zip(builds) {
+        for (source, c) in plan::image_builds(scenario, &reg.push, &self.run_dir, tag) {
             step(
                 &self.runner,
                 &c.cwd(checkout),
@@ -422,7 +426,7 @@ impl<R: Runner> K3dPlatform<R> {
                 path: path.clone(),
                 source: e,
             })?;
-            pushed.insert(*source, parse::buildx_metadata(&text)?);
+            pushed.insert(source, parse::buildx_metadata(&text)?);
         }
         Ok(scenario
             .functions
@@ -480,30 +484,39 @@ fn cluster_of_run(
     }
 }
 
-/// Label the nodes, install OpenFaaS when `install_chart`, read the password and wait for the
-/// gateway: the plan's "node labels" and "OpenFaaS CE" sections, in order.
-#[allow(clippy::too_many_arguments)]
+/// Where OpenFaaS goes and how its gateway is reached.
+struct Target<'a> {
+    /// Run directory (helm's repository list and cache).
+    run_dir: &'a Path,
+    /// The cluster's kubeconfig.
+    kubeconfig: &'a Path,
+    /// Node the OpenFaaS core is pinned to.
+    server: &'a str,
+    /// Gateway base URL.
+    url: String,
+    /// Install the chart (false: it is there already).
+    install_chart: bool,
+}
+
+/// Label the nodes, install OpenFaaS when the target says so, read the password and wait for
+/// the gateway: the plan's "node labels" and "OpenFaaS CE" sections, in order.
 async fn install<R: Runner>(
     runner: &R,
     kube: &Kube,
     scenario: &Scenario,
-    run_dir: &Path,
-    kubeconfig: &Path,
-    server: &str,
-    url: String,
-    install_chart: bool,
+    t: Target<'_>,
 ) -> Result<GatewayAccess, K3dError> {
     relabel::apply_scenario_labels(kube, scenario).await?;
-    if install_chart {
+    if t.install_chart {
         step(
             runner,
-            &cmd::helm_repo_add(run_dir),
+            &cmd::helm_repo_add(t.run_dir),
             "add the OpenFaaS helm repository",
         )
         .await?;
         step(
             runner,
-            &cmd::helm_repo_update(run_dir),
+            &cmd::helm_repo_update(t.run_dir),
             "update the OpenFaaS helm repository",
         )
         .await?;
@@ -512,17 +525,17 @@ async fn install<R: Runner>(
         let chart = &scenario.platform.k3d.openfaas_chart_version;
         step(
             runner,
-            &cmd::helm_install(run_dir, kubeconfig, chart, server),
+            &cmd::helm_install(t.run_dir, t.kubeconfig, chart, t.server),
             "install the OpenFaaS chart",
         )
         .await?;
     }
     let gateway = GatewayAccess {
-        url,
+        url: t.url,
         user: GATEWAY_USER.into(),
         password: kube.read_gateway_password().await?,
     };
-    wait_healthy(&gateway, Instant::now() + HEALTHZ_DEADLINE, kubeconfig).await?;
+    wait_healthy(&gateway, Instant::now() + HEALTHZ_DEADLINE, t.kubeconfig).await?;
     Ok(gateway)
 }
 

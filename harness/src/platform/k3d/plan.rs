@@ -436,18 +436,19 @@ pub fn metadata_file(run: &Path, source: &str) -> PathBuf {
 }
 
 /// The build of every function source, in order (`tag` gives each source's image tag).
-pub fn image_builds(
-    scenario: &Scenario,
+pub fn image_builds<'s>(
+    scenario: &'s Scenario,
     registry_push: &str,
     run: &Path,
     tag: impl Fn(&str) -> String,
-) -> Vec<Cmd> {
+) -> Vec<(&'s str, Cmd)> {
     sources(scenario)
         .into_iter()
         .map(|(source, arches)| {
             let platforms: Vec<&str> = arches.iter().map(|a| a.oci_platform()).collect();
             let push = cmd::image_ref(registry_push, source, &tag(source));
-            cmd::buildx_build(&push, &platforms, source, &metadata_file(run, source))
+            let build = cmd::buildx_build(&push, &platforms, source, &metadata_file(run, source));
+            (source, build)
         })
         .collect()
 }
@@ -467,7 +468,7 @@ fn images_section(scenario: &Scenario, cp: &ClusterPlan, run: &Path) -> Section 
             on: None,
         },
     ];
-    for c in image_builds(scenario, &cp.registry_push, run, |_| {
+    for (_, c) in image_builds(scenario, &cp.registry_push, run, |_| {
         CONTENT_HASH.to_string()
     }) {
         steps.push(Step::Command { cmd: c, on: None });
