@@ -7,14 +7,14 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use crate::deploy::{self, DeployError};
+use crate::deploy::DeployError;
 use crate::measure::cold::{self, ColdOpts, ColdSample};
 use crate::measure::loadgen::{self, LoadgenError, RunOptions, Target};
 use crate::measure::record::WarmResult;
 use crate::measure::schedule::ScheduleError;
 use crate::measure::schedule::{stream_seed, Schedule};
-use crate::platform::local::{Home, LocalError, LocalPlatform};
-use crate::platform::{Platform, PlatformError};
+use crate::platform::local::{Home, LocalError};
+use crate::platform::{AnyPlatform, Platform, PlatformError};
 use crate::spec::{Scenario, WarmMode};
 use crate::store::hlog::{self, Interval};
 use crate::store::manifest::{self, Host, NodeProvenance, RunManifest};
@@ -132,7 +132,7 @@ pub async fn bench(
         store.dir().display()
     ));
 
-    let mut platform = LocalPlatform::up(&opts.home, scenario, run_id).await?;
+    let mut platform = AnyPlatform::up(&opts.home, scenario, run_id, store.dir()).await?;
     // Ctrl-C asks the measurement to stop; it finishes the requests in flight and stores every
     // sample it holds before returning, so nothing measured is lost.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -188,14 +188,17 @@ async fn measure(
     opts: &BenchOpts,
     store: &RunStore,
     m: &mut RunManifest,
-    platform: &LocalPlatform,
+    platform: &AnyPlatform,
     progress: &mut dyn Progress,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), BenchError> {
     let stopped = || *stop.borrow();
-    m.nodes = platform
-        .state()
-        .nodes
+    // Only the embedded platform keeps per-node state; k3d nodes are not recorded yet.
+    let local_nodes = platform
+        .local()
+        .map(|p| &p.state().nodes[..])
+        .unwrap_or_default();
+    m.nodes = local_nodes
         .iter()
         .map(|n| NodeProvenance {
             name: n.name.clone(),
@@ -214,14 +217,17 @@ async fn measure(
     store.write_json(files::RUN, &*m)?;
 
     progress.step("building and deploying functions");
-    let built =
-        deploy::build_local(scenario, &opts.home.images(), &mut |s| progress.step(s)).await?;
+    let built = platform
+        .build_functions(scenario, &opts.home, &mut |s| progress.step(s))
+        .await?;
     m.images = built
         .iter()
         .map(|b| (b.function.clone(), b.image.clone()))
         .collect();
     store.write_json(files::RUN, &*m)?;
-    deploy::deploy(scenario, platform, &built, Duration::from_secs(120)).await?;
+    platform
+        .deploy_functions(scenario, &built, Duration::from_secs(120))
+        .await?;
     progress.step("placement verified for every function");
 
     let mut samples = SamplesFile::append(&store.path(files::SAMPLES))?;

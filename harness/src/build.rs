@@ -308,8 +308,8 @@ fn available_functions(root: &Path) -> String {
 }
 
 /// Sha256 hex over the files that decide `source`'s binary (sorted by path; each hashed as
-/// path, NUL, length, bytes) and the go version.
-fn source_hash(root: &Path, source: &str, go_version: &str) -> Result<String, BuildError> {
+/// path, NUL, length, bytes) and the go version (any string naming the toolchain).
+pub fn source_hash(root: &Path, source: &str, go_version: &str) -> Result<String, BuildError> {
     let mut files = Vec::new();
     for input in SHARED_INPUTS.iter().copied().chain([source]) {
         collect_files(root, Path::new(input), source, &mut files)?;

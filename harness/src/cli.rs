@@ -98,6 +98,18 @@ enum Command {
         /// Replicas.
         replicas: u64,
     },
+    /// Label a cluster's nodes through the kube API: the scenario's labels for the nodes it
+    /// names, the auto-labelling rule table's class for the others; only missing labels are set.
+    Label {
+        /// Kubeconfig of the cluster (a file; default: $KUBECONFIG).
+        #[arg(long, env = "KUBECONFIG")]
+        kubeconfig: PathBuf,
+        /// Scenario that names the nodes (without it the rule table decides every class).
+        scenario: Option<PathBuf>,
+        /// Print the changes and apply nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Show the topology and every function's replicas and placement.
     Status {
         /// Print JSON.
@@ -184,6 +196,12 @@ pub enum CliError {
     /// Dry-run plan error.
     #[error(transparent)]
     Plan(#[from] crate::platform::k3d::PlanError),
+    /// k3d platform error.
+    #[error(transparent)]
+    K3d(#[from] crate::platform::k3d::K3dError),
+    /// Kube API error.
+    #[error(transparent)]
+    Kube(#[from] crate::platform::k3d::KubeError),
     /// Report error.
     #[error(transparent)]
     Report(#[from] crate::report::ReportError),
@@ -280,6 +298,11 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             say(&format!("{function}: scaled to {replicas}"));
             Ok(())
         }
+        Command::Label {
+            kubeconfig,
+            scenario,
+            dry_run,
+        } => label_cmd(&kubeconfig, scenario.as_deref(), dry_run).await,
         Command::Status { json } => status(&home, json).await,
         Command::Down => {
             let mut p = LocalPlatform::attach(&home)?;
@@ -658,6 +681,37 @@ async fn ensure_prerequisites() -> Result<(), CliError> {
     )))
 }
 
+/// `faasbed label`: decide every node's labels, print them, apply them unless `dry_run`.
+async fn label_cmd(
+    kubeconfig: &Path,
+    scenario: Option<&Path>,
+    dry_run: bool,
+) -> Result<(), CliError> {
+    use crate::platform::k3d::{relabel, Kube};
+    let scenario = scenario.map(spec::load).transpose()?;
+    let kube = Kube::from_kubeconfig(kubeconfig).await?;
+    let rows = relabel::decide(&kube, scenario.as_ref()).await?;
+    print!("{}", relabel::table(&rows));
+    if dry_run {
+        say("dry run: no label was changed");
+    } else {
+        let n = relabel::apply(&kube, &rows).await?;
+        say(&format!("labelled {n} node(s)"));
+    }
+    let undecided: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.problem.is_some())
+        .map(|r| r.node.as_str())
+        .collect();
+    if !undecided.is_empty() {
+        return Err(CliError::Failed(format!(
+            "no labels decided for node(s) {}; name them with their class in a scenario and pass it",
+            undecided.join(", ")
+        )));
+    }
+    Ok(())
+}
+
 async fn bench_cmd(
     path: &Path,
     platform: Option<&str>,
@@ -665,18 +719,23 @@ async fn bench_cmd(
     json: bool,
 ) -> Result<(), CliError> {
     let mut scenario = load_for(path, platform)?;
-    require_local(&scenario)?;
     if opts.quick {
         crate::bench::quicken(&mut scenario);
     }
-    ensure_prerequisites().await?;
-    if let Ok(p) = LocalPlatform::attach(&opts.home) {
-        if p.daemon_alive() {
-            return Err(CliError::Failed(format!(
-                "run {} is up (from `faasbed up`); run `faasbed down` first, bench starts its own topology",
-                p.state().run_id
-            )));
+    match scenario.platform.kind {
+        PlatformKind::Local => {
+            ensure_prerequisites().await?;
+            if let Ok(p) = LocalPlatform::attach(&opts.home) {
+                if p.daemon_alive() {
+                    return Err(CliError::Failed(format!(
+                        "run {} is up (from `faasbed up`); run `faasbed down` first, bench starts its own topology",
+                        p.state().run_id
+                    )));
+                }
+            }
         }
+        // Before any run directory exists: a missing docker or k3d fails here, at once.
+        kind => crate::platform::k3d::preflight(kind, crate::exec::which)?,
     }
     let mut sigint = interrupt_signal()?;
     let run_id = local::new_run_id();
@@ -710,4 +769,34 @@ async fn bench_cmd(
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_takes_a_kubeconfig_an_optional_scenario_and_dry_run() {
+        let cli = Cli::try_parse_from([
+            "faasbed",
+            "label",
+            "--kubeconfig",
+            "run/kubeconfig",
+            "scenarios/thesis.toml",
+            "--dry-run",
+        ])
+        .unwrap();
+        let Command::Label {
+            kubeconfig,
+            scenario,
+            dry_run,
+        } = cli.command
+        else {
+            panic!("not the label command: {:?}", cli.command);
+        };
+        assert_eq!(kubeconfig, PathBuf::from("run/kubeconfig"));
+        assert_eq!(scenario, Some(PathBuf::from("scenarios/thesis.toml")));
+        assert!(dry_run);
+    }
 }

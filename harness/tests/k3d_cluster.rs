@@ -1,23 +1,25 @@
-//! Real-cluster test of the k3d platform: create → install OpenFaaS → build and deploy →
-//! enforce and verify placement → force a cold start → delete.
+//! Real-cluster tests of the k3d platform: `K3dPlatform::up` → build and push images → deploy
+//! with placement enforced and verified → warm call → `force_cold` → cold call on a new
+//! replica on the right node → `down`, on a two-node scenario and on the k3d part of the thesis.
 //!
-//! Ignored by default: it needs Docker with buildx, k3d, helm and kubectl on PATH, and the
-//! internet (the k3s image, the OpenFaaS chart and its images, the Go builder image). Run it
-//! with `just test-cluster`. It has never passed on the development machines, which have none
-//! of these; treat a first failure as a bug in the test as much as in the code.
+//! Ignored by default: they need Docker with buildx, k3d and helm on PATH, and the internet
+//! (the k3s image, the OpenFaaS chart and its images, the Go builder image). Run them with
+//! `just test-cluster`. They have never run on the development machines, which have none of
+//! these; treat a first failure as a bug in the test as much as in the code.
 #![allow(clippy::unwrap_used)]
 
+use std::collections::BTreeSet;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use faasbed::exec::{self, Cmd};
+use faasbed::exec::System;
 use faasbed::openfaas::headers;
-use faasbed::platform::k3d::kube::Kube;
-use faasbed::platform::k3d::plan::{self, PlanOpts, Step};
-use faasbed::platform::k3d::{cmd, config};
-use faasbed::platform::GatewayAccess;
-use faasbed::spec;
-use tokio::time::Instant;
+use faasbed::platform::k3d::plan::{self, PlanOpts};
+use faasbed::platform::k3d::{functions, K3dPlatform};
+use faasbed::platform::Platform;
+use faasbed::spec::{self, Backend, Scenario};
+use futures::FutureExt as _;
 
 const RUN_ID: &str = "run-cluster-test";
 
@@ -52,137 +54,116 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// Run the plan's commands of the named sections, in order (waits are helm's and k3d's own).
-async fn run_sections(p: &plan::Plan, titles: &[&str]) {
-    for s in p
-        .sections
-        .iter()
-        .filter(|s| titles.contains(&s.title.as_str()))
-    {
-        for step in &s.steps {
-            if let Step::Command { cmd, on: None } = step {
-                exec::run(cmd).await.unwrap_or_else(|e| panic!("{e}"));
-            }
+/// The thesis without its Raspberry Pi VMs (which `up` does not start yet) and the functions
+/// pinned to them: the server and the two VPS agents, as k3d containers.
+fn thesis_k3d_part() -> Scenario {
+    let mut s = spec::load(&repo().join("scenarios/thesis.toml")).unwrap();
+    s.nodes
+        .retain(|n| matches!(n.backend, Backend::Server | Backend::Agent));
+    let nodes = s.nodes.clone();
+    s.functions.retain(|f| {
+        nodes
+            .iter()
+            .any(|n| spec::all_match(&f.constraints, &n.labels()))
+    });
+    s
+}
+
+/// An error with every cause, for panic messages.
+fn why(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        out.push_str(&format!("\n  caused by: {s}"));
+        src = s.source();
+    }
+    out
+}
+
+/// up → images → deploy → warm → force_cold → cold → down; `down` runs whatever happened.
+async fn lifecycle(scenario: Scenario, run_id: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join(run_id);
+    let mut p = K3dPlatform::up(&scenario, run_id, &run_dir, System)
+        .await
+        .unwrap_or_else(|e| panic!("{}", why(&e)));
+    let outcome = AssertUnwindSafe(exercise(&p, &scenario, run_id, &run_dir))
+        .catch_unwind()
+        .await;
+    let down = p.down().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+    down.unwrap();
+    // Safe twice.
+    p.down().await.unwrap();
+}
+
+async fn exercise(p: &K3dPlatform, scenario: &Scenario, run_id: &str, run_dir: &Path) {
+    assert!(!p.reused());
+    assert!(run_dir.join("kubeconfig").is_file());
+    // A second up of the same run finds its cluster and reuses it (not brought down here).
+    let again = K3dPlatform::up(scenario, run_id, run_dir, System)
+        .await
+        .unwrap_or_else(|e| panic!("{}", why(&e)));
+    assert!(again.reused());
+    drop(again);
+
+    let built = p
+        .build_images(scenario, &repo().join("images/functions"))
+        .await
+        .unwrap_or_else(|e| panic!("{}", why(&e)));
+    assert!(
+        built.iter().all(|b| b.image.contains("@sha256:")),
+        "{built:?}"
+    );
+    functions::deploy(p, scenario, &built, Duration::from_secs(180))
+        .await
+        .unwrap_or_else(|e| panic!("{}", why(&e)));
+
+    let client = p.gateway().client();
+    for f in &scenario.functions {
+        let allowed: BTreeSet<String> = scenario
+            .eligible_nodes(f)
+            .iter()
+            .map(|n| n.name.clone())
+            .collect();
+        for r in p.placement(&f.name).await.unwrap() {
+            assert!(allowed.contains(&r.node), "{}: {r:?}", f.name);
         }
+        let body = f.body.clone().map(bytes::Bytes::from);
+        let warm = client.invoke(&f.name, &f.path, body.clone()).await.unwrap();
+        assert!(warm.status.is_success(), "{}: {}", f.name, warm.status);
+        let warm_instance = warm.header(headers::INSTANCE).unwrap().to_string();
+
+        p.force_cold(&f.name)
+            .await
+            .unwrap_or_else(|e| panic!("{}", why(&e)));
+        tokio::time::sleep(p.cold_settle()).await;
+        let cold = client.invoke(&f.name, &f.path, body).await.unwrap();
+        assert!(cold.status.is_success(), "{}: {}", f.name, cold.status);
+        assert_ne!(
+            cold.header(headers::INSTANCE).unwrap(),
+            warm_instance,
+            "{}: not a new replica",
+            f.name
+        );
+        let node = cold.header(headers::NODE).unwrap();
+        assert!(allowed.contains(node), "{}: answered from {node}", f.name);
     }
 }
 
 #[tokio::test]
 #[ignore = "needs docker + k3d + internet"]
-async fn create_install_deploy_place_cold_delete() {
-    let dir = tempfile::tempdir().unwrap();
-    let scenario = spec::parse(SCENARIO, &dir.path().join("cluster.toml")).unwrap();
-    let cp = config::plan(&scenario, RUN_ID).unwrap();
-    let run_dir = dir.path().join(RUN_ID);
-    std::fs::create_dir_all(&run_dir).unwrap();
-    std::fs::write(run_dir.join("k3d.yaml"), cp.config_yaml().unwrap()).unwrap();
-    let p = plan::plan(
-        &scenario,
-        &PlanOpts {
-            run_id: RUN_ID.into(),
-            run_dir: run_dir.clone(),
-        },
-    )
-    .unwrap();
-    // Whatever happens, the cluster goes.
-    let result = tokio::spawn({
-        let run_dir = run_dir.clone();
-        let scenario = scenario.clone();
-        let registry = cp.registry_push.clone();
-        let pull = cp.registry_pull.clone();
-        async move { lifecycle(&p, &scenario, &run_dir, &registry, &pull).await }
-    })
-    .await;
-    let deleted = exec::run(&cmd::cluster_delete(&cp.config.metadata.name)).await;
-    result.unwrap();
-    deleted.unwrap();
+async fn two_nodes_up_deploy_cold_down() {
+    let scenario = spec::parse(SCENARIO, &repo().join("scenarios/cluster-test.toml")).unwrap();
+    lifecycle(scenario, RUN_ID).await;
 }
 
-async fn lifecycle(
-    p: &plan::Plan,
-    scenario: &spec::Scenario,
-    run_dir: &Path,
-    registry_push: &str,
-    registry_pull: &str,
-) {
-    run_sections(p, &["cluster", "node labels", "OpenFaaS CE"]).await;
-
-    // Build `echo` for amd64 only (both nodes are amd64) with a concrete tag.
-    let f = &scenario.functions[0];
-    let push = format!("{registry_push}/faasbed/echo:cluster-test");
-    exec::run(
-        &Cmd::new("docker")
-            .args([
-                "buildx",
-                "build",
-                "--platform",
-                "linux/amd64",
-                "--push",
-                "-t",
-                &push,
-            ])
-            .args(["-f", "images/functions/echo/Dockerfile", "images/functions"])
-            .cwd(repo())
-            .timeout(Duration::from_secs(900)),
-    )
-    .await
-    .unwrap();
-
-    let kube = Kube::from_kubeconfig(&run_dir.join("kubeconfig"))
-        .await
-        .unwrap();
-    let gw = GatewayAccess {
-        url: format!("http://127.0.0.1:{}", scenario.platform.k3d.gateway_port),
-        user: "admin".into(),
-        password: kube.read_gateway_password().await.unwrap(),
-    };
-    let client = gw.client();
-    client.healthz().await.unwrap();
-    let image = format!("{registry_pull}/faasbed/echo:cluster-test");
-    client
-        .deploy_or_update(&faasbed::deploy::deployment(f, &image))
-        .await
-        .unwrap();
-
-    kube.enforce_placement(&f.name, &f.constraints)
-        .await
-        .unwrap();
-    let soon = || Instant::now() + Duration::from_secs(180);
-    kube.wait_rolled_out(&f.name, soon()).await.unwrap();
-    let placed = kube
-        .verify_placement(&f.name, &f.constraints)
-        .await
-        .unwrap();
-    assert!(
-        placed.iter().all(|r| r.node.as_deref() == Some("edge")),
-        "{placed:?}"
-    );
-
-    let warm = client.invoke(&f.name, "/", None).await.unwrap();
-    assert!(warm.status.is_success());
-    let warm_instance = warm.header(headers::INSTANCE).unwrap().to_string();
-
-    kube.scale_to_zero(&f.name).await.unwrap();
-    kube.wait_gone(&f.name, soon()).await.unwrap();
-    tokio::time::sleep(plan::COLD_SETTLE).await;
-    let cold = client.invoke(&f.name, "/", None).await.unwrap();
-    assert!(cold.status.is_success(), "{}", cold.status);
-    assert_ne!(
-        cold.header(headers::INSTANCE).unwrap(),
-        warm_instance,
-        "not a new replica"
-    );
-    assert_eq!(cold.header(headers::NODE), Some("edge"));
-
-    let placed = kube
-        .verify_placement(&f.name, &f.constraints)
-        .await
-        .unwrap();
-    let phases = kube.cold_phases(&placed[0].pod).await.unwrap();
-    assert!(
-        phases.scheduled_ns.unwrap() <= phases.ready_ns.unwrap(),
-        "{phases:?}"
-    );
+#[tokio::test]
+#[ignore = "needs docker + k3d + internet"]
+async fn thesis_up_deploy_cold_down() {
+    lifecycle(thesis_k3d_part(), "run-thesis-cluster-test").await;
 }
 
 /// Not ignored: the ignored test's scenario stays valid and its plan has what the test runs.
@@ -202,4 +183,22 @@ fn the_cluster_test_scenario_plans() {
         assert!(titles.contains(&t), "no section {t:?} in {titles:?}");
     }
     assert_eq!(scenario.platform.k3d.cluster_name, "faasbed-test");
+}
+
+/// Not ignored: the k3d part of the thesis is what `up` can start, with the VPS functions.
+#[test]
+fn the_thesis_k3d_part_has_no_external_agents_and_keeps_the_vps_functions() {
+    let s = thesis_k3d_part();
+    let cp = faasbed::platform::k3d::config::plan(&s, "run-x").unwrap();
+    assert!(cp.external_agents.is_empty());
+    let names: Vec<&str> = s.functions.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "echo-faas-02",
+            "echo-faas-03",
+            "cpu-faas-02",
+            "json-faas-03"
+        ]
+    );
 }

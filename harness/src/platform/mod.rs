@@ -6,12 +6,15 @@
 pub mod k3d;
 pub mod local;
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::deploy::{self, DeployError, Deployed};
+use crate::exec::System;
 use crate::openfaas::Client;
-use crate::spec::Arch;
+use crate::spec::{Arch, PlatformKind, Scenario};
 
 /// Errors any platform may return.
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +22,9 @@ pub enum PlatformError {
     /// The local platform failed.
     #[error(transparent)]
     Local(#[from] local::LocalError),
+    /// The k3d platform failed.
+    #[error(transparent)]
+    K3d(Box<k3d::K3dError>),
     /// A gateway call failed.
     #[error(transparent)]
     Gateway(#[from] crate::openfaas::ClientError),
@@ -97,4 +103,130 @@ pub trait Platform {
     /// How long after the last replica is gone the gateway needs before a call is cold
     /// (the CE gateway caches replica counts for 250 ms; the local gateway needs none).
     fn cold_settle(&self) -> Duration;
+}
+
+/// The platform a scenario names, chosen by `platform.kind` ([`Platform`] is not object-safe).
+pub enum AnyPlatform {
+    /// The embedded platform.
+    Local(local::LocalPlatform),
+    /// A k3d cluster, or an existing cluster reached through its kubeconfig.
+    K3d(k3d::K3dPlatform<System>),
+}
+
+fn k3d_err(e: k3d::K3dError) -> PlatformError {
+    PlatformError::K3d(Box::new(e))
+}
+
+impl AnyPlatform {
+    /// Bring up the platform of `scenario` for run `run_id`: `local` starts the embedded
+    /// topology under `home`; `k3d` creates (or reuses) the run's cluster with its files in
+    /// `run_dir`; `existing` attaches to the scenario's kubeconfig. k3d and existing first check
+    /// their programs are on `PATH` ([`k3d::preflight`]).
+    pub async fn up(
+        home: &local::Home,
+        scenario: &Scenario,
+        run_id: &str,
+        run_dir: &Path,
+    ) -> Result<Self, PlatformError> {
+        let kind = scenario.platform.kind;
+        if kind == PlatformKind::Local {
+            return Ok(AnyPlatform::Local(
+                local::LocalPlatform::up(home, scenario, run_id).await?,
+            ));
+        }
+        k3d::preflight(kind, crate::exec::which).map_err(k3d_err)?;
+        let p = match &scenario.platform.kubeconfig {
+            Some(kc) if kind == PlatformKind::Existing => {
+                k3d::K3dPlatform::attach(scenario, kc, run_dir, System).await
+            }
+            None if kind == PlatformKind::Existing => Err(k3d::K3dError::NoKubeconfig {
+                path: scenario.path.clone(),
+            }),
+            _ => k3d::K3dPlatform::up(scenario, run_id, run_dir, System).await,
+        };
+        Ok(AnyPlatform::K3d(p.map_err(k3d_err)?))
+    }
+
+    /// The embedded platform, when this is it (its topology state has node provenance).
+    pub fn local(&self) -> Option<&local::LocalPlatform> {
+        match self {
+            AnyPlatform::Local(p) => Some(p),
+            AnyPlatform::K3d(_) => None,
+        }
+    }
+
+    /// Build every function of `scenario`: local binaries (cached under `home`), or images
+    /// pushed to the cluster's registry. One [`Deployed`] per function, scenario order.
+    pub async fn build_functions(
+        &self,
+        scenario: &Scenario,
+        home: &local::Home,
+        log: &mut dyn FnMut(&str),
+    ) -> Result<Vec<Deployed>, DeployError> {
+        match self {
+            AnyPlatform::Local(_) => deploy::build_local(scenario, &home.images(), log).await,
+            AnyPlatform::K3d(p) => {
+                let start = scenario
+                    .path
+                    .parent()
+                    .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+                let root = crate::build::functions_root(&start)
+                    .or_else(|| crate::build::functions_root(Path::new(".")))
+                    .ok_or(DeployError::NoFunctions { start })?;
+                log("building and pushing function images");
+                Ok(p.build_images(scenario, &root).await.map_err(k3d_err)?)
+            }
+        }
+    }
+
+    /// Deploy the built functions and verify their placement (on k3d: enforce it first, since
+    /// OpenFaaS CE ignores constraints); `timeout` bounds each function's readiness.
+    pub async fn deploy_functions(
+        &self,
+        scenario: &Scenario,
+        built: &[Deployed],
+        timeout: Duration,
+    ) -> Result<(), DeployError> {
+        match self {
+            AnyPlatform::Local(p) => deploy::deploy(scenario, p, built, timeout).await,
+            AnyPlatform::K3d(p) => k3d::functions::deploy(p, scenario, built, timeout).await,
+        }
+    }
+}
+
+impl Platform for AnyPlatform {
+    fn gateway(&self) -> &GatewayAccess {
+        match self {
+            AnyPlatform::Local(p) => p.gateway(),
+            AnyPlatform::K3d(p) => p.gateway(),
+        }
+    }
+
+    async fn force_cold(&self, function: &str) -> Result<(), PlatformError> {
+        match self {
+            AnyPlatform::Local(p) => p.force_cold(function).await,
+            AnyPlatform::K3d(p) => p.force_cold(function).await,
+        }
+    }
+
+    async fn placement(&self, function: &str) -> Result<Vec<ReplicaPlacement>, PlatformError> {
+        match self {
+            AnyPlatform::Local(p) => p.placement(function).await,
+            AnyPlatform::K3d(p) => p.placement(function).await,
+        }
+    }
+
+    async fn down(&mut self) -> Result<(), PlatformError> {
+        match self {
+            AnyPlatform::Local(p) => p.down().await,
+            AnyPlatform::K3d(p) => p.down().await,
+        }
+    }
+
+    fn cold_settle(&self) -> Duration {
+        match self {
+            AnyPlatform::Local(p) => p.cold_settle(),
+            AnyPlatform::K3d(p) => p.cold_settle(),
+        }
+    }
 }

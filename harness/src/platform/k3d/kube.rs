@@ -19,12 +19,13 @@ use ::kube::api::{Api, ListParams, ObjectList, Patch, PatchParams};
 use ::kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 use ::kube::{Client, Config};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Endpoints, Node, Pod, Secret};
+use k8s_openapi::api::core::v1::{Endpoints, Namespace, Node, Pod, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
+use super::parse::{self, NodeFacts, ParseError};
 use crate::spec::{labels, Arch, Constraint};
 
 /// Namespace of the function Deployments (`functionNamespace` of the chart).
@@ -37,6 +38,8 @@ pub const BASIC_AUTH_SECRET: &str = "basic-auth";
 pub const BASIC_AUTH_PASSWORD_KEY: &str = "basic-auth-password";
 /// Pod label faas-netes puts on every replica of a function.
 pub const FUNCTION_LABEL: &str = "faas_function";
+/// Deployment of the OpenFaaS gateway in [`CORE_NAMESPACE`] (present once the chart is installed).
+pub const GATEWAY_DEPLOYMENT: &str = "gateway";
 /// Field manager recorded on faasbed's patches.
 pub const FIELD_MANAGER: &str = "faasbed";
 /// Environment variable of the function contract that names the node (`X-Faasbed-Node`).
@@ -105,6 +108,12 @@ pub enum KubeError {
     /// No pod of the function exists to verify.
     #[error("function {function}: no pod in namespace {namespace} to verify; is it deployed and scaled above 0?")]
     NoPods { function: String, namespace: String },
+    /// The API answered with nodes faasbed cannot read.
+    #[error("kube API: cannot read the node list: {source}")]
+    Nodes {
+        #[source]
+        source: ParseError,
+    },
     /// The gateway secret has no password key, or it is not UTF-8.
     #[error("secret {namespace}/{secret} has no UTF-8 key {key}; was OpenFaaS installed with generateBasicAuth=true?")]
     SecretKey {
@@ -342,6 +351,61 @@ impl Kube {
         Ok(pod_phases(&p))
     }
 
+    /// Every node as [`NodeFacts`] (the same reader as `kubectl get nodes -o json` output).
+    pub async fn node_facts(&self) -> Result<Vec<NodeFacts>, KubeError> {
+        let nodes: Api<Node> = Api::all(self.client.clone());
+        let list = nodes
+            .list(&ListParams::default())
+            .await
+            .map_err(api("list nodes".to_string()))?;
+        let doc = json!({ "items": list.items });
+        parse::kube_nodes(&doc.to_string()).map_err(|source| KubeError::Nodes { source })
+    }
+
+    /// Set `labels` on `node` (a JSON merge patch of `metadata.labels`; other labels stay).
+    pub async fn label_node(
+        &self,
+        node: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<(), KubeError> {
+        let nodes: Api<Node> = Api::all(self.client.clone());
+        nodes
+            .patch(node, &patch_params(), &Patch::Merge(labels_patch(labels)))
+            .await
+            .map_err(api(format!("label nodes/{node}")))?;
+        Ok(())
+    }
+
+    /// Create namespace `name` unless it exists (409 AlreadyExists is success).
+    pub async fn ensure_namespace(&self, name: &str) -> Result<(), KubeError> {
+        let ns: Api<Namespace> = Api::all(self.client.clone());
+        let object: Namespace =
+            serde_json::from_value(namespace_object(name)).map_err(|e| KubeError::Api {
+                action: format!("build namespace {name}"),
+                source: ::kube::Error::SerdeError(e),
+            })?;
+        match ns
+            .create(&::kube::api::PostParams::default(), &object)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(::kube::Error::Api(s)) if s.code == 409 => Ok(()),
+            Err(source) => Err(KubeError::Api {
+                action: format!("create namespace {name}"),
+                source,
+            }),
+        }
+    }
+
+    /// Is the OpenFaaS gateway Deployment present in [`CORE_NAMESPACE`]?
+    pub async fn gateway_installed(&self) -> Result<bool, KubeError> {
+        let d: Api<Deployment> = Api::namespaced(self.client.clone(), CORE_NAMESPACE);
+        let found = d.get_opt(GATEWAY_DEPLOYMENT).await.map_err(api(format!(
+            "get deployments/{GATEWAY_DEPLOYMENT} in {CORE_NAMESPACE}"
+        )))?;
+        Ok(found.is_some())
+    }
+
     /// The gateway's basic-auth password (user `admin`) from the chart's secret. Never log it.
     pub async fn read_gateway_password(&self) -> Result<String, KubeError> {
         let secrets: Api<Secret> = Api::namespaced(self.client.clone(), CORE_NAMESPACE);
@@ -394,6 +458,16 @@ pub fn placement_patch(function: &str, constraints: &[Constraint]) -> Value {
             }]
         }]
     } } } })
+}
+
+/// The JSON merge patch that sets `labels` on a node.
+pub fn labels_patch(labels: &BTreeMap<String, String>) -> Value {
+    json!({ "metadata": { "labels": labels } })
+}
+
+/// A core/v1 Namespace object named `name`.
+pub fn namespace_object(name: &str) -> Value {
+    json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": name } })
 }
 
 /// The merge patch of a scale subresource to `replicas`.

@@ -5,21 +5,28 @@
 //! JSON output ([`parse`]), the node auto-labelling rules ([`label`]) and the dry-run plan of a
 //! whole run ([`plan`]); plus the kube API calls ([`kube`]: placement, scale to zero, pod
 //! phases, gateway password), tested against a scripted API server. The live lifecycle
-//! (`up`/`down` as a [`crate::platform::Platform`]) comes later and builds on these.
+//! ([`live::K3dPlatform`], a [`crate::platform::Platform`]) runs those commands through an
+//! [`crate::exec::Runner`]; [`relabel`] applies node labels and [`functions`] deploys with
+//! placement enforced.
 
 pub mod cmd;
 pub mod config;
+pub mod functions;
 mod jpath;
 pub mod kube;
 pub mod label;
+pub mod live;
 pub mod parse;
 pub mod plan;
+pub mod relabel;
 
 // `plan` is both the config function (value) and the dry-run module (type namespace).
 pub use config::{
     plan, ClusterPlan, ConfigError, ExternalAgent, K3dNodePlan, NodeRole, SimpleConfig,
 };
+pub use functions::enforce_and_verify;
 pub use kube::{Kube, KubeError, PodPhases, PodPlacement};
 pub use label::{classify, Classification, LabelChange, LabelError, NodeShape, Rule};
-pub use parse::{K3dCluster, K3dNode, K3dRole, NodeFacts, ParseError};
+pub use live::{preflight, K3dError, K3dPlatform};
+pub use parse::{K3dCluster, K3dNode, K3dRole, NodeFacts, ParseError, PushedImage};
 pub use plan::{Plan, PlanError, PlanOpts, Step};

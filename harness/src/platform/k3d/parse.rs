@@ -21,6 +21,8 @@ pub const K3D_CLUSTER_LIST: &str = "k3d cluster list -o json";
 pub const K3D_NODE_LIST: &str = "k3d node list -o json";
 /// The command line whose output [`kube_nodes`] reads.
 pub const KUBECTL_GET_NODES: &str = "kubectl get nodes -o json";
+/// The file [`buildx_metadata`] reads.
+pub const BUILDX_METADATA: &str = "docker buildx build --metadata-file";
 
 /// Errors from reading a tool's JSON output.
 #[derive(Debug, thiserror::Error)]
@@ -260,6 +262,44 @@ fn kube_node(n: &At) -> Result<NodeFacts, ParseError> {
             Some(v) => Some(v.str()?.to_string()),
             None => None,
         },
+    })
+}
+
+/// What `docker buildx build --push --metadata-file FILE` reports about the pushed image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PushedImage {
+    /// `image.name`: the reference pushed (the first, when buildx lists several).
+    pub name: String,
+    /// `containerimage.digest`: the pushed manifest (a multi-platform index), `sha256:<hex>`.
+    pub digest: String,
+}
+
+impl PushedImage {
+    /// `name` pinned to the digest, with its registry replaced by `pull_registry` (the same
+    /// registry as the nodes reach it), e.g. `reg:5000/faasbed/echo:abc@sha256:...`.
+    pub fn pull_ref(&self, push_registry: &str, pull_registry: &str) -> String {
+        let name = self.name.strip_prefix(push_registry).map_or_else(
+            || self.name.clone(),
+            |rest| format!("{pull_registry}{rest}"),
+        );
+        format!("{name}@{}", self.digest)
+    }
+}
+
+/// Parse the metadata file `docker buildx build --metadata-file` writes (a JSON object with
+/// `containerimage.digest` and `image.name`, among build-specific keys that are ignored).
+pub fn buildx_metadata(text: &str) -> Result<PushedImage, ParseError> {
+    let doc = document(text, BUILDX_METADATA)?;
+    let root = At::root(&doc, BUILDX_METADATA);
+    let digest = root.key("containerimage.digest")?;
+    let digest_str = digest.str()?;
+    if !digest_str.starts_with("sha256:") {
+        return Err(digest.error("a sha256:<hex> digest"));
+    }
+    let name = root.key("image.name")?.str()?;
+    Ok(PushedImage {
+        name: name.split(',').next().unwrap_or(name).to_string(),
+        digest: digest_str.to_string(),
     })
 }
 

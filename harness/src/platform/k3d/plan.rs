@@ -1,9 +1,12 @@
 //! The ordered dry-run plan of a k3d benchmark: every command, gateway call, kube patch and
 //! wait that `faasbed bench SCENARIO` would run, as data ([`Step`]) rendered to text.
 //!
-//! Commands are the same [`Cmd`]s the platform runs (from [`super::cmd`] where they exist), so
-//! the plan shows their real command lines. Secrets never appear: the k3s join token and the
-//! gateway password print as [`REDACTED`]. Nothing here touches the machine.
+//! Commands are the same [`Cmd`]s the live platform ([`super::live`]) runs, from the one
+//! builder of each in [`super::cmd`], in the order it runs them; a [`Step::Probe`] is a
+//! read-only command whose answer decides whether the step after it is skipped. Only values
+//! that exist at run time print as placeholders (`<content-hash>` of a function's sources).
+//! Secrets never appear: the k3s join token and the gateway password print as [`REDACTED`].
+//! Nothing here touches the machine.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -12,7 +15,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::config::{self, ClusterPlan, ConfigError, ExternalAgent, GATEWAY_NODE_PORT};
+use super::config::{self, ClusterPlan, ConfigError, ExternalAgent, RUN_LABEL};
 use super::kube::{self as k, CORE_NAMESPACE, FIELD_MANAGER, FUNCTION_LABEL, FUNCTION_NAMESPACE};
 use super::{cmd, label};
 use crate::exec::Cmd;
@@ -21,10 +24,11 @@ use crate::spec::{Arch, Backend, Node, Scenario};
 
 /// What a secret prints as.
 pub const REDACTED: &str = "<redacted>";
-/// Helm repository of the OpenFaaS chart.
-pub const OPENFAAS_REPO: &str = "https://openfaas.github.io/faas-netes/";
-/// Deadline for the OpenFaaS core to become Available.
-pub const CORE_READY_DEADLINE: Duration = Duration::from_secs(300);
+pub use super::cmd::{CORE_READY_DEADLINE, OPENFAAS_REPO};
+/// What a function image's tag prints as in a dry run (the run computes it from the sources).
+pub const CONTENT_HASH: &str = "<content-hash>";
+/// Deadline for the gateway's `/healthz` to answer 200 once the chart is installed.
+pub const HEALTHZ_DEADLINE: Duration = Duration::from_secs(60);
 /// Deadline for a QEMU VM to print its READY marker on the serial console.
 pub const VM_BOOT_DEADLINE: Duration = Duration::from_secs(120);
 /// Deadline for a joined agent to show as a Ready node.
@@ -71,6 +75,20 @@ pub enum Step {
         /// Content type (strategic or JSON merge patch).
         content_type: &'static str,
         /// The patch body.
+        body: Value,
+    },
+    /// A read-only command whose answer decides whether the next step is skipped.
+    Probe {
+        /// The command line.
+        cmd: Cmd,
+        /// When the next step is skipped.
+        skip_when: String,
+    },
+    /// An object created through the kube API (already existing is fine).
+    KubeCreate {
+        /// API path of the collection.
+        path: String,
+        /// The object.
         body: Value,
     },
     /// Read-only kube API requests and the check made on their answer.
@@ -142,11 +160,11 @@ pub fn plan(scenario: &Scenario, opts: &PlanOpts) -> Result<Plan, PlanError> {
         ),
     ];
     let mut sections = vec![
-        cluster_section(&cp, run, &kubeconfig),
+        cluster_section(&cp, run, &kubeconfig, &opts.run_id),
         agents_section(scenario, &cp, run, &kubeconfig),
-        labels_section(scenario, &kubeconfig),
-        openfaas_section(scenario, &cp, &kubeconfig),
-        images_section(scenario, &cp),
+        labels_section(scenario),
+        openfaas_section(scenario, &cp, run, &kubeconfig),
+        images_section(scenario, &cp, run),
     ];
     sections.push(functions_section(scenario, &cp));
     sections.push(measure_section(scenario));
@@ -167,11 +185,18 @@ pub fn plan(scenario: &Scenario, opts: &PlanOpts) -> Result<Plan, PlanError> {
     Ok(Plan { header, sections })
 }
 
-fn cluster_section(cp: &ClusterPlan, run: &Path, kubeconfig: &Path) -> Section {
+fn cluster_section(cp: &ClusterPlan, run: &Path, kubeconfig: &Path, run_id: &str) -> Section {
     let config_path = run.join("k3d.yaml");
     Section {
         title: "cluster".into(),
         steps: vec![
+            Step::Probe {
+                cmd: cmd::cluster_list(),
+                skip_when: format!(
+                    "cluster {} exists with {RUN_LABEL}={run_id} on its containers (reused)",
+                    cp.config.metadata.name
+                ),
+            },
             Step::Note(format!(
                 "write {} (k3d.io/v1alpha5 Simple: {} server, {} agent container(s), registry {})",
                 config_path.display(),
@@ -301,22 +326,28 @@ fn k3s_agent_cmd(a: &ExternalAgent, server_url: &str) -> Cmd {
         .args(&a.k3s_args)
 }
 
-fn labels_section(scenario: &Scenario, kubeconfig: &Path) -> Section {
-    let mut steps = vec![Step::Note(
-        "labels are passed at join already; these make them hold on a node that joined without \
-         them (at run time label::auto_label sets only the missing ones)"
-            .into(),
-    )];
+fn labels_section(scenario: &Scenario) -> Section {
+    let mut steps = vec![
+        Step::Note(
+            "labels are passed at join already; these make them hold on a node that joined without \
+             them"
+                .into(),
+        ),
+        Step::Check {
+            reads: vec!["/api/v1/nodes".into()],
+            what: "label::auto_label per node: the scenario's labels for the nodes it names, the \
+                   rule table's class for the others; only labels a node lacks are patched"
+                .into(),
+        },
+    ];
     for n in &scenario.nodes {
         let mut wanted = n.labels();
         wanted.retain(|key, _| !label::kubelet_manages(key));
-        let c = Cmd::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(kubeconfig)
-            .args(["label", "nodes", &n.name])
-            .args(wanted.iter().map(|(key, v)| format!("{key}={v}")))
-            .arg("--overwrite");
-        steps.push(Step::Command { cmd: c, on: None });
+        steps.push(Step::KubePatch {
+            path: format!("/api/v1/nodes/{}?fieldManager={FIELD_MANAGER}", n.name),
+            content_type: k::JSON_MERGE,
+            body: k::labels_patch(&wanted),
+        });
     }
     Section {
         title: "node labels".into(),
@@ -324,48 +355,33 @@ fn labels_section(scenario: &Scenario, kubeconfig: &Path) -> Section {
     }
 }
 
-fn openfaas_section(scenario: &Scenario, cp: &ClusterPlan, kubeconfig: &Path) -> Section {
+fn openfaas_section(
+    scenario: &Scenario,
+    cp: &ClusterPlan,
+    run: &Path,
+    kubeconfig: &Path,
+) -> Section {
     let server = cp.k3d_nodes.first().map_or("", |n| n.node.as_str());
-    let helm = |c: Cmd| c.arg("--kubeconfig").arg(kubeconfig);
-    let install = helm(Cmd::new("helm"))
-        .args(["upgrade", "--install", "openfaas", "openfaas/openfaas"])
-        .args(["--version", &scenario.platform.k3d.openfaas_chart_version])
-        .args(["--namespace", CORE_NAMESPACE, "--create-namespace"])
-        .args(["--set", &format!("functionNamespace={FUNCTION_NAMESPACE}")])
-        .args([
-            "--set",
-            "generateBasicAuth=true",
-            "--set",
-            "openfaasPro=false",
-        ])
-        .args(["--set", &format!("gateway.nodePort={GATEWAY_NODE_PORT}")])
-        .args([
-            "--set-string",
-            &format!("nodeSelector.kubernetes\\.io/hostname={server}"),
-        ])
-        .args([
-            "--wait",
-            "--timeout",
-            &format!("{}s", CORE_READY_DEADLINE.as_secs()),
-        ])
-        .timeout(CORE_READY_DEADLINE + Duration::from_secs(30));
+    let install = cmd::helm_install(
+        run,
+        kubeconfig,
+        &scenario.platform.k3d.openfaas_chart_version,
+        server,
+    );
     Section {
         title: "OpenFaaS CE".into(),
         steps: vec![
             Step::Command {
-                cmd: Cmd::new("helm").args(["repo", "add", "openfaas", OPENFAAS_REPO]),
+                cmd: cmd::helm_repo_add(run),
                 on: None,
             },
             Step::Command {
-                cmd: Cmd::new("helm").args(["repo", "update", "openfaas"]),
+                cmd: cmd::helm_repo_update(run),
                 on: None,
             },
-            Step::Command {
-                cmd: Cmd::new("kubectl")
-                    .arg("--kubeconfig")
-                    .arg(kubeconfig)
-                    .args(["create", "namespace", FUNCTION_NAMESPACE]),
-                on: None,
+            Step::KubeCreate {
+                path: "/api/v1/namespaces".into(),
+                body: k::namespace_object(FUNCTION_NAMESPACE),
             },
             Step::Note(format!(
                 "the core (gateway, provider, NATS, Prometheus) is pinned to the server {server} \
@@ -397,14 +413,14 @@ fn openfaas_section(scenario: &Scenario, cp: &ClusterPlan, kubeconfig: &Path) ->
                     "GET http://127.0.0.1:{}/healthz answers 200",
                     scenario.platform.k3d.gateway_port
                 ),
-                deadline: Duration::from_secs(60),
+                deadline: HEALTHZ_DEADLINE,
             },
         ],
     }
 }
 
 /// Function sources and the arches of the nodes their functions may run on.
-fn sources(scenario: &Scenario) -> BTreeMap<&str, BTreeSet<Arch>> {
+pub fn sources(scenario: &Scenario) -> BTreeMap<&str, BTreeSet<Arch>> {
     let mut out: BTreeMap<&str, BTreeSet<Arch>> = BTreeMap::new();
     for f in &scenario.functions {
         out.entry(f.source.as_str())
@@ -414,47 +430,48 @@ fn sources(scenario: &Scenario) -> BTreeMap<&str, BTreeSet<Arch>> {
     out
 }
 
-/// The image a source is pushed as and pulled by (tag: the build's content hash).
-fn image(registry: &str, source: &str) -> String {
-    format!("{registry}/faasbed/{source}:<content-hash>")
+/// Where buildx writes the pushed digest of a function source's image.
+pub fn metadata_file(run: &Path, source: &str) -> PathBuf {
+    run.join("images").join(format!("{source}.json"))
 }
 
-fn images_section(scenario: &Scenario, cp: &ClusterPlan) -> Section {
+/// The build of every function source, in order (`tag` gives each source's image tag).
+pub fn image_builds<'s>(
+    scenario: &'s Scenario,
+    registry_push: &str,
+    run: &Path,
+    tag: impl Fn(&str) -> String,
+) -> Vec<(&'s str, Cmd)> {
+    sources(scenario)
+        .into_iter()
+        .map(|(source, arches)| {
+            let platforms: Vec<&str> = arches.iter().map(|a| a.oci_platform()).collect();
+            let push = cmd::image_ref(registry_push, source, &tag(source));
+            let build = cmd::buildx_build(&push, &platforms, source, &metadata_file(run, source));
+            (source, build)
+        })
+        .collect()
+}
+
+fn images_section(scenario: &Scenario, cp: &ClusterPlan, run: &Path) -> Section {
     let mut steps = vec![
-        Step::Note(
+        Step::Note(format!(
             "the Dockerfiles cross-compile with Go on the build platform, so no emulation is \
-             needed; <content-hash> is the hash of go.mod, contract/ and the function's folder"
-                .into(),
-        ),
+             needed; {CONTENT_HASH} is the hash of go.mod, contract/ and the function's folder"
+        )),
+        Step::Probe {
+            cmd: cmd::buildx_inspect(),
+            skip_when: format!("builder {} exists", cmd::BUILDER),
+        },
         Step::Command {
-            cmd: Cmd::new("docker").args([
-                "buildx",
-                "create",
-                "--name",
-                "faasbed",
-                "--driver",
-                "docker-container",
-                "--driver-opt",
-                "network=host",
-            ]),
+            cmd: cmd::buildx_create(),
             on: None,
         },
     ];
-    for (source, arches) in sources(scenario) {
-        let platforms: Vec<&str> = arches.iter().map(|a| a.oci_platform()).collect();
-        steps.push(Step::Command {
-            cmd: Cmd::new("docker")
-                .args(["buildx", "build", "--builder", "faasbed"])
-                .args(["--platform", &platforms.join(",")])
-                .args(["--push", "-t", &image(&cp.registry_push, source)])
-                .args([
-                    "-f",
-                    &format!("images/functions/{source}/Dockerfile"),
-                    "images/functions",
-                ])
-                .timeout(Duration::from_secs(900)),
-            on: None,
-        });
+    for (_, c) in image_builds(scenario, &cp.registry_push, run, |_| {
+        CONTENT_HASH.to_string()
+    }) {
+        steps.push(Step::Command { cmd: c, on: None });
     }
     Section {
         title: "function images (pushed to the k3d registry)".into(),
@@ -465,7 +482,8 @@ fn images_section(scenario: &Scenario, cp: &ClusterPlan) -> Section {
 fn functions_section(scenario: &Scenario, cp: &ClusterPlan) -> Section {
     let mut steps = Vec::new();
     for f in &scenario.functions {
-        let dep = crate::deploy::deployment(f, &image(&cp.registry_pull, &f.source));
+        let image = cmd::image_ref(&cp.registry_pull, &f.source, CONTENT_HASH);
+        let dep = crate::deploy::deployment(f, &image);
         steps.push(Step::Api {
             method: "POST",
             path: "/system/functions".into(),
@@ -609,6 +627,12 @@ fn render_step(step: &Step) -> String {
             Some(node) => format!("[on {node}] $ {cmd}"),
             None => format!("$ {cmd}"),
         },
+        Step::Probe { cmd, skip_when } => {
+            format!("$ {cmd}\n       skip the next step when {skip_when}")
+        }
+        Step::KubeCreate { path, body } => {
+            format!("kube POST {path} (AlreadyExists is fine)\n       {body}")
+        }
         Step::Api { method, path, body } => match body {
             Some(b) => format!("gateway {method} {path}\n       {b}"),
             None => format!("gateway {method} {path}"),

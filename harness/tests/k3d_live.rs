@@ -1,0 +1,893 @@
+//! The live k3d platform without a cluster: a scripted [`Runner`] (records every command,
+//! answers from a table of command-line prefixes with canned output from `tests/fixtures/k3d/`,
+//! fails every command it does not know) and a scripted kube API server (`tower_test`, as in
+//! `tests/k3d_kube.rs`) drive `K3dPlatform::up`, `force_cold`, `placement`, `build_images` and
+//! `down`, `enforce_and_verify` and the node labelling of `faasbed label`.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use faasbed::exec::{Cmd, ExecError, Output, Runner};
+use faasbed::platform::k3d::kube::{self, Kube};
+use faasbed::platform::k3d::plan::{self, PlanOpts, Step};
+use faasbed::platform::k3d::{enforce_and_verify, live, relabel, K3dError, K3dPlatform};
+use faasbed::platform::{Platform, PlatformError};
+use faasbed::spec::{self, PlatformKind, Scenario};
+use http::{Method, Request, Response};
+use serde_json::{json, Value};
+use tokio::task::JoinHandle;
+
+const RUN_ID: &str = "run-20261127-0931";
+
+/// Two k3d containers; `edge` joins without its `type` label in the node fixture.
+const SCENARIO: &str = r#"
+[platform]
+kind = "k3d"
+
+[[node]]
+name = "srv"
+class = "vps"
+arch = "amd64"
+site = "lab"
+backend = "server"
+
+[[node]]
+name = "edge"
+class = "vps"
+arch = "amd64"
+site = "lab"
+backend = "agent"
+labels = { type = "edge-01" }
+
+[[function]]
+name = "echo-edge"
+source = "echo"
+constraints = ["type=edge-01"]
+"#;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn text(rel: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+fn fixture(rel: &str) -> Value {
+    serde_json::from_str(&text(rel)).unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The scripted runner
+
+#[derive(Clone)]
+enum Reply {
+    Out(String),
+    Fail(&'static str),
+}
+
+/// Answers commands by the first rule whose prefix starts the command line; records them all.
+#[derive(Clone)]
+struct Scripted {
+    rules: Vec<(String, Reply)>,
+    log: Arc<Mutex<Vec<String>>>,
+    /// `Debug` of every command (program, args, env), to look for secrets in.
+    debug: Arc<Mutex<Vec<String>>>,
+}
+
+impl Scripted {
+    fn new(rules: Vec<(&str, Reply)>) -> Self {
+        Scripted {
+            rules: rules.into_iter().map(|(p, r)| (p.to_string(), r)).collect(),
+            log: Arc::default(),
+            debug: Arc::default(),
+        }
+    }
+
+    fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+fn fail(cmd: &str, why: &str) -> ExecError {
+    ExecError::NonZeroExit {
+        command: cmd.to_string(),
+        status: "exit status: 1".into(),
+        stdout: String::new(),
+        stderr: why.to_string(),
+    }
+}
+
+/// What buildx writes to `--metadata-file`: the fixture, naming the image the command pushed.
+fn write_metadata(line: &str) {
+    let words: Vec<&str> = line.split(' ').collect();
+    let after = |flag: &str| words[words.iter().position(|w| *w == flag).unwrap() + 1];
+    let mut meta = fixture("k3d/buildx-metadata-echo.json");
+    meta["image.name"] = json!(after("-t"));
+    let path = Path::new(after("--metadata-file"));
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, meta.to_string()).unwrap();
+}
+
+impl Runner for Scripted {
+    async fn run(&self, cmd: &Cmd) -> Result<Output, ExecError> {
+        let line = cmd.display();
+        self.log.lock().unwrap().push(line.clone());
+        self.debug.lock().unwrap().push(format!("{cmd:?}"));
+        let Some((_, reply)) = self
+            .rules
+            .iter()
+            .find(|(p, _)| line.starts_with(p.as_str()))
+        else {
+            return Err(fail(&line, "unexpected command in this test"));
+        };
+        match reply {
+            Reply::Fail(why) => Err(fail(&line, why)),
+            Reply::Out(stdout) => {
+                if line.contains(" --metadata-file ") {
+                    write_metadata(&line);
+                }
+                Ok(Output {
+                    stdout: stdout.clone(),
+                    stderr: String::new(),
+                })
+            }
+        }
+    }
+}
+
+fn ok(prefix: &str) -> (&str, Reply) {
+    (prefix, Reply::Out(String::new()))
+}
+
+/// The runner of a fresh cluster: no cluster listed, every other k3d and helm call succeeds.
+fn fresh_rules() -> Vec<(&'static str, Reply)> {
+    vec![
+        ("k3d cluster list", Reply::Out("[]".into())),
+        ok("k3d "),
+        ok("helm "),
+    ]
+}
+
+// ---------------------------------------------------------------------------------------------
+// The scripted kube API server
+
+struct Exchange {
+    method: Method,
+    uri: String,
+    /// `Some`: the request's content type and JSON body must be exactly these.
+    body: Option<(&'static str, Value)>,
+    status: u16,
+    reply: Value,
+}
+
+fn get(uri: &str, reply: Value) -> Exchange {
+    Exchange {
+        method: Method::GET,
+        uri: uri.into(),
+        body: None,
+        status: 200,
+        reply,
+    }
+}
+
+fn send(method: Method, uri: &str, ct: &'static str, body: Value, reply: Value) -> Exchange {
+    Exchange {
+        method,
+        uri: uri.into(),
+        body: Some((ct, body)),
+        status: 200,
+        reply,
+    }
+}
+
+/// A [`Kube`] whose requests must follow `script` in order; the task fails on any difference
+/// and when the client sends more or fewer requests.
+fn scripted_kube(script: Vec<Exchange>) -> (Kube, JoinHandle<()>) {
+    let (svc, mut handle) =
+        tower_test::mock::pair::<Request<::kube::client::Body>, Response<::kube::client::Body>>();
+    let server = tokio::spawn(async move {
+        let n = script.len();
+        for (i, ex) in script.into_iter().enumerate() {
+            let (req, respond) = handle
+                .next_request()
+                .await
+                .unwrap_or_else(|| panic!("client sent {i} of {n} scripted requests"));
+            assert_eq!(req.method(), ex.method, "request {i}");
+            assert_eq!(req.uri().to_string(), ex.uri, "request {i}");
+            if let Some((ct, want)) = ex.body {
+                assert_eq!(req.headers()[http::header::CONTENT_TYPE], ct, "request {i}");
+                let bytes = req.into_body().collect_bytes().await.unwrap();
+                let got: Value = serde_json::from_slice(&bytes).unwrap();
+                assert_eq!(got, want, "request {i} body");
+            }
+            respond.send_response(
+                Response::builder()
+                    .status(ex.status)
+                    .header(http::header::CONTENT_TYPE, "application/json")
+                    .body(::kube::client::Body::from(
+                        serde_json::to_vec(&ex.reply).unwrap(),
+                    ))
+                    .unwrap(),
+            );
+        }
+        assert!(
+            handle.next_request().await.is_none(),
+            "client sent more than the {n} scripted requests"
+        );
+    });
+    (Kube::new(::kube::Client::new(svc, "default")), server)
+}
+
+const NODES: &str = "/api/v1/nodes?";
+const SECRET: &str = "/api/v1/namespaces/openfaas/secrets/basic-auth";
+
+/// What `up` asks the API in the fixture cluster: nodes, the one missing label, the function
+/// namespace, the gateway password.
+fn up_exchanges() -> Vec<Exchange> {
+    let nodes = fixture("k3d/api-nodes-srv-edge.json");
+    vec![
+        get(NODES, nodes.clone()),
+        send(
+            Method::PATCH,
+            "/api/v1/nodes/edge?&fieldManager=faasbed",
+            kube::JSON_MERGE,
+            json!({"metadata":{"labels":{"type":"edge-01"}}}),
+            nodes["items"][1].clone(),
+        ),
+        send(
+            Method::POST,
+            "/api/v1/namespaces?",
+            "application/json",
+            json!({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"openfaas-fn"}}),
+            json!({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"openfaas-fn"}}),
+        ),
+        get(SECRET, fixture("kube/secret-basic-auth.json")),
+    ]
+}
+
+/// The password in the secret fixture, decoded by the test itself.
+fn fixture_password() -> String {
+    use base64::Engine as _;
+    let secret = fixture("kube/secret-basic-auth.json");
+    let b = base64::engine::general_purpose::STANDARD
+        .decode(secret["data"]["basic-auth-password"].as_str().unwrap())
+        .unwrap();
+    String::from_utf8(b).unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// A gateway that answers /healthz
+
+/// An HTTP server on a free loopback port that answers 200 to everything; returns the port.
+async fn healthy_gateway() -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = l.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let _ = s
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nOK",
+                    )
+                    .await;
+            });
+        }
+    });
+    port
+}
+
+struct Run {
+    dir: tempfile::TempDir,
+    scenario: Scenario,
+}
+
+impl Run {
+    async fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut scenario = spec::parse(SCENARIO, &repo().join("scenarios/live-test.toml")).unwrap();
+        scenario.platform.k3d.gateway_port = healthy_gateway().await;
+        Run { dir, scenario }
+    }
+
+    fn run_dir(&self) -> PathBuf {
+        self.dir.path().join(RUN_ID)
+    }
+
+    /// `up` with `runner` and a scripted API server; also returns the kubeconfig path the
+    /// client was made from.
+    async fn up(
+        &self,
+        runner: Scripted,
+        kube: Kube,
+    ) -> (Result<K3dPlatform<Scripted>, K3dError>, Option<PathBuf>) {
+        let seen = Arc::new(Mutex::new(None));
+        let seen2 = seen.clone();
+        let r = K3dPlatform::up_with(
+            &self.scenario,
+            RUN_ID,
+            &self.run_dir(),
+            runner,
+            move |path: PathBuf| async move {
+                *seen2.lock().unwrap() = Some(path);
+                Ok(kube)
+            },
+        )
+        .await;
+        let path = seen.lock().unwrap().clone();
+        (r, path)
+    }
+
+    fn expected_up(&self, create: bool) -> Vec<String> {
+        let run = self.run_dir();
+        let r = run.display();
+        let mut v = vec!["k3d cluster list -o json".to_string()];
+        if create {
+            v.push(format!("k3d cluster create --config {r}/k3d.yaml --kubeconfig-update-default=false --kubeconfig-switch-context=false"));
+        }
+        v.extend([
+            format!("k3d kubeconfig write faasbed --output {r}/kubeconfig --overwrite"),
+            "helm repo add openfaas https://openfaas.github.io/faas-netes/".into(),
+            "helm repo update openfaas".into(),
+            format!("helm --kubeconfig {r}/kubeconfig upgrade --install openfaas openfaas/openfaas --version {} --namespace openfaas --create-namespace --set functionNamespace=openfaas-fn --set generateBasicAuth=true --set openfaasPro=false --set gateway.nodePort=31112 --set-string 'nodeSelector.kubernetes\\.io/hostname=srv' --wait --timeout 300s", faasbed::pins::OPENFAAS_CHART),
+        ]);
+        v
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// up
+
+#[tokio::test]
+async fn fresh_up_runs_the_lifecycle_in_order_and_keeps_the_kubeconfig_in_the_run_dir() {
+    let run = Run::new().await;
+    let runner = Scripted::new(fresh_rules());
+    let (k, server) = scripted_kube(up_exchanges());
+    let (p, kubeconfig) = run.up(runner.clone(), k).await;
+    let p = p.unwrap();
+    assert_eq!(runner.log(), run.expected_up(true));
+    assert_eq!(kubeconfig.unwrap(), run.run_dir().join("kubeconfig"));
+    assert_eq!(p.kubeconfig(), run.run_dir().join("kubeconfig"));
+    // k3d create writes its kubeconfig there too, never into the user's default one.
+    let create = runner.debug.lock().unwrap()[1].clone();
+    assert!(
+        create.contains(&format!(
+            "{:?}",
+            run.run_dir().join("kubeconfig").as_os_str()
+        )),
+        "{create}"
+    );
+    let config = std::fs::read_to_string(run.run_dir().join("k3d.yaml")).unwrap();
+    assert!(config.contains("name: faasbed"), "{config}");
+    assert!(!p.reused());
+    let gw = p.gateway();
+    assert_eq!(gw.password, fixture_password());
+    assert_eq!(gw.user, "admin");
+    assert_eq!(
+        gw.url,
+        format!(
+            "http://127.0.0.1:{}",
+            run.scenario.platform.k3d.gateway_port
+        )
+    );
+    assert_eq!(p.cold_settle(), plan::COLD_SETTLE);
+    drop(p);
+    server.await.unwrap();
+    let pw = fixture_password();
+    for line in runner.debug.lock().unwrap().iter() {
+        assert!(!line.contains(&pw), "password in {line}");
+    }
+}
+
+#[tokio::test]
+async fn up_runs_exactly_the_commands_of_the_dry_run_plan() {
+    let run = Run::new().await;
+    let runner = Scripted::new(fresh_rules());
+    let (k, server) = scripted_kube(up_exchanges());
+    let (p, _) = run.up(runner.clone(), k).await;
+    drop(p.unwrap());
+    server.await.unwrap();
+    let plan = plan::plan(
+        &run.scenario,
+        &PlanOpts {
+            run_id: RUN_ID.into(),
+            run_dir: run.run_dir(),
+        },
+    )
+    .unwrap();
+    let planned: Vec<String> = plan
+        .sections
+        .iter()
+        .filter(|s| ["cluster", "node labels", "OpenFaaS CE"].contains(&s.title.as_str()))
+        .flat_map(|s| &s.steps)
+        .filter_map(|s| match s {
+            Step::Command { cmd, on: None } | Step::Probe { cmd, .. } => Some(cmd.display()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(runner.log(), planned);
+}
+
+#[tokio::test]
+async fn a_second_up_of_the_same_run_reuses_its_cluster() {
+    let run = Run::new().await;
+    let runner = Scripted::new(vec![
+        (
+            "k3d cluster list",
+            Reply::Out(text("k3d/cluster-list.json")),
+        ),
+        ok("k3d kubeconfig write"),
+        ok("helm "),
+    ]);
+    let (k, server) = scripted_kube(up_exchanges());
+    let (p, _) = run.up(runner.clone(), k).await;
+    let p = p.unwrap();
+    assert!(p.reused());
+    assert_eq!(runner.log(), run.expected_up(false));
+    drop(p);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_cluster_of_another_run_is_refused_and_left_alone() {
+    let run = Run::new().await;
+    let runner = Scripted::new(vec![(
+        "k3d cluster list",
+        Reply::Out(text("k3d/cluster-list.json")),
+    )]);
+    let (k, server) = scripted_kube(vec![]);
+    let r = K3dPlatform::up_with(
+        &run.scenario,
+        "run-other",
+        &run.run_dir(),
+        runner.clone(),
+        |_: PathBuf| async move { Ok(k) },
+    )
+    .await;
+    let e = r.err().unwrap();
+    let msg = e.to_string();
+    assert!(matches!(e, K3dError::ClusterTaken { .. }), "{msg}");
+    assert!(msg.contains("run run-20261127-0931"), "{msg}");
+    assert!(msg.contains("k3d cluster delete faasbed"), "{msg}");
+    assert_eq!(runner.log(), ["k3d cluster list -o json"]);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_failing_step_deletes_the_cluster_and_the_error_names_the_step() {
+    let run = Run::new().await;
+    let runner = Scripted::new(vec![
+        ("k3d cluster list", Reply::Out("[]".into())),
+        (
+            "helm --kubeconfig",
+            Reply::Fail("Error: context deadline exceeded"),
+        ),
+        ok("k3d "),
+        ok("helm "),
+    ]);
+    // The install fails before the password is read.
+    let mut script = up_exchanges();
+    script.pop();
+    let (k, server) = scripted_kube(script);
+    let (p, _) = run.up(runner.clone(), k).await;
+    let e = p.err().unwrap();
+    let mut want = run.expected_up(true);
+    want.push("k3d cluster delete faasbed".into());
+    assert_eq!(runner.log(), want);
+    let msg = format!("{e} / {:?}", std::error::Error::source(&e));
+    assert!(msg.contains("install the OpenFaaS chart failed"), "{msg}");
+    assert!(msg.contains("context deadline exceeded"), "{msg}");
+    assert!(!msg.contains(&fixture_password()), "{msg}");
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_failed_delete_after_a_failed_step_says_how_to_clean_up() {
+    let run = Run::new().await;
+    let runner = Scripted::new(vec![
+        ("k3d cluster list", Reply::Out("[]".into())),
+        ("k3d kubeconfig write", Reply::Fail("no such cluster")),
+        ("k3d cluster delete", Reply::Fail("docker is gone")),
+        ok("k3d "),
+    ]);
+    let (k, server) = scripted_kube(vec![]);
+    let (p, _) = run.up(runner.clone(), k).await;
+    let msg = p.err().unwrap().to_string();
+    assert!(
+        msg.contains("write the cluster's kubeconfig failed"),
+        "{msg}"
+    );
+    assert!(msg.contains("run `k3d cluster delete faasbed`"), "{msg}");
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn scenarios_with_qemu_nodes_are_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let thesis = spec::load(&repo().join("scenarios/thesis.toml")).unwrap();
+    let runner = Scripted::new(vec![]);
+    let (k, server) = scripted_kube(vec![]);
+    let r = K3dPlatform::up_with(
+        &thesis,
+        RUN_ID,
+        dir.path(),
+        runner.clone(),
+        |_: PathBuf| async move { Ok(k) },
+    )
+    .await;
+    let msg = r.err().unwrap().to_string();
+    assert!(msg.contains("raspberrypi-01, raspberrypi-02"), "{msg}");
+    assert!(msg.contains("--platform local"), "{msg}");
+    assert!(runner.log().is_empty());
+    server.await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// force_cold, placement, down
+
+const FN: &str = "echo-rsbpi-01";
+const DEPLOYMENT: &str = "/apis/apps/v1/namespaces/openfaas-fn/deployments/echo-rsbpi-01";
+const PODS: &str =
+    "/api/v1/namespaces/openfaas-fn/pods?&labelSelector=faas_function%3Decho-rsbpi-01";
+const ENDPOINTS: &str = "/api/v1/namespaces/openfaas-fn/endpoints/echo-rsbpi-01";
+
+#[tokio::test]
+async fn force_cold_scales_to_zero_and_returns_once_pods_and_endpoints_are_gone() {
+    let run = Run::new().await;
+    let runner = Scripted::new(fresh_rules());
+    let mut script = up_exchanges();
+    script.extend([
+        send(
+            Method::PATCH,
+            &format!("{DEPLOYMENT}/scale?&fieldManager=faasbed"),
+            kube::JSON_MERGE,
+            json!({"spec":{"replicas":0}}),
+            fixture("kube/scale-zero.json"),
+        ),
+        get(PODS, fixture("kube/pods-terminating.json")),
+        get(ENDPOINTS, fixture("kube/endpoints-ready.json")),
+        get(PODS, fixture("kube/pods-empty.json")),
+        get(ENDPOINTS, fixture("kube/endpoints-empty.json")),
+    ]);
+    let (k, server) = scripted_kube(script);
+    let (p, _) = run.up(runner.clone(), k).await;
+    let p = p.unwrap();
+    p.force_cold(FN).await.unwrap();
+    drop(p);
+    server.await.unwrap();
+    // No command runs for a cold start.
+    assert_eq!(runner.log(), run.expected_up(true));
+}
+
+#[tokio::test]
+async fn placement_maps_pods_to_nodes_and_leaves_the_instance_unknown() {
+    let run = Run::new().await;
+    let runner = Scripted::new(fresh_rules());
+    let mut script = up_exchanges();
+    script.extend([
+        get(PODS, fixture("kube/pods-placed.json")),
+        get(NODES, fixture("kube/nodes-thesis.json")),
+        get(PODS, fixture("kube/pods-terminating.json")),
+        get(NODES, fixture("kube/nodes-thesis.json")),
+    ]);
+    let (k, server) = scripted_kube(script);
+    let (p, _) = run.up(runner, k).await;
+    let p = p.unwrap();
+    let placed = p.placement(FN).await.unwrap();
+    assert_eq!(placed.len(), 1);
+    assert_eq!(placed[0].node, "raspberrypi-01");
+    assert_eq!(placed[0].arch, faasbed::spec::Arch::Armhf);
+    assert_eq!(placed[0].class, "pi3");
+    assert_eq!(placed[0].instance, None);
+    assert!(placed[0].ready);
+    // A terminating pod is on its way out: not a replica.
+    assert!(p.placement(FN).await.unwrap().is_empty());
+    drop(p);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn down_deletes_the_cluster_once_and_is_safe_twice() {
+    let run = Run::new().await;
+    let runner = Scripted::new(fresh_rules());
+    let (k, server) = scripted_kube(up_exchanges());
+    let (p, _) = run.up(runner.clone(), k).await;
+    let mut p = p.unwrap();
+    p.down().await.unwrap();
+    p.down().await.unwrap();
+    let log = runner.log();
+    let deletes = log
+        .iter()
+        .filter(|l| l.starts_with("k3d cluster delete"))
+        .count();
+    assert_eq!(deletes, 1, "{log:?}");
+    assert_eq!(log.last().unwrap(), "k3d cluster delete faasbed");
+    drop(p);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_failed_down_is_retried_by_the_next_down() {
+    let run = Run::new().await;
+    let mut rules = vec![("k3d cluster delete", Reply::Fail("docker is gone"))];
+    rules.extend(fresh_rules());
+    let runner = Scripted::new(rules);
+    let (k, server) = scripted_kube(up_exchanges());
+    let (p, _) = run.up(runner.clone(), k).await;
+    let mut p = p.unwrap();
+    let e = p.down().await.unwrap_err();
+    assert!(matches!(e, PlatformError::K3d(_)), "{e}");
+    assert!(e.to_string().contains("delete k3d cluster failed"), "{e}");
+    let _ = p.down().await;
+    let deletes = runner
+        .log()
+        .iter()
+        .filter(|l| l.starts_with("k3d cluster delete"))
+        .count();
+    assert_eq!(deletes, 2);
+    drop(p);
+    server.await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// images
+
+#[tokio::test]
+async fn images_are_built_once_per_source_and_deployed_by_the_pushed_digest() {
+    let run = Run::new().await;
+    let mut rules = vec![
+        (
+            "docker buildx inspect",
+            Reply::Fail("no builder \"faasbed\" found"),
+        ),
+        ok("docker buildx create"),
+        ok("docker buildx build"),
+    ];
+    rules.extend(fresh_rules());
+    let runner = Scripted::new(rules);
+    let (k, server) = scripted_kube(up_exchanges());
+    let (p, _) = run.up(runner.clone(), k).await;
+    let p = p.unwrap();
+    let root = repo().join("images/functions");
+    let built = p.build_images(&run.scenario, &root).await.unwrap();
+    let log = runner.log();
+    let images: Vec<&String> = log.iter().skip(run.expected_up(true).len()).collect();
+    let hash = faasbed::build::source_hash(&root, "echo", "dockerfile").unwrap();
+    let tag = &hash[..16];
+    let r = run.run_dir();
+    assert_eq!(
+        images,
+        [
+            "docker buildx inspect faasbed",
+            "docker buildx create --name faasbed --driver docker-container --driver-opt network=host",
+            &format!("docker buildx build --builder faasbed --platform linux/amd64 --push -t localhost:5111/faasbed/echo:{tag} --metadata-file {}/images/echo.json -f images/functions/echo/Dockerfile images/functions", r.display()),
+        ]
+    );
+    assert_eq!(built.len(), 1);
+    assert_eq!(built[0].function, "echo-edge");
+    let digest = fixture("k3d/buildx-metadata-echo.json")["containerimage.digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        built[0].image,
+        format!("faasbed-registry.localhost:5000/faasbed/echo:{tag}@{digest}")
+    );
+    drop(p);
+    server.await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// placement enforcement
+
+fn thesis_with_one_function() -> Scenario {
+    let mut s = spec::load(&repo().join("scenarios/thesis.toml")).unwrap();
+    s.functions.retain(|f| f.name == FN);
+    s
+}
+
+fn rolled_out() -> Value {
+    let mut d = fixture("kube/deployment-patched.json");
+    d["status"]["observedGeneration"] = json!(2);
+    d["status"]["updatedReplicas"] = json!(1);
+    d
+}
+
+fn enforce_script(pods: &str) -> Vec<Exchange> {
+    vec![
+        send(
+            Method::PATCH,
+            &format!("{DEPLOYMENT}?&fieldManager=faasbed"),
+            kube::STRATEGIC_MERGE,
+            json!({"spec":{"template":{"spec":{
+                "nodeSelector":{"type":"rsbpi-01"},
+                "containers":[{"name":FN,"env":[
+                    {"name":"NODE_NAME","valueFrom":{"fieldRef":{"fieldPath":"spec.nodeName"}}}]}]}}}}),
+            fixture("kube/deployment-patched.json"),
+        ),
+        get(DEPLOYMENT, fixture("kube/deployment-patched.json")),
+        get(DEPLOYMENT, rolled_out()),
+        get(PODS, fixture(pods)),
+        get(NODES, fixture("kube/nodes-thesis.json")),
+    ]
+}
+
+#[tokio::test]
+async fn enforce_and_verify_patches_waits_for_the_rollout_then_checks_nodes() {
+    let (k, server) = scripted_kube(enforce_script("kube/pods-placed.json"));
+    let placed = enforce_and_verify(&k, &thesis_with_one_function())
+        .await
+        .unwrap();
+    drop(k);
+    server.await.unwrap();
+    assert_eq!(placed.len(), 1);
+    assert_eq!(placed[0].0, FN);
+    assert_eq!(placed[0].1[0].node.as_deref(), Some("raspberrypi-01"));
+}
+
+#[tokio::test]
+async fn enforce_and_verify_fails_on_a_pod_left_on_the_wrong_node() {
+    let (k, server) = scripted_kube(enforce_script("kube/pods-wrong-node.json"));
+    let e = enforce_and_verify(&k, &thesis_with_one_function())
+        .await
+        .unwrap_err();
+    drop(k);
+    server.await.unwrap();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("faas-cluster-02") && msg.contains("type=rsbpi-01"),
+        "{msg}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// faasbed label
+
+fn pi_scenario() -> Scenario {
+    spec::load(&repo().join("scenarios/pi3-pi4-vps.toml")).unwrap()
+}
+
+#[tokio::test]
+async fn label_dry_run_reads_nodes_and_patches_nothing() {
+    let (k, server) = scripted_kube(vec![get(NODES, fixture("kube/nodes-unlabelled.json"))]);
+    let rows = relabel::decide(&k, Some(&pi_scenario())).await.unwrap();
+    drop(k);
+    server.await.unwrap();
+    let table = relabel::table(&rows);
+    let lines: Vec<&str> = table.lines().map(str::trim_end).collect();
+    assert_eq!(
+        lines,
+        [
+            "NODE                 CLASS  RULE         CHANGE",
+            "control              control scenario     up to date",
+            "vps-a                vps    scenario     up to date",
+            "pi3-a                pi3    scenario     faasbed.io/class=pi3 (new)",
+            "pi3-a                pi3    scenario     faasbed.io/site=lab (new)",
+            "pi4-a                pi4    scenario     faasbed.io/class=pi4 (new)",
+            "pi4-a                pi4    scenario     faasbed.io/site=lab (new)",
+            "pi-spare             pi4    3 mid arm    faasbed.io/class=pi4 (new)",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn label_applies_one_merge_patch_per_node_that_lacks_labels() {
+    let patch = |node: &str, labels: Value| {
+        send(
+            Method::PATCH,
+            &format!("/api/v1/nodes/{node}?&fieldManager=faasbed"),
+            kube::JSON_MERGE,
+            json!({ "metadata": { "labels": labels } }),
+            json!({"apiVersion":"v1","kind":"Node","metadata":{"name":node}}),
+        )
+    };
+    let (k, server) = scripted_kube(vec![
+        get(NODES, fixture("kube/nodes-unlabelled.json")),
+        patch(
+            "pi3-a",
+            json!({"faasbed.io/class":"pi3","faasbed.io/site":"lab"}),
+        ),
+        patch(
+            "pi4-a",
+            json!({"faasbed.io/class":"pi4","faasbed.io/site":"lab"}),
+        ),
+        patch("pi-spare", json!({"faasbed.io/class":"pi4"})),
+    ]);
+    let rows = relabel::decide(&k, Some(&pi_scenario())).await.unwrap();
+    let n = relabel::apply(&k, &rows).await.unwrap();
+    drop(k);
+    server.await.unwrap();
+    assert_eq!(n, 3);
+}
+
+#[tokio::test]
+async fn without_a_scenario_the_rule_table_decides_and_an_odd_node_is_reported() {
+    let mut nodes = fixture("kube/nodes-unlabelled.json");
+    nodes["items"][4]["status"]["capacity"]["cpu"] = json!("16");
+    let (k, server) = scripted_kube(vec![get(NODES, nodes)]);
+    let rows = relabel::decide(&k, None).await.unwrap();
+    drop(k);
+    server.await.unwrap();
+    let table = relabel::table(&rows);
+    assert!(
+        table.contains("faasbed.io/class=vps (was control)"),
+        "{table}"
+    );
+    let spare = table.lines().find(|l| l.starts_with("pi-spare")).unwrap();
+    assert!(spare.contains("none: node pi-spare"), "{spare}");
+    assert!(spare.contains("matches no auto-labelling rule"), "{spare}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// preflight and the CLI
+
+#[test]
+fn preflight_names_every_missing_program_with_its_install_command() {
+    let e = live::preflight(PlatformKind::K3d, |p| {
+        (p == "helm").then(|| PathBuf::from("/usr/bin/helm"))
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(e.starts_with("docker, k3d not found on PATH"), "{e}");
+    assert!(e.contains("apt-get install -y docker.io"), "{e}");
+    assert!(e.contains("TAG=v5.9.0"), "{e}");
+    assert!(!e.contains("helm:"), "{e}");
+    live::preflight(PlatformKind::Local, |_| None).unwrap();
+}
+
+fn faasbed(args: &[&str], path_env: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_faasbed"))
+        .args(args)
+        .current_dir(repo())
+        .env("PATH", path_env)
+        .env_remove("KUBECONFIG")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn bench_on_k3d_without_docker_or_k3d_fails_fast_naming_them() {
+    let empty = tempfile::tempdir().unwrap();
+    let results = empty.path().join("results");
+    let out = faasbed(
+        &[
+            "bench",
+            "scenarios/thesis.toml",
+            "--results",
+            results.to_str().unwrap(),
+        ],
+        empty.path(),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("docker, k3d, helm not found on PATH"), "{err}");
+    assert!(err.contains("k3d-io/k3d/main/install.sh"), "{err}");
+    assert!(
+        !results.exists(),
+        "a run directory was made before the check"
+    );
+}
+
+#[test]
+fn label_cli_names_a_missing_kubeconfig() {
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("nope");
+    let out = faasbed(
+        &["label", "--kubeconfig", kc.to_str().unwrap(), "--dry-run"],
+        dir.path(),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains(&kc.display().to_string()), "{err}");
+}
