@@ -132,7 +132,7 @@ pub async fn bench(
         store.dir().display()
     ));
 
-    let mut platform = AnyPlatform::up(&opts.home, scenario, run_id, store.dir()).await?;
+    let mut platform = AnyPlatform::up(&opts.home, scenario, run_id).await?;
     // Ctrl-C asks the measurement to stop; it finishes the requests in flight and stores every
     // sample it holds before returning, so nothing measured is lost.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -62,9 +62,6 @@ enum Command {
         /// Scenario file.
         #[arg(default_value = DEFAULT_SCENARIO)]
         scenario: PathBuf,
-        /// Where the run directory would go.
-        #[arg(long, default_value = "results")]
-        results: PathBuf,
     },
     /// Stand up the topology of a scenario (embedded platform: starts the gateway daemon).
     Up {
@@ -273,7 +270,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             dry_run,
         } => {
             if dry_run {
-                return print_plan(&scenario, &results);
+                return print_plan(&scenario, &home);
             }
             let opts = crate::bench::BenchOpts {
                 results,
@@ -284,7 +281,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             };
             bench_cmd(&scenario, platform.as_deref(), &opts, json).await
         }
-        Command::Plan { scenario, results } => print_plan(&scenario, &results),
+        Command::Plan { scenario } => print_plan(&scenario, &home),
         Command::Up { scenario, platform } => up(&home, &scenario, platform.as_deref()).await,
         Command::Deploy { scenario } => deploy_cmd(&home, scenario.as_deref()).await,
         Command::Invoke {
@@ -452,7 +449,7 @@ fn require_local(s: &spec::Scenario) -> Result<(), CliError> {
 }
 
 /// Print the dry-run plan of a scenario on stdout (k3d scenarios only, for now).
-fn print_plan(path: &Path, results: &Path) -> Result<(), CliError> {
+fn print_plan(path: &Path, home: &local::Home) -> Result<(), CliError> {
     let scenario = spec::load(path)?;
     if scenario.platform.kind != PlatformKind::K3d {
         return Err(CliError::Unsupported(format!(
@@ -463,7 +460,7 @@ fn print_plan(path: &Path, results: &Path) -> Result<(), CliError> {
     }
     let run_id = local::new_run_id();
     let opts = crate::platform::k3d::PlanOpts {
-        run_dir: results.join(&run_id),
+        run_dir: home.runs().join(&run_id),
         run_id,
     };
     print!(

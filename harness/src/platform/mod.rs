@@ -119,14 +119,15 @@ fn k3d_err(e: k3d::K3dError) -> PlatformError {
 
 impl AnyPlatform {
     /// Bring up the platform of `scenario` for run `run_id`: `local` starts the embedded
-    /// topology under `home`; `k3d` creates (or reuses) the run's cluster with its files in
-    /// `run_dir`; `existing` attaches to the scenario's kubeconfig. k3d and existing first check
-    /// their programs are on `PATH` ([`k3d::preflight`]).
+    /// topology under `home`; `k3d` creates (or reuses) the run's cluster; `existing` attaches
+    /// to the scenario's kubeconfig. k3d and existing first check their programs are on `PATH`
+    /// ([`k3d::preflight`]). Their working files (k3d config, kubeconfig with its client
+    /// certificates, helm cache) live in `home`'s run directory, never in the results, which
+    /// are meant to be shared.
     pub async fn up(
         home: &local::Home,
         scenario: &Scenario,
         run_id: &str,
-        run_dir: &Path,
     ) -> Result<Self, PlatformError> {
         let kind = scenario.platform.kind;
         if kind == PlatformKind::Local {
@@ -135,6 +136,8 @@ impl AnyPlatform {
             ));
         }
         k3d::preflight(kind, crate::exec::which).map_err(k3d_err)?;
+        let work = home.runs().join(run_id);
+        let run_dir = work.as_path();
         let p = match &scenario.platform.kubeconfig {
             Some(kc) if kind == PlatformKind::Existing => {
                 k3d::K3dPlatform::attach(scenario, kc, run_dir, System).await
