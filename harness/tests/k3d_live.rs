@@ -597,6 +597,40 @@ async fn placement_maps_pods_to_nodes_and_leaves_the_instance_unknown() {
     server.await.unwrap();
 }
 
+/// Cold-start phases on k3d come from the live pod's conditions: scheduled → spawned,
+/// Ready → healthy (whole seconds).
+#[tokio::test]
+async fn cold_phases_come_from_the_live_pods_conditions() {
+    let run = Run::new().await;
+    let runner = Scripted::new(fresh_rules());
+    let mut pod = fixture("kube/pods-placed.json")["items"][0].clone();
+    pod["kind"] = "Pod".into();
+    pod["apiVersion"] = "v1".into();
+    let name = pod["metadata"]["name"].as_str().unwrap().to_string();
+    let mut script = up_exchanges();
+    script.extend([
+        get(PODS, fixture("kube/pods-placed.json")),
+        get(NODES, fixture("kube/nodes-thesis.json")),
+        get(&format!("/api/v1/namespaces/openfaas-fn/pods/{name}"), pod),
+        // No live pod: nothing is claimed.
+        get(PODS, fixture("kube/pods-terminating.json")),
+        get(NODES, fixture("kube/nodes-thesis.json")),
+    ]);
+    let (k, server) = scripted_kube(script);
+    let (p, _) = run.up(runner, k).await;
+    let p = p.unwrap();
+    let ph = p.cold_phases(FN).await;
+    // 2026-11-27T09:51:40Z and 09:51:46Z, the fixture's PodScheduled and Ready transitions.
+    assert_eq!(ph.spawned_ns, Some(1_795_773_100 * 1_000_000_000));
+    assert_eq!(ph.healthy_ns, Some(1_795_773_106 * 1_000_000_000));
+    assert_eq!(
+        p.cold_phases(FN).await,
+        faasbed::platform::ColdPhases::default()
+    );
+    drop(p);
+    server.await.unwrap();
+}
+
 #[tokio::test]
 async fn down_deletes_the_cluster_once_and_is_safe_twice() {
     let run = Run::new().await;

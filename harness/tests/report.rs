@@ -453,3 +453,22 @@ fn million_sample_report_rebuild_time() {
         w.files.len()
     );
 }
+
+/// A run on OpenFaaS CE (k3d or an existing cluster) states the readiness-probe floor beside its
+/// cold starts; a local run does not.
+#[test]
+fn ce_runs_state_the_probe_floor_beside_cold_starts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = copy_run(tmp.path(), "on-ce");
+    let path = run.join(files::RUN);
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let floor = "probes /_/health first after 2 s, then every 2 s";
+    let local = String::from_utf8(markdown::render(&report::load(&run).unwrap())).unwrap();
+    assert!(!local.contains(floor));
+    m["platform"] = "k3d".into();
+    std::fs::write(&path, serde_json::to_vec(&m).unwrap()).unwrap();
+    let ce = String::from_utf8(markdown::render(&report::load(&run).unwrap())).unwrap();
+    assert!(ce.contains(floor), "{ce}");
+    assert!(ce.contains("from pod conditions, 1 s resolution"));
+}

@@ -187,6 +187,12 @@ pub async fn probe_once<P: Platform>(
             s.spawned_unix_ns = header_u64(&inv, headers::SPAWNED);
             s.started_unix_ns = header_u64(&inv, headers::STARTED);
             s.healthy_unix_ns = header_u64(&inv, headers::HEALTHY);
+            if s.spawned_unix_ns.is_none() && s.healthy_unix_ns.is_none() {
+                // A gateway that does not stamp them (OpenFaaS CE): ask the platform.
+                let seen = platform.cold_phases(&f.name).await;
+                s.spawned_unix_ns = seen.spawned_ns;
+                s.healthy_unix_ns = seen.healthy_ns;
+            }
         }
     }
     s.reject = verify(

@@ -97,6 +97,14 @@ pub trait Platform {
         function: &str,
     ) -> impl std::future::Future<Output = Result<Vec<ReplicaPlacement>, PlatformError>>;
 
+    /// Spawn and health stamps of the cold start `function` just had, as the platform saw them
+    /// (k3d: the live pod's conditions, 1 s resolution). Empty when the answer's headers carry
+    /// them already (the local gateway) or the platform saw nothing.
+    fn cold_phases(&self, function: &str) -> impl std::future::Future<Output = ColdPhases> {
+        let _ = function;
+        async { ColdPhases::default() }
+    }
+
     /// Release everything the topology holds. Safe to call twice.
     fn down(&mut self) -> impl std::future::Future<Output = Result<(), PlatformError>>;
 
@@ -216,6 +224,13 @@ impl Platform for AnyPlatform {
         match self {
             AnyPlatform::Local(p) => p.placement(function).await,
             AnyPlatform::K3d(p) => p.placement(function).await,
+        }
+    }
+
+    async fn cold_phases(&self, function: &str) -> ColdPhases {
+        match self {
+            AnyPlatform::Local(p) => p.cold_phases(function).await,
+            AnyPlatform::K3d(p) => p.cold_phases(function).await,
         }
     }
 

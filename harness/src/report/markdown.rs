@@ -109,8 +109,16 @@ pub fn text_tables(d: &ReportData) -> Vec<TextTable> {
             })
             .collect()
     };
+    let on_ce = matches!(d.manifest.platform.as_str(), "k3d" | "existing");
     let cold = TextTable {
-        title: "Cold starts (verified, time to first byte), ms".into(),
+        title: if on_ce {
+            format!(
+                "Cold starts (verified, time to first byte), ms — {}",
+                crate::platform::k3d::ce_probe_floor_note()
+            )
+        } else {
+            "Cold starts (verified, time to first byte), ms".into()
+        },
         header: headers(&[
             "workload",
             "class",
@@ -125,7 +133,11 @@ pub fn text_tables(d: &ReportData) -> Vec<TextTable> {
     let mut ph = headers(&["workload", "class"]);
     ph.extend(PHASES.iter().map(|p| p.to_string()));
     let phases = TextTable {
-        title: "Cold-start phases (median of verified samples), ms".into(),
+        title: if on_ce {
+            "Cold-start phases (median of verified samples; spawn and healthy from pod conditions, 1 s resolution), ms".into()
+        } else {
+            "Cold-start phases (median of verified samples), ms".into()
+        },
         header: ph,
         rows: cold_rows(true),
     };

@@ -25,7 +25,7 @@ use crate::build::{self, BuildError};
 use crate::deploy::Deployed;
 use crate::exec::{Cmd, ExecError, Output, Runner, System};
 use crate::pins;
-use crate::platform::{GatewayAccess, Platform, PlatformError, ReplicaPlacement};
+use crate::platform::{ColdPhases, GatewayAccess, Platform, PlatformError, ReplicaPlacement};
 use crate::spec::{Arch, PlatformKind, Scenario};
 
 /// Basic-auth user of the OpenFaaS gateway (the chart's `basic-auth-user`).
@@ -635,6 +635,21 @@ impl<R: Runner> Platform for K3dPlatform<R> {
                 })
             })
             .collect())
+    }
+
+    async fn cold_phases(&self, function: &str) -> ColdPhases {
+        // The cold call started one pod: the one that is not going away.
+        let Ok(pods) = self.kube.placement(function).await else {
+            return ColdPhases::default();
+        };
+        let Some(pod) = pods.iter().find(|p| !p.terminating) else {
+            return ColdPhases::default();
+        };
+        self.kube
+            .cold_phases(&pod.pod)
+            .await
+            .map(|ph| ph.to_cold_phases())
+            .unwrap_or_default()
     }
 
     async fn down(&mut self) -> Result<(), PlatformError> {
