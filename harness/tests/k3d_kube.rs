@@ -9,10 +9,13 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use faasbed::platform::k3d::kube::{self, Kube, KubeError};
 use faasbed::spec::{Arch, Constraint};
-use http::{Method, Request, Response};
+use http::Method;
 use k8s_openapi::api::apps::v1::Deployment;
 use serde_json::{json, Value};
-use tokio::task::JoinHandle;
+
+#[path = "common/kube_script.rs"]
+mod kube_script;
+use kube_script::{get, scripted_kube, send, status, Exchange};
 use tokio::time::Instant;
 
 const FN: &str = "echo-rsbpi-01";
@@ -26,83 +29,13 @@ fn fixture(name: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-/// One request the client must send, and the answer it gets.
-struct Exchange {
-    method: Method,
-    uri: String,
-    /// `Some`: the request's content type and JSON body must be exactly these.
-    patch: Option<(&'static str, Value)>,
-    status: u16,
-    reply: Value,
-}
-
-fn get(uri: &str, reply: Value) -> Exchange {
-    Exchange {
-        method: Method::GET,
-        uri: uri.into(),
-        patch: None,
-        status: 200,
-        reply,
-    }
-}
-
 fn patch(uri: &str, content_type: &'static str, body: Value, reply: Value) -> Exchange {
-    Exchange {
-        method: Method::PATCH,
-        uri: uri.into(),
-        patch: Some((content_type, body)),
-        status: 200,
-        reply,
-    }
-}
-
-fn status(mut e: Exchange, code: u16) -> Exchange {
-    e.status = code;
-    e
-}
-
-/// A [`Kube`] whose every request is checked against `script`, in order; the returned task
-/// fails if a request differs, or if the client sends more or fewer than scripted.
-fn scripted(script: Vec<Exchange>) -> (Kube, JoinHandle<()>) {
-    let (svc, mut handle) =
-        tower_test::mock::pair::<Request<::kube::client::Body>, Response<::kube::client::Body>>();
-    let server = tokio::spawn(async move {
-        let n = script.len();
-        for (i, ex) in script.into_iter().enumerate() {
-            let (req, send) = handle
-                .next_request()
-                .await
-                .unwrap_or_else(|| panic!("client sent {i} of {n} scripted requests"));
-            assert_eq!(req.method(), ex.method, "request {i}");
-            assert_eq!(req.uri().to_string(), ex.uri, "request {i}");
-            if let Some((content_type, expected)) = ex.patch {
-                let ct = req.headers().get(http::header::CONTENT_TYPE).unwrap();
-                assert_eq!(ct, content_type, "request {i}");
-                let body = req.into_body().collect_bytes().await.unwrap();
-                let got: Value = serde_json::from_slice(&body).unwrap();
-                assert_eq!(got, expected, "request {i} body");
-            }
-            send.send_response(
-                Response::builder()
-                    .status(ex.status)
-                    .header(http::header::CONTENT_TYPE, "application/json")
-                    .body(::kube::client::Body::from(
-                        serde_json::to_vec(&ex.reply).unwrap(),
-                    ))
-                    .unwrap(),
-            );
-        }
-        assert!(
-            handle.next_request().await.is_none(),
-            "client sent more than the {n} scripted requests"
-        );
-    });
-    (Kube::new(::kube::Client::new(svc, "default")), server)
+    send(Method::PATCH, uri, content_type, body, reply)
 }
 
 /// Run `op` against `script`, then check the script was followed to the end.
 async fn with_script<T>(script: Vec<Exchange>, op: impl AsyncFnOnce(&Kube) -> T) -> T {
-    let (k, server) = scripted(script);
+    let (k, server) = scripted_kube(script);
     let out = op(&k).await;
     drop(k);
     server.await.unwrap();

@@ -15,9 +15,12 @@ use faasbed::platform::k3d::plan::{self, PlanOpts, Step};
 use faasbed::platform::k3d::{enforce_and_verify, live, relabel, K3dError, K3dPlatform};
 use faasbed::platform::{Platform, PlatformError};
 use faasbed::spec::{self, PlatformKind, Scenario};
-use http::{Method, Request, Response};
+use http::Method;
 use serde_json::{json, Value};
-use tokio::task::JoinHandle;
+
+#[path = "common/kube_script.rs"]
+mod kube_script;
+use kube_script::{get, scripted_kube, send, Exchange};
 
 const RUN_ID: &str = "run-20261127-0931";
 
@@ -156,73 +159,6 @@ fn fresh_rules() -> Vec<(&'static str, Reply)> {
 
 // ---------------------------------------------------------------------------------------------
 // The scripted kube API server
-
-struct Exchange {
-    method: Method,
-    uri: String,
-    /// `Some`: the request's content type and JSON body must be exactly these.
-    body: Option<(&'static str, Value)>,
-    status: u16,
-    reply: Value,
-}
-
-fn get(uri: &str, reply: Value) -> Exchange {
-    Exchange {
-        method: Method::GET,
-        uri: uri.into(),
-        body: None,
-        status: 200,
-        reply,
-    }
-}
-
-fn send(method: Method, uri: &str, ct: &'static str, body: Value, reply: Value) -> Exchange {
-    Exchange {
-        method,
-        uri: uri.into(),
-        body: Some((ct, body)),
-        status: 200,
-        reply,
-    }
-}
-
-/// A [`Kube`] whose requests must follow `script` in order; the task fails on any difference
-/// and when the client sends more or fewer requests.
-fn scripted_kube(script: Vec<Exchange>) -> (Kube, JoinHandle<()>) {
-    let (svc, mut handle) =
-        tower_test::mock::pair::<Request<::kube::client::Body>, Response<::kube::client::Body>>();
-    let server = tokio::spawn(async move {
-        let n = script.len();
-        for (i, ex) in script.into_iter().enumerate() {
-            let (req, respond) = handle
-                .next_request()
-                .await
-                .unwrap_or_else(|| panic!("client sent {i} of {n} scripted requests"));
-            assert_eq!(req.method(), ex.method, "request {i}");
-            assert_eq!(req.uri().to_string(), ex.uri, "request {i}");
-            if let Some((ct, want)) = ex.body {
-                assert_eq!(req.headers()[http::header::CONTENT_TYPE], ct, "request {i}");
-                let bytes = req.into_body().collect_bytes().await.unwrap();
-                let got: Value = serde_json::from_slice(&bytes).unwrap();
-                assert_eq!(got, want, "request {i} body");
-            }
-            respond.send_response(
-                Response::builder()
-                    .status(ex.status)
-                    .header(http::header::CONTENT_TYPE, "application/json")
-                    .body(::kube::client::Body::from(
-                        serde_json::to_vec(&ex.reply).unwrap(),
-                    ))
-                    .unwrap(),
-            );
-        }
-        assert!(
-            handle.next_request().await.is_none(),
-            "client sent more than the {n} scripted requests"
-        );
-    });
-    (Kube::new(::kube::Client::new(svc, "default")), server)
-}
 
 const NODES: &str = "/api/v1/nodes?";
 const SECRET: &str = "/api/v1/namespaces/openfaas/secrets/basic-auth";

@@ -103,17 +103,28 @@ where
         resample_into(denominator, &mut den_buf, &mut rng);
         ratios.push(checked_ratio(stat(&mut num_buf), stat(&mut den_buf))?);
     }
+    Ok(percentile_interval(ratio, ratios, opts, subsampled))
+}
+
+/// The estimate with Efron & Tibshirani's percentile interval of the bootstrap `ratios`.
+fn percentile_interval(
+    ratio: f64,
+    mut ratios: Vec<f64>,
+    opts: BootstrapOpts,
+    subsampled: bool,
+) -> RatioEstimate {
     ratios.sort_unstable_by(f64::total_cmp);
     let tail = (1.0 - opts.level) / 2.0;
-    let lo = quantile_sorted(&ratios, tail).unwrap_or(f64::NAN);
-    let hi = quantile_sorted(&ratios, 1.0 - tail).unwrap_or(f64::NAN);
-    Ok(RatioEstimate {
+    RatioEstimate {
         ratio,
-        ci: (lo, hi),
+        ci: (
+            quantile_sorted(&ratios, tail).unwrap_or(f64::NAN),
+            quantile_sorted(&ratios, 1.0 - tail).unwrap_or(f64::NAN),
+        ),
         level: opts.level,
         resamples: opts.resamples,
         subsampled,
-    })
+    }
 }
 
 /// Percentile-bootstrap interval for the ratio of the type-7 `q`-quantiles of two samples, drawn
@@ -159,18 +170,7 @@ pub fn bootstrap_quantile_ratio(
         let d = den_draw.sample(&mut rng);
         ratios.push(checked_ratio(n, d)?);
     }
-    ratios.sort_unstable_by(f64::total_cmp);
-    let tail = (1.0 - opts.level) / 2.0;
-    Ok(RatioEstimate {
-        ratio,
-        ci: (
-            quantile_sorted(&ratios, tail).unwrap_or(f64::NAN),
-            quantile_sorted(&ratios, 1.0 - tail).unwrap_or(f64::NAN),
-        ),
-        level: opts.level,
-        resamples: opts.resamples,
-        subsampled: false,
-    })
+    Ok(percentile_interval(ratio, ratios, opts, false))
 }
 
 /// Draws the type-7 `q`-quantile of a bootstrap resample of a sorted sample (see
