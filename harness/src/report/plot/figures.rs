@@ -103,8 +103,64 @@ struct Axes<'a> {
     x_fmt: &'a dyn Fn(&f64) -> String,
     /// Extra labelled vertical marks (x, text).
     marks: &'a [(f64, String)],
-    /// Where the legend goes.
-    legend: SeriesLabelPosition,
+}
+
+/// The corner of the plot (x in `x`, y in `0..y_max`) where a legend box of `w` × `h` (fractions
+/// of the plot) covers the least of the lines: each segment is sampled at 9 points, so a long
+/// flat stretch counts as much as a steep run of vertices.
+fn quietest_corner(
+    series: &[Series],
+    x: &std::ops::Range<f64>,
+    y_max: f64,
+    (w, h): (f64, f64),
+) -> SeriesLabelPosition {
+    let span = x.end - x.start;
+    let samples: Vec<(f64, f64)> = series
+        .iter()
+        .flat_map(|s| s.points.windows(2))
+        .flat_map(|p| {
+            let ((x0, y0), (x1, y1)) = (p[0], p[1]);
+            (0..=8).map(move |i| {
+                let t = f64::from(i) / 8.0;
+                (x0 + t * (x1 - x0), y0 + t * (y1 - y0))
+            })
+        })
+        .map(|(px, py)| ((px - x.start) / span, py / y_max))
+        .collect();
+    let covered = |left: bool, top: bool| {
+        samples
+            .iter()
+            .filter(|(fx, fy)| {
+                (if left { *fx <= w } else { *fx >= 1.0 - w })
+                    && (if top { *fy >= 1.0 - h } else { *fy <= h })
+            })
+            .count()
+    };
+    [
+        (SeriesLabelPosition::UpperLeft, covered(true, true)),
+        (SeriesLabelPosition::UpperRight, covered(false, true)),
+        (SeriesLabelPosition::LowerRight, covered(false, false)),
+        (SeriesLabelPosition::LowerLeft, covered(true, false)),
+    ]
+    .into_iter()
+    .min_by_key(|(_, n)| *n)
+    .map_or(SeriesLabelPosition::UpperLeft, |(p, _)| p)
+}
+
+/// The legend's size as fractions of a plot area of `plot_px` pixels: 7 px per label character
+/// plus the sample line, 16 px per row (plotters' default 12 pt label font), plus padding.
+fn legend_fraction(series: &[Series], plot_px: (u32, u32)) -> (f64, f64) {
+    let chars = series
+        .iter()
+        .map(|s| s.label.chars().count())
+        .max()
+        .unwrap_or(0);
+    let w_px = chars as f64 * 7.0 + 50.0;
+    let h_px = series.len() as f64 * 16.0 + 16.0;
+    (
+        (w_px / f64::from(plot_px.0.max(1))).min(1.0),
+        (h_px / f64::from(plot_px.1.max(1))).min(1.0),
+    )
 }
 
 fn draw_lines<DB: DrawingBackend>(
@@ -149,16 +205,24 @@ fn draw_lines<DB: DrawingBackend>(
             )))
             .map_err(err)?;
     }
+    let plot_px = chart.plotting_area().dim_in_pixel();
+    let legend = quietest_corner(series, &axes.x, y_max, legend_fraction(series, plot_px));
     for s in series {
         let c = color(s.color);
         let style = c.stroke_width(2);
         let legend = move |(x, y): (i32, i32)| PathElement::new(vec![(x, y), (x + 20, y)], c);
         if s.dashed {
+            // Two short strokes, so the legend shows the line as dashed too.
+            let dashed = move |(x, y): (i32, i32)| {
+                EmptyElement::at((x, y))
+                    + PathElement::new(vec![(0, 0), (7, 0)], c)
+                    + PathElement::new(vec![(12, 0), (20, 0)], c)
+            };
             chart
                 .draw_series(DashedLineSeries::new(s.points.iter().copied(), 6, 4, style))
                 .map_err(err)?
                 .label(&s.label)
-                .legend(legend);
+                .legend(dashed);
         } else {
             chart
                 .draw_series(LineSeries::new(s.points.iter().copied(), style))
@@ -169,7 +233,7 @@ fn draw_lines<DB: DrawingBackend>(
     }
     chart
         .configure_series_labels()
-        .position(axes.legend.clone())
+        .position(legend)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .draw()
@@ -238,7 +302,6 @@ impl Figure for Spectrum {
             x_labels: SPECTRUM_MAX_X as usize + 1,
             x_fmt: &|x| percentile_label(*x),
             marks: &[(2f64.log10(), "50%".to_string())],
-            legend: SeriesLabelPosition::UpperLeft,
         };
         draw_lines(root, &self.title, &axes, &self.series)
     }
@@ -307,7 +370,6 @@ impl Figure for Cdf {
             x_labels: 10,
             x_fmt: &|x| format!("{x:.1}"),
             marks: &[],
-            legend: SeriesLabelPosition::LowerRight,
         };
         draw_lines(root, &self.title, &axes, &self.series)
     }
@@ -687,6 +749,36 @@ impl Figure for Timeline {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn line(points: &[(f64, f64)]) -> Series {
+        Series {
+            label: "x".into(),
+            color: 0,
+            dashed: false,
+            points: points.to_vec(),
+        }
+    }
+
+    #[test]
+    fn the_legend_goes_where_the_lines_are_not() {
+        let pos =
+            |s: &[Series]| format!("{:?}", quietest_corner(s, &(0.0..10.0), 10.0, (0.3, 0.3)));
+        // A CDF-like rise on the left and a flat top: the lower right is free.
+        let rise = [line(&[(0.0, 0.0), (1.0, 9.0), (10.0, 10.0)])];
+        assert_eq!(pos(&rise), format!("{:?}", SeriesLabelPosition::LowerRight));
+        // A spectrum: low on the left, high on the right; the upper left is free.
+        let spectrum = [line(&[(0.0, 1.0), (9.0, 2.0), (9.5, 9.5), (10.0, 10.0)])];
+        assert_eq!(
+            pos(&spectrum),
+            format!("{:?}", SeriesLabelPosition::UpperLeft)
+        );
+        // A long flat segment counts though it has only two vertices.
+        let flat = [
+            line(&[(0.0, 9.5), (10.0, 9.5)]),
+            line(&[(0.0, 0.5), (2.0, 0.5)]),
+        ];
+        assert_eq!(pos(&flat), format!("{:?}", SeriesLabelPosition::LowerRight));
+    }
 
     #[test]
     fn percentile_labels_follow_the_log_axis() {
