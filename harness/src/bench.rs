@@ -17,7 +17,7 @@ use crate::platform::local::{Home, LocalError};
 use crate::platform::{AnyPlatform, Platform, PlatformError};
 use crate::spec::{Scenario, WarmMode};
 use crate::store::hlog::{self, Interval};
-use crate::store::manifest::{self, Host, NodeProvenance, RunManifest};
+use crate::store::manifest::{self, Host, RunManifest};
 use crate::store::samples::SamplesFile;
 use crate::store::{files, RunStore, StoreError};
 use crate::summary::{self, RunSummary};
@@ -193,26 +193,7 @@ async fn measure(
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), BenchError> {
     let stopped = || *stop.borrow();
-    // Only the embedded platform keeps per-node state; k3d nodes are not recorded yet.
-    let local_nodes = platform
-        .local()
-        .map(|p| &p.state().nodes[..])
-        .unwrap_or_default();
-    m.nodes = local_nodes
-        .iter()
-        .map(|n| NodeProvenance {
-            name: n.name.clone(),
-            class: n.class.clone(),
-            arch: n.arch.clone(),
-            backend: n.backend.clone(),
-            site: n.site.clone(),
-            emulated: n.backend == "qemu-user" || n.backend == "qemu-vm",
-            launcher: n.launcher.clone(),
-            link: n.link.clone(),
-            enforcement: n.enforcement.clone(),
-            profile: n.profile.clone(),
-        })
-        .collect();
+    m.nodes = platform.node_provenance(scenario).await;
     m.emulated = m.nodes.iter().any(|n| n.emulated);
     store.write_json(files::RUN, &*m)?;
 

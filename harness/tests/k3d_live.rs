@@ -567,6 +567,30 @@ async fn cold_phases_come_from_the_live_pods_conditions() {
     server.await.unwrap();
 }
 
+/// run.json of a k3d run records every scenario node with what the cluster reports about it.
+#[tokio::test]
+async fn node_provenance_joins_the_scenario_with_the_cluster() {
+    let run = Run::new().await;
+    let runner = Scripted::new(fresh_rules());
+    let mut script = up_exchanges();
+    script.push(get(NODES, fixture("k3d/api-nodes-srv-edge.json")));
+    let (k, server) = scripted_kube(script);
+    let (p, _) = run.up(runner, k).await;
+    let p = p.unwrap();
+    let nodes = p.node_provenance(&run.scenario).await;
+    let names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["srv", "edge"]);
+    for n in &nodes {
+        assert_eq!((n.class.as_str(), n.arch.as_str()), ("vps", "amd64"));
+        assert!(!n.emulated);
+        assert_eq!(n.enforcement["enforced"], false);
+        assert_eq!(n.launcher["detected"]["name"], n.name.as_str());
+    }
+    assert_eq!(nodes[1].backend, "agent");
+    drop(p);
+    server.await.unwrap();
+}
+
 #[tokio::test]
 async fn down_deletes_the_cluster_once_and_is_safe_twice() {
     let run = Run::new().await;

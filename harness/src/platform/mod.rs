@@ -15,6 +15,7 @@ use crate::deploy::{self, DeployError, Deployed};
 use crate::exec::System;
 use crate::openfaas::Client;
 use crate::spec::{Arch, PlatformKind, Scenario};
+use crate::store::manifest::NodeProvenance;
 
 /// Errors any platform may return.
 #[derive(Debug, thiserror::Error)]
@@ -156,6 +157,31 @@ impl AnyPlatform {
             _ => k3d::K3dPlatform::up(scenario, run_id, run_dir, System).await,
         };
         Ok(AnyPlatform::K3d(p.map_err(k3d_err)?))
+    }
+
+    /// Provenance of every node: the embedded platform's own records, or the scenario's nodes
+    /// joined with what the cluster reports.
+    pub async fn node_provenance(&self, scenario: &Scenario) -> Vec<NodeProvenance> {
+        match self {
+            AnyPlatform::Local(p) => p
+                .state()
+                .nodes
+                .iter()
+                .map(|n| NodeProvenance {
+                    name: n.name.clone(),
+                    class: n.class.clone(),
+                    arch: n.arch.clone(),
+                    backend: n.backend.clone(),
+                    site: n.site.clone(),
+                    emulated: n.backend == "qemu-user" || n.backend == "qemu-vm",
+                    launcher: n.launcher.clone(),
+                    link: n.link.clone(),
+                    enforcement: n.enforcement.clone(),
+                    profile: n.profile.clone(),
+                })
+                .collect(),
+            AnyPlatform::K3d(p) => p.node_provenance(scenario).await,
+        }
     }
 
     /// The embedded platform, when this is it (its topology state has node provenance).

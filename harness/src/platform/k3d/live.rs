@@ -26,7 +26,8 @@ use crate::deploy::Deployed;
 use crate::exec::{Cmd, ExecError, Output, Runner, System};
 use crate::pins;
 use crate::platform::{ColdPhases, GatewayAccess, Platform, PlatformError, ReplicaPlacement};
-use crate::spec::{Arch, PlatformKind, Scenario};
+use crate::spec::{Arch, Backend, PlatformKind, Scenario};
+use crate::store::manifest::NodeProvenance;
 
 /// Basic-auth user of the OpenFaaS gateway (the chart's `basic-auth-user`).
 pub const GATEWAY_USER: &str = "admin";
@@ -597,6 +598,38 @@ pub fn gateway_url_from_kubeconfig(path: &Path) -> Result<String, K3dError> {
         .and_then(|u| u.host().map(str::to_string))
         .ok_or_else(no_server)?;
     Ok(format!("http://{host}:{}", config::GATEWAY_NODE_PORT))
+}
+
+impl<R: Runner> K3dPlatform<R> {
+    /// Provenance of every scenario node, joined with what Kubernetes reports about it (arch,
+    /// CPUs, memory, kubelet version; `null` when the node is not in the cluster). A k3d
+    /// container runs on the host's CPU: emulated only for a `qemu` VM node.
+    pub async fn node_provenance(&self, scenario: &Scenario) -> Vec<NodeProvenance> {
+        let facts = self.kube.node_facts().await.unwrap_or_default();
+        scenario
+            .nodes
+            .iter()
+            .map(|n| {
+                let seen = facts.iter().find(|f| f.name == n.name);
+                NodeProvenance {
+                    name: n.name.clone(),
+                    class: n.class.clone(),
+                    arch: seen.map_or_else(|| n.arch.to_string(), |f| f.arch.clone()),
+                    backend: n.backend.as_str().to_string(),
+                    site: n.site.clone(),
+                    emulated: n.backend == Backend::Qemu,
+                    launcher: serde_json::json!({ "k3s": scenario.platform.k3d.k3s_image, "detected": seen }),
+                    link: serde_json::Value::Null,
+                    enforcement: serde_json::json!({
+                        "enforced": false,
+                        "reason": "k3d containers share the host's CPUs and memory; the class \
+                                   profile is not applied",
+                    }),
+                    profile: serde_json::to_value(&n.profile).unwrap_or_default(),
+                }
+            })
+            .collect()
+    }
 }
 
 fn platform_err(e: impl Into<K3dError>) -> PlatformError {
