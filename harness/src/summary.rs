@@ -1,7 +1,7 @@
 //! `summary.json`: per function × node, warm latency (corrected and uncorrected) and verified
 //! cold starts, rebuilt from `run.json` + `samples.jsonl` alone so it survives any crash.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -16,6 +16,9 @@ use crate::store::samples::{self, Record};
 use crate::store::{files, RunStore, StoreError};
 
 /// The whole summary of a run.
+
+/// The node of failures whose response named none.
+pub const UNKNOWN_NODE: &str = "unknown";
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunSummary {
     /// Schema version.
@@ -182,7 +185,7 @@ pub fn from_store(store: &RunStore) -> Result<RunSummary, StoreError> {
     let read = if path.exists() {
         samples::read(&path, |r| match r {
             Record::Warm(s) if s.phase == Phase::Measure => {
-                let node = s.node.clone().unwrap_or_else(|| "unknown".into());
+                let node = s.node.clone().unwrap_or_else(|| UNKNOWN_NODE.into());
                 let key = (s.function.clone(), node);
                 if !warm.contains_key(&key) {
                     match WarmAcc::new() {
@@ -201,7 +204,7 @@ pub fn from_store(store: &RunStore) -> Result<RunSummary, StoreError> {
             }
             Record::Warm(_) => {}
             Record::Cold(c) => {
-                let node = c.node.clone().unwrap_or_else(|| "unknown".into());
+                let node = c.node.clone().unwrap_or_else(|| UNKNOWN_NODE.into());
                 cold.entry((c.function.clone(), node)).or_default().push(c);
             }
         })?
@@ -295,15 +298,23 @@ fn cold_summary(v: &[ColdSample]) -> ColdSummary {
 
 impl RunSummary {
     /// Function × node pairs with no valid sample at all (no ok warm request and no verified
-    /// cold start): an empty result is a failure.
+    /// cold start): an empty result is a failure. Failures that named no node (`unknown`) are
+    /// such a pair only when their function has no valid sample on any node.
     pub fn empty_results(&self) -> Vec<String> {
+        let valid = |e: &&Entry| {
+            e.warm.as_ref().is_some_and(|w| w.ok > 0)
+                || e.cold.as_ref().is_some_and(|c| c.verified > 0)
+        };
+        let served: BTreeSet<&str> = self
+            .results
+            .iter()
+            .filter(valid)
+            .map(|e| e.function.as_str())
+            .collect();
         self.results
             .iter()
-            .filter(|e| {
-                let warm_ok = e.warm.as_ref().is_some_and(|w| w.ok > 0);
-                let cold_ok = e.cold.as_ref().is_some_and(|c| c.verified > 0);
-                !(warm_ok || cold_ok)
-            })
+            .filter(|e| !valid(e))
+            .filter(|e| e.node != UNKNOWN_NODE || !served.contains(e.function.as_str()))
             .map(|e| format!("{} on {}", e.function, e.node))
             .collect()
     }
@@ -392,5 +403,52 @@ impl RunSummary {
         }
         let _ = writeln!(t, "warm latency is corrected for coordinated omission (from the intended send time); cold = time to first byte of verified cold starts");
         t
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
+mod tests {
+    use super::*;
+
+    fn entry(function: &str, node: &str, ok: u64, failed: u64) -> Entry {
+        Entry {
+            function: function.into(),
+            node: node.into(),
+            class: "vps".into(),
+            arch: "amd64".into(),
+            emulated: false,
+            warm: Some(WarmSummary {
+                requests: ok + failed,
+                ok,
+                errors: [("status_5xx".to_string(), failed)].into_iter().collect(),
+                late_sends: 0,
+                target_rps: Some(10.0),
+                achieved_rps: 10.0,
+                corrected_us: None,
+                uncorrected_us: None,
+            }),
+            cold: None,
+        }
+    }
+
+    #[test]
+    fn failures_without_a_node_fail_the_run_only_when_nothing_else_answered() {
+        let summary = |results| RunSummary {
+            format: 1,
+            run_id: "r".into(),
+            scenario_hash: String::new(),
+            status: "complete".into(),
+            emulated: false,
+            torn_tail: false,
+            results,
+        };
+        let s = summary(vec![
+            entry("f", "vps-1", 90, 0),
+            entry("f", UNKNOWN_NODE, 0, 10),
+            entry("g", UNKNOWN_NODE, 0, 5),
+            entry("h", "vps-1", 0, 3),
+        ]);
+        assert_eq!(s.empty_results(), ["g on unknown", "h on vps-1"]);
     }
 }

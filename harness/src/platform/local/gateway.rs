@@ -225,22 +225,18 @@ impl Gateway {
         let (mut rparts, rbody) = match tokio::time::timeout(self.invoke_timeout, exchange).await {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => {
-                return text(
-                    StatusCode::BAD_GATEWAY,
-                    &format!(
-                        "function {name}: replica on node {} (pid {}) failed: {e}",
-                        node.node.name, replica.pid
-                    ),
-                )
+                let msg = format!(
+                    "function {name}: replica on node {} (pid {}) failed: {e}",
+                    node.node.name, replica.pid
+                );
+                return on_node(text(StatusCode::BAD_GATEWAY, &msg), &node.node.name);
             }
             Err(_) => {
-                return text(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    &format!(
-                        "function {name}: no answer from node {} within {:?}",
-                        node.node.name, self.invoke_timeout
-                    ),
-                )
+                let msg = format!(
+                    "function {name}: no answer from node {} within {:?}",
+                    node.node.name, self.invoke_timeout
+                );
+                return on_node(text(StatusCode::GATEWAY_TIMEOUT, &msg), &node.node.name);
             }
         };
         let rheader_bytes: usize = rparts
@@ -260,6 +256,14 @@ impl Gateway {
         rparts.headers.remove(header::TRANSFER_ENCODING);
         Response::from_parts(rparts, Full::new(rbody))
     }
+}
+
+/// Name the node a failed call went to (`X-Faasbed-Node`), so its error counts against that node.
+fn on_node(mut r: Response<Body>, node: &str) -> Response<Body> {
+    if let Ok(v) = HeaderValue::from_str(node) {
+        r.headers_mut().insert(headers::NODE, v);
+    }
+    r
 }
 
 fn info() -> GatewayInfo {
