@@ -15,10 +15,10 @@ use crate::store::manifest::RunManifest;
 use crate::store::samples::{self, Record};
 use crate::store::{files, RunStore, StoreError};
 
-/// The whole summary of a run.
-
 /// The node of failures whose response named none.
 pub const UNKNOWN_NODE: &str = "unknown";
+
+/// The whole summary of a run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunSummary {
     /// Schema version.
