@@ -132,7 +132,28 @@ pub async fn bench(
         store.dir().display()
     ));
 
-    let mut platform = AnyPlatform::up(&opts.home, scenario, run_id).await?;
+    // Ctrl-C during `up` abandons what it started (processes of the run, the run's cluster);
+    // a failed or interrupted `up` is recorded in run.json before the error returns.
+    tokio::pin!(interrupt);
+    let up = tokio::select! {
+        r = AnyPlatform::up(&opts.home, scenario, run_id) => r.map_err(BenchError::from),
+        _ = &mut interrupt => {
+            AnyPlatform::abandon(scenario, run_id).await;
+            Err(BenchError::Interrupted { dir: store.dir().to_path_buf() })
+        }
+    };
+    let mut platform = match up {
+        Ok(p) => p,
+        Err(e) => {
+            m.ended_at = Some(rfc3339(SystemTime::now()));
+            m.status = match &e {
+                BenchError::Interrupted { .. } => "interrupted".into(),
+                e => format!("failed: {e}"),
+            };
+            store.write_json(files::RUN, &m)?;
+            return Err(e);
+        }
+    };
     // Ctrl-C asks the measurement to stop; it finishes the requests in flight and stores every
     // sample it holds before returning, so nothing measured is lost.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -141,7 +162,7 @@ pub async fn bench(
         tokio::pin!(work);
         tokio::select! {
             r = &mut work => r,
-            _ = interrupt => {
+            _ = &mut interrupt => {
                 let _ = stop_tx.send(true);
                 let grace = scenario.experiment.warm.timeout + Duration::from_secs(5);
                 let _ = tokio::time::timeout(grace, &mut work).await;

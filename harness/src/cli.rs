@@ -314,6 +314,20 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             say(&format!(
                 "killed {n} labelled process(es) and removed leftover cgroups"
             ));
+            if crate::exec::which("k3d").is_some() {
+                let deleted = crate::platform::k3d::live::sweep_clusters(&crate::exec::System)
+                    .await
+                    .map_err(|e| CliError::Failed(format!("sweeping k3d clusters: {e}")))?;
+                say(&format!(
+                    "deleted {} k3d cluster(s) of faasbed runs{}",
+                    deleted.len(),
+                    if deleted.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", deleted.join(", "))
+                    }
+                ));
+            }
             Ok(())
         }
         Command::Doctor => {

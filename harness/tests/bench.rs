@@ -305,3 +305,34 @@ fn ctrl_c_mid_run_keeps_partial_results_and_leaves_no_process() {
         "processes left after Ctrl-C"
     );
 }
+
+/// Ctrl-C as soon as the run directory exists (while `up` starts the topology, or just after):
+/// the run is recorded as interrupted and nothing of it keeps running.
+#[test]
+fn ctrl_c_during_up_records_the_run_and_leaves_no_process() {
+    let (tmp, home) = common::temp_home();
+    let results = tmp.path().join("results");
+    let mut child = bench_cmd(&home.root, &results, &[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let run = run_dir_when_ready(&results, &mut child);
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
+    assert_eq!(manifest["status"], "interrupted", "{err}");
+    assert!(manifest["ended_at"].is_string());
+    let run_id = run.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        faasbed::exec::labelled_pids(Some(&run_id)).is_empty(),
+        "processes left after Ctrl-C during up"
+    );
+}

@@ -885,3 +885,39 @@ fn label_cli_names_a_missing_kubeconfig() {
     assert!(!out.status.success(), "{err}");
     assert!(err.contains(&kc.display().to_string()), "{err}");
 }
+
+/// `faasbed clean` deletes the clusters faasbed runs created and leaves every other one alone.
+#[tokio::test]
+async fn sweep_deletes_only_clusters_of_faasbed_runs() {
+    let mut listing = fixture("k3d/cluster-list.json");
+    let mut other = listing[0].clone();
+    other["name"] = "someone-else".into();
+    for n in other["nodes"].as_array_mut().unwrap() {
+        n["name"] = n["name"]
+            .as_str()
+            .unwrap()
+            .replace("faasbed", "someone-else")
+            .into();
+        n["runtimeLabels"]
+            .as_object_mut()
+            .unwrap()
+            .remove("faasbed.io/run");
+    }
+    listing.as_array_mut().unwrap().push(other);
+    let runner = Scripted::new(vec![
+        ("k3d cluster list", Reply::Out(listing.to_string())),
+        ok("k3d cluster delete faasbed"),
+    ]);
+    let deleted = live::sweep_clusters(&runner).await.unwrap();
+    assert_eq!(deleted, ["faasbed"]);
+    let deletes: Vec<String> = runner
+        .log()
+        .into_iter()
+        .filter(|l| l.starts_with("k3d cluster delete"))
+        .collect();
+    assert_eq!(deletes.len(), 1, "{deletes:?}");
+    assert!(
+        deletes[0].starts_with("k3d cluster delete faasbed"),
+        "{deletes:?}"
+    );
+}

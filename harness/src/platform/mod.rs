@@ -159,6 +159,24 @@ impl AnyPlatform {
         Ok(AnyPlatform::K3d(p.map_err(k3d_err)?))
     }
 
+    /// Release what an interrupted [`AnyPlatform::up`] of run `run_id` may have started: the
+    /// run's labelled processes and cgroups (local), the run's k3d cluster (k3d; a cluster that
+    /// was never created is no error). Best effort: nothing is returned.
+    pub async fn abandon(scenario: &Scenario, run_id: &str) {
+        match scenario.platform.kind {
+            PlatformKind::Local => {
+                local::sweep(Some(run_id));
+            }
+            PlatformKind::K3d => {
+                if let Ok(cp) = k3d::config::plan(scenario, run_id) {
+                    let _ =
+                        crate::exec::run(&k3d::cmd::cluster_delete(&cp.config.metadata.name)).await;
+                }
+            }
+            PlatformKind::Existing => {}
+        }
+    }
+
     /// Provenance of every node: the embedded platform's own records, or the scenario's nodes
     /// joined with what the cluster reports.
     pub async fn node_provenance(&self, scenario: &Scenario) -> Vec<NodeProvenance> {

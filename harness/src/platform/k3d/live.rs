@@ -485,6 +485,24 @@ fn cluster_of_run(
     }
 }
 
+/// Delete every k3d cluster a faasbed run created (its containers carry [`RUN_LABEL`]), e.g.
+/// after a crash; clusters without the label are left alone. Returns the names deleted.
+pub async fn sweep_clusters<R: Runner>(runner: &R) -> Result<Vec<String>, K3dError> {
+    let listed = step(runner, &cmd::cluster_list(), "list k3d clusters").await?;
+    let mut deleted = Vec::new();
+    for c in parse::k3d_clusters(&listed.stdout)? {
+        let ours = c
+            .nodes
+            .iter()
+            .any(|n| n.runtime_labels.contains_key(RUN_LABEL));
+        if ours {
+            step(runner, &cmd::cluster_delete(&c.name), "delete k3d cluster").await?;
+            deleted.push(c.name);
+        }
+    }
+    Ok(deleted)
+}
+
 /// Where OpenFaaS goes and how its gateway is reached.
 struct Target<'a> {
     /// Run directory (helm's repository list and cache).
