@@ -410,16 +410,31 @@ impl ColdStrip {
     }
 }
 
-fn column_labels<DB: DrawingBackend>(
-    chart: &mut ChartContext<
-        '_,
-        DB,
-        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
-    >,
+/// Chart coordinates of a column chart: one column per label at x = 0, 1, ...
+type Columns<'a, DB> = ChartContext<
+    'a,
+    DB,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// A white column chart titled `title` with one labelled column per entry of `labels`
+/// (x axis "workload · class") and a y axis from 0 to `y_max`, described as `y_desc`.
+fn column_chart<'a, DB: DrawingBackend>(
+    root: &'a DrawingArea<DB, Shift>,
+    title: &str,
     labels: &[String],
-    x_desc: &str,
+    y_max: f64,
     y_desc: &str,
-) -> Result<(), String> {
+) -> Result<Columns<'a, DB>, String> {
+    root.fill(&WHITE).map_err(err)?;
+    let n = labels.len() as f64;
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(64)
+        .build_cartesian_2d(-0.5..n - 0.5, 0.0..y_max.max(1e-3))
+        .map_err(err)?;
     let fmt = |x: &f64| {
         let i = x.round();
         if (x - i).abs() < 1e-6 && i >= 0.0 {
@@ -434,10 +449,11 @@ fn column_labels<DB: DrawingBackend>(
         .x_labels(labels.len().max(1) * 4 + 1)
         .x_label_formatter(&fmt)
         .x_label_style(("sans-serif", 11))
-        .x_desc(x_desc)
+        .x_desc("workload · class")
         .y_desc(y_desc)
         .draw()
-        .map_err(err)
+        .map_err(err)?;
+    Ok(chart)
 }
 
 impl Figure for ColdStrip {
@@ -445,23 +461,14 @@ impl Figure for ColdStrip {
         &self.title
     }
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
-        root.fill(&WHITE).map_err(err)?;
         let y_max = self
             .columns
             .iter()
             .flat_map(|c| c.2.iter().copied())
             .fold(0.0, f64::max)
             * 1.1;
-        let n = self.columns.len() as f64;
-        let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(64)
-            .build_cartesian_2d(-0.5..n - 0.5, 0.0..y_max.max(1e-3))
-            .map_err(err)?;
         let labels: Vec<String> = self.columns.iter().map(|c| c.0.clone()).collect();
-        column_labels(&mut chart, &labels, "workload · class", "first byte (ms)")?;
+        let mut chart = column_chart(root, &self.title, &labels, y_max, "first byte (ms)")?;
         for (i, (_, c, values)) in self.columns.iter().enumerate() {
             let col = color(*c);
             let x0 = i as f64;
@@ -525,23 +532,14 @@ impl Figure for ColdPhases {
         &self.title
     }
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
-        root.fill(&WHITE).map_err(err)?;
         let y_max = self
             .bars
             .iter()
             .map(|b| b.1.iter().sum::<f64>())
             .fold(0.0, f64::max)
             * 1.25;
-        let n = self.bars.len() as f64;
-        let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(64)
-            .build_cartesian_2d(-0.5..n - 0.5, 0.0..y_max.max(1e-3))
-            .map_err(err)?;
         let labels: Vec<String> = self.bars.iter().map(|b| b.0.clone()).collect();
-        column_labels(&mut chart, &labels, "workload · class", "median (ms)")?;
+        let mut chart = column_chart(root, &self.title, &labels, y_max, "median (ms)")?;
         for (k, name) in PHASES.iter().enumerate() {
             let col = color(k + 3);
             let rects = self.bars.iter().enumerate().map(|(i, (_, p))| {
