@@ -13,7 +13,7 @@ use crate::measure::loadgen::{self, LoadgenError, RunOptions, Target};
 use crate::measure::record::WarmResult;
 use crate::measure::schedule::ScheduleError;
 use crate::measure::schedule::{stream_seed, Schedule};
-use crate::platform::local::{Home, LocalError};
+use crate::platform::local::Home;
 use crate::platform::{AnyPlatform, Platform, PlatformError};
 use crate::spec::{Scenario, WarmMode};
 use crate::store::hlog::{self, Interval};
@@ -25,9 +25,6 @@ use crate::summary::{self, RunSummary};
 /// Errors of a bench run. The run directory is kept in every case.
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
-    /// The platform failed.
-    #[error(transparent)]
-    Local(#[from] LocalError),
     /// The platform failed.
     #[error(transparent)]
     Platform(#[from] PlatformError),
