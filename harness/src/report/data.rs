@@ -135,10 +135,10 @@ fn workloads(m: &RunManifest) -> BTreeMap<String, String> {
     out
 }
 
-struct Acc {
+struct Acc<'m> {
     groups: BTreeMap<(String, String), Group>,
-    nodes: BTreeMap<String, (String, bool)>,
-    workloads: BTreeMap<String, String>,
+    nodes: &'m BTreeMap<String, (String, bool)>,
+    workloads: &'m BTreeMap<String, String>,
     /// Per function: its shared name, its earliest measured intended send (ns), and the nodes
     /// that answered it.
     functions: BTreeMap<String, WarmFunction>,
@@ -152,7 +152,61 @@ struct WarmFunction {
     nodes: BTreeMap<String, (String, String)>,
 }
 
-impl Acc {
+impl<'m> Acc<'m> {
+    fn new(
+        nodes: &'m BTreeMap<String, (String, bool)>,
+        workloads: &'m BTreeMap<String, String>,
+    ) -> Self {
+        Acc {
+            groups: BTreeMap::new(),
+            nodes,
+            workloads,
+            functions: BTreeMap::new(),
+        }
+    }
+
+    /// One sample of `samples.jsonl`.
+    fn view(&mut self, v: View<'_>) {
+        match v {
+            View::Warm(s) if s.phase == Phase::Measure => self.warm(&s),
+            View::Warm(_) => {}
+            View::Cold(c) => {
+                let f = c.function.clone();
+                let node = c.node.clone();
+                self.group(&f, node.as_deref()).cold.push(c);
+            }
+        }
+    }
+
+    /// Append what `later` read (the next part of the file) after what this one read.
+    fn append(&mut self, later: Acc<'m>) {
+        for (key, g) in later.groups {
+            match self.groups.entry(key) {
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(g);
+                }
+                std::collections::btree_map::Entry::Occupied(mut e) => {
+                    let mine = e.get_mut();
+                    mine.functions.extend(g.functions);
+                    mine.warm.extend(g.warm);
+                    mine.cold.extend(g.cold);
+                }
+            }
+        }
+        for (name, f) in later.functions {
+            match self.functions.entry(name) {
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(f);
+                }
+                std::collections::btree_map::Entry::Occupied(mut e) => {
+                    let mine = e.get_mut();
+                    mine.t0_ns = mine.t0_ns.min(f.t0_ns);
+                    mine.nodes.extend(f.nodes);
+                }
+            }
+        }
+    }
+
     /// Add one measured warm sample; allocates only for the first sample of a function × node.
     fn warm(&mut self, s: &WarmView<'_>) {
         if !self.functions.contains_key(s.function) {
@@ -232,36 +286,48 @@ pub fn load(run_dir: &Path) -> Result<ReportData, ReportError> {
     Ok(d)
 }
 
+/// Files larger than this (bytes) are read on every core.
+const PARALLEL_READ_BYTES: u64 = 8 << 20;
+
 /// Read the run in `run_dir` without computing tables (`tables` stays empty).
 pub fn read(run_dir: &Path) -> Result<ReportData, ReportError> {
+    read_in_parts(run_dir, None)
+}
+
+/// [`read`], with `samples.jsonl` read in `parts` parts (`None`: one per core for a large file).
+fn read_in_parts(run_dir: &Path, parts: Option<usize>) -> Result<ReportData, ReportError> {
     let store = RunStore::open(run_dir);
     let err = |source| ReportError::Store {
         dir: run_dir.to_path_buf(),
         source,
     };
     let manifest: RunManifest = store.read_json(files::RUN).map_err(err)?;
-    let mut acc = Acc {
-        groups: BTreeMap::new(),
-        nodes: manifest
-            .nodes
-            .iter()
-            .map(|n| (n.name.clone(), (n.class.clone(), n.emulated)))
-            .collect(),
-        workloads: workloads(&manifest),
-        functions: BTreeMap::new(),
-    };
+    let nodes: BTreeMap<String, (String, bool)> = manifest
+        .nodes
+        .iter()
+        .map(|n| (n.name.clone(), (n.class.clone(), n.emulated)))
+        .collect();
+    let workloads = workloads(&manifest);
+    let mut acc = Acc::new(&nodes, &workloads);
     let path = store.path(files::SAMPLES);
     if path.exists() {
-        samples::read_views(&path, |r| match r {
-            View::Warm(s) if s.phase == Phase::Measure => acc.warm(&s),
-            View::Warm(_) => {}
-            View::Cold(c) => {
-                let f = c.function.clone();
-                let node = c.node.clone();
-                acc.group(&f, node.as_deref()).cold.push(c);
-            }
-        })
+        // Parsing dominates a large run's report: one part per core, appended in file order.
+        let big = path.metadata().map_or(0, |m| m.len()) > PARALLEL_READ_BYTES;
+        let parts = parts.unwrap_or(if big {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            1
+        });
+        let (read, _) = samples::read_views_parallel(
+            &path,
+            parts,
+            || Acc::new(&nodes, &workloads),
+            |a, v| a.view(v),
+        )
         .map_err(err)?;
+        for part in read {
+            acc.append(part);
+        }
     }
     // Rebase intended send times on each function's earliest measured send, in seconds.
     for g in acc.groups.values_mut() {
@@ -310,5 +376,34 @@ fn merge_hdr(g: &mut Group, logged: Vec<(String, Histogram<u64>)>) {
         };
         // Histograms of one run share bounds, so adding cannot fail; a mismatch drops the log.
         let _ = target.add(&h);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reading_in_parts_gives_what_reading_in_one_gives() {
+        let run = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/runs/quick-local");
+        let one = read_in_parts(&run, Some(1)).unwrap();
+        for parts in [2, 3, 7] {
+            let many = read_in_parts(&run, Some(parts)).unwrap();
+            assert_eq!(one.groups.len(), many.groups.len());
+            for (a, b) in one.groups.iter().zip(&many.groups) {
+                assert_eq!(
+                    (&a.workload, &a.class, &a.functions),
+                    (&b.workload, &b.class, &b.functions)
+                );
+                assert_eq!(
+                    a.warm, b.warm,
+                    "{parts} parts: {} on {}",
+                    a.workload, a.class
+                );
+                assert_eq!(a.cold, b.cold);
+                assert_eq!(a.hdr.is_some(), b.hdr.is_some());
+            }
+        }
     }
 }

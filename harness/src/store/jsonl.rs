@@ -2,7 +2,7 @@
 //! tolerantly (a torn last line from a crash is reported, earlier lines are kept).
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
@@ -123,6 +123,117 @@ pub fn read_lines(
     Ok(stats)
 }
 
+/// [`read_lines`] on `parts` threads: the file is cut at line boundaries into `parts` byte
+/// ranges, and each range is read into its own state made by `init`, returned in file order (so
+/// concatenating what each part collected keeps the file's order). Errors as [`read_lines`],
+/// with the file's line number; a torn line is accepted only at the very end of the file.
+pub fn read_lines_parallel<S: Send>(
+    path: &Path,
+    parts: usize,
+    init: impl Fn() -> S + Sync,
+    parse: impl Fn(&mut S, &str) -> Result<(), serde_json::Error> + Sync,
+) -> Result<(Vec<S>, ReadStats), StoreError> {
+    let len = std::fs::metadata(path).map_err(io_err("stat", path))?.len();
+    let mut cuts = vec![0u64];
+    for i in 1..parts.max(1) {
+        let at = next_line_start(path, len * i as u64 / parts as u64)?;
+        if at > *cuts.last().unwrap_or(&0) && at < len {
+            cuts.push(at);
+        }
+    }
+    cuts.push(len);
+    let ranges: Vec<(u64, u64)> = cuts.windows(2).map(|w| (w[0], w[1])).collect();
+    let results: Vec<RangeRead<S>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = ranges
+            .iter()
+            .map(|&(start, end)| {
+                let (init, parse) = (&init, &parse);
+                scope.spawn(move || read_range(path, start, end, init(), parse))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    let (mut states, mut stats, mut lines_before) = (Vec::new(), ReadStats::default(), 0usize);
+    for r in results {
+        match r {
+            Ok((state, st, lines)) => {
+                states.push(state);
+                stats.records += st.records;
+                stats.torn_tail |= st.torn_tail;
+                lines_before += lines;
+            }
+            Err((line, message)) if line > 0 => {
+                return Err(StoreError::Parse {
+                    path: path.to_path_buf(),
+                    line: lines_before + line,
+                    message,
+                })
+            }
+            Err((_, message)) => return Err(io_err("read", path)(std::io::Error::other(message))),
+        }
+    }
+    Ok((states, stats))
+}
+
+/// The offset of the first line that starts at or after `at` (the file's length if none).
+fn next_line_start(path: &Path, at: u64) -> Result<u64, StoreError> {
+    if at == 0 {
+        return Ok(0);
+    }
+    let mut f = File::open(path).map_err(io_err("open", path))?;
+    f.seek(SeekFrom::Start(at - 1))
+        .map_err(io_err("seek in", path))?;
+    let mut r = BufReader::new(f);
+    let mut skipped = Vec::new();
+    let n = r
+        .read_until(b'\n', &mut skipped)
+        .map_err(io_err("read", path))?;
+    Ok(at - 1 + n as u64)
+}
+
+/// What one part of [`read_lines_parallel`] read: its state, stats and line count, or the
+/// failing line (1-based within the part; 0 for an I/O error) with its message.
+type RangeRead<S> = Result<(S, ReadStats, usize), (usize, String)>;
+
+/// Read the lines in bytes `start..end` of `path` (both at line starts) into `state`: its
+/// state, stats and line count, or the failing line (1-based within the range; 0 for an I/O
+/// error) with its message.
+fn read_range<S>(
+    path: &Path,
+    start: u64,
+    end: u64,
+    mut state: S,
+    parse: &(impl Fn(&mut S, &str) -> Result<(), serde_json::Error> + Sync),
+) -> RangeRead<S> {
+    let io = |e: std::io::Error| (0, format!("{}: {e}", path.display()));
+    let mut f = File::open(path).map_err(io)?;
+    f.seek(SeekFrom::Start(start)).map_err(io)?;
+    let mut r = BufReader::with_capacity(256 * 1024, f.take(end - start));
+    let mut line = String::new();
+    let mut stats = ReadStats::default();
+    let mut n = 0usize;
+    loop {
+        line.clear();
+        if r.read_line(&mut line).map_err(io)? == 0 {
+            return Ok((state, stats, n));
+        }
+        n += 1;
+        let complete = line.ends_with('\n');
+        let text = line.trim_end();
+        if text.is_empty() {
+            continue;
+        }
+        match parse(&mut state, text) {
+            Ok(()) => stats.records += 1,
+            Err(_) if !complete => stats.torn_tail = true,
+            Err(e) => return Err((n, e.to_string())),
+        }
+    }
+}
+
 /// What [`read_each`] found.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct ReadStats {
@@ -139,6 +250,34 @@ mod tests {
     #[derive(Debug, Serialize, serde::Deserialize, PartialEq)]
     struct R {
         a: u32,
+    }
+
+    /// Every way of cutting the file gives the lines in order, the torn tail once, and the
+    /// file's own line number for a bad line.
+    #[test]
+    fn parallel_reading_keeps_order_torn_tail_and_line_numbers() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("x.jsonl");
+        let mut text: String = (0..500).map(|i| format!("{{\"a\":{i}}}\n")).collect();
+        text.push_str("\n{\"a\":");
+        std::fs::write(&p, &text).unwrap();
+        let parse = |v: &mut Vec<u32>, t: &str| serde_json::from_str::<R>(t).map(|r| v.push(r.a));
+        for parts in [1, 2, 3, 8, 64, 10_000] {
+            let (states, stats) = read_lines_parallel(&p, parts, Vec::new, parse).unwrap();
+            let all: Vec<u32> = states.into_iter().flatten().collect();
+            assert_eq!(all, (0..500).collect::<Vec<_>>(), "{parts} parts");
+            assert_eq!(stats.records, 500);
+            assert!(stats.torn_tail);
+        }
+        let mut bad = text.replace("{\"a\":321}", "{\"a\":\"x\"}");
+        bad.truncate(bad.len() - 6);
+        std::fs::write(&p, &bad).unwrap();
+        for parts in [1, 2, 5] {
+            match read_lines_parallel(&p, parts, Vec::new, parse) {
+                Err(StoreError::Parse { line, .. }) => assert_eq!(line, 322, "{parts} parts"),
+                other => panic!("{parts} parts: {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::jsonl::{read_each, read_lines, JsonlWriter, ReadStats};
+use super::jsonl::{read_each, read_lines, read_lines_parallel, JsonlWriter, ReadStats};
 use super::StoreError;
 use crate::measure::cold::ColdSample;
 use crate::measure::record::{ErrorKind, Phase, Sample, Sink};
@@ -130,17 +130,34 @@ const WARM_PREFIX: &str = r#"{"kind":"warm","#;
 /// read straight into a borrowed [`WarmView`] (no allocation per line); any other line (a cold
 /// sample, another key order, escaped strings) goes through [`Record`]. Errors as [`read`].
 pub fn read_views(path: &Path, mut each: impl FnMut(View<'_>)) -> Result<ReadStats, StoreError> {
-    read_lines(path, |text| {
-        if text.starts_with(WARM_PREFIX) {
-            if let Ok(v) = serde_json::from_str::<WarmView<'_>>(text) {
-                each(View::Warm(v));
-                return Ok(());
-            }
-        }
-        match serde_json::from_str::<Record>(text)? {
-            Record::Warm(s) => each(View::Warm(WarmView::from(&s))),
-            Record::Cold(c) => each(View::Cold(c)),
-        }
-        Ok(())
+    read_lines(path, |text| view_line(text, &mut each))
+}
+
+/// [`read_views`] on `parts` threads, each into its own state made by `init`; the states come
+/// back in file order (see [`read_lines_parallel`]).
+pub fn read_views_parallel<S: Send>(
+    path: &Path,
+    parts: usize,
+    init: impl Fn() -> S + Sync,
+    each: impl Fn(&mut S, View<'_>) + Sync,
+) -> Result<(Vec<S>, ReadStats), StoreError> {
+    read_lines_parallel(path, parts, init, |state, text| {
+        view_line(text, |v| each(state, v))
     })
+}
+
+/// One line as a [`View`]: the borrowed fast path for warm lines as faasbed writes them, the full
+/// [`Record`] otherwise.
+fn view_line(text: &str, mut each: impl FnMut(View<'_>)) -> Result<(), serde_json::Error> {
+    if text.starts_with(WARM_PREFIX) {
+        if let Ok(v) = serde_json::from_str::<WarmView<'_>>(text) {
+            each(View::Warm(v));
+            return Ok(());
+        }
+    }
+    match serde_json::from_str::<Record>(text)? {
+        Record::Warm(s) => each(View::Warm(WarmView::from(&s))),
+        Record::Cold(c) => each(View::Cold(c)),
+    }
+    Ok(())
 }
