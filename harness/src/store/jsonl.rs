@@ -89,38 +89,11 @@ pub fn read_each<T: DeserializeOwned>(
 /// line.
 pub fn read_lines(
     path: &Path,
-    mut parse: impl FnMut(&str) -> Result<(), serde_json::Error>,
+    parse: impl FnMut(&str) -> Result<(), serde_json::Error>,
 ) -> Result<ReadStats, StoreError> {
-    let f = File::open(path).map_err(io_err("open", path))?;
-    let mut r = BufReader::with_capacity(256 * 1024, f);
-    let mut line = String::new();
-    let mut stats = ReadStats::default();
-    let mut n = 0usize;
-    loop {
-        line.clear();
-        let got = r.read_line(&mut line).map_err(io_err("read", path))?;
-        if got == 0 {
-            break;
-        }
-        n += 1;
-        let complete = line.ends_with('\n');
-        let text = line.trim_end();
-        if text.is_empty() {
-            continue;
-        }
-        match parse(text) {
-            Ok(()) => stats.records += 1,
-            Err(_) if !complete => stats.torn_tail = true,
-            Err(e) => {
-                return Err(StoreError::Parse {
-                    path: path.to_path_buf(),
-                    line: n,
-                    message: e.to_string(),
-                })
-            }
-        }
-    }
-    Ok(stats)
+    read_range(path, 0, u64::MAX, parse)
+        .map(|(stats, _)| stats)
+        .map_err(|e| e.into_store(path, 0))
 }
 
 /// [`read_lines`] on `parts` threads: the file is cut at line boundaries into `parts` byte
@@ -143,12 +116,16 @@ pub fn read_lines_parallel<S: Send>(
     }
     cuts.push(len);
     let ranges: Vec<(u64, u64)> = cuts.windows(2).map(|w| (w[0], w[1])).collect();
-    let results: Vec<RangeRead<S>> = std::thread::scope(|scope| {
+    let results: Vec<Result<(S, ReadStats, usize), RangeError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = ranges
             .iter()
             .map(|&(start, end)| {
                 let (init, parse) = (&init, &parse);
-                scope.spawn(move || read_range(path, start, end, init(), parse))
+                scope.spawn(move || {
+                    let mut state = init();
+                    let read = read_range(path, start, end, |text| parse(&mut state, text));
+                    read.map(|(stats, lines)| (state, stats, lines))
+                })
             })
             .collect();
         handles
@@ -165,14 +142,7 @@ pub fn read_lines_parallel<S: Send>(
                 stats.torn_tail |= st.torn_tail;
                 lines_before += lines;
             }
-            Err((line, message)) if line > 0 => {
-                return Err(StoreError::Parse {
-                    path: path.to_path_buf(),
-                    line: lines_before + line,
-                    message,
-                })
-            }
-            Err((_, message)) => return Err(io_err("read", path)(std::io::Error::other(message))),
+            Err(e) => return Err(e.into_store(path, lines_before)),
         }
     }
     Ok((states, stats))
@@ -194,31 +164,51 @@ fn next_line_start(path: &Path, at: u64) -> Result<u64, StoreError> {
     Ok(at - 1 + n as u64)
 }
 
-/// What one part of [`read_lines_parallel`] read: its state, stats and line count, or the
-/// failing line (1-based within the part; 0 for an I/O error) with its message.
-type RangeRead<S> = Result<(S, ReadStats, usize), (usize, String)>;
+/// Why reading a range of lines stopped.
+enum RangeError {
+    /// Opening, seeking or reading failed.
+    Io {
+        what: &'static str,
+        source: std::io::Error,
+    },
+    /// Line `line` (1-based within the range) did not parse.
+    Parse { line: usize, message: String },
+}
 
-/// Read the lines in bytes `start..end` of `path` (both at line starts) into `state`: its
-/// state, stats and line count, or the failing line (1-based within the range; 0 for an I/O
-/// error) with its message.
-fn read_range<S>(
+impl RangeError {
+    /// As a [`StoreError`] of `path`, the range starting after `lines_before` lines.
+    fn into_store(self, path: &Path, lines_before: usize) -> StoreError {
+        match self {
+            RangeError::Io { what, source } => io_err(what, path)(source),
+            RangeError::Parse { line, message } => StoreError::Parse {
+                path: path.to_path_buf(),
+                line: lines_before + line,
+                message,
+            },
+        }
+    }
+}
+
+/// Call `parse` with every non-empty line in bytes `start..end` of `path` (both at line starts;
+/// `end` may lie past the end of the file). Returns the stats and the number of lines, or why
+/// it stopped. A line that fails to parse is a torn tail when it has no newline.
+fn read_range(
     path: &Path,
     start: u64,
     end: u64,
-    mut state: S,
-    parse: &(impl Fn(&mut S, &str) -> Result<(), serde_json::Error> + Sync),
-) -> RangeRead<S> {
-    let io = |e: std::io::Error| (0, format!("{}: {e}", path.display()));
-    let mut f = File::open(path).map_err(io)?;
-    f.seek(SeekFrom::Start(start)).map_err(io)?;
+    mut parse: impl FnMut(&str) -> Result<(), serde_json::Error>,
+) -> Result<(ReadStats, usize), RangeError> {
+    let io = |what| move |source| RangeError::Io { what, source };
+    let mut f = File::open(path).map_err(io("open"))?;
+    f.seek(SeekFrom::Start(start)).map_err(io("seek in"))?;
     let mut r = BufReader::with_capacity(256 * 1024, f.take(end - start));
     let mut line = String::new();
     let mut stats = ReadStats::default();
     let mut n = 0usize;
     loop {
         line.clear();
-        if r.read_line(&mut line).map_err(io)? == 0 {
-            return Ok((state, stats, n));
+        if r.read_line(&mut line).map_err(io("read"))? == 0 {
+            return Ok((stats, n));
         }
         n += 1;
         let complete = line.ends_with('\n');
@@ -226,10 +216,15 @@ fn read_range<S>(
         if text.is_empty() {
             continue;
         }
-        match parse(&mut state, text) {
+        match parse(text) {
             Ok(()) => stats.records += 1,
             Err(_) if !complete => stats.torn_tail = true,
-            Err(e) => return Err((n, e.to_string())),
+            Err(e) => {
+                return Err(RangeError::Parse {
+                    line: n,
+                    message: e.to_string(),
+                })
+            }
         }
     }
 }
