@@ -136,7 +136,9 @@ fn workloads(m: &RunManifest) -> BTreeMap<String, String> {
 }
 
 struct Acc<'m> {
-    groups: BTreeMap<(String, String), Group>,
+    /// Groups in the order first met; `index` finds one by (workload, class).
+    groups: Vec<Group>,
+    index: BTreeMap<(String, String), usize>,
     nodes: &'m BTreeMap<String, (String, bool)>,
     workloads: &'m BTreeMap<String, String>,
     /// Per function: its shared name, its earliest measured intended send (ns), and the nodes
@@ -148,8 +150,8 @@ struct Acc<'m> {
 struct WarmFunction {
     name: Arc<str>,
     t0_ns: u64,
-    /// Node → key of its group in `Acc::groups`.
-    nodes: BTreeMap<String, (String, String)>,
+    /// Node → index of its group in `Acc::groups`.
+    nodes: BTreeMap<String, usize>,
 }
 
 impl<'m> Acc<'m> {
@@ -158,7 +160,8 @@ impl<'m> Acc<'m> {
         workloads: &'m BTreeMap<String, String>,
     ) -> Self {
         Acc {
-            groups: BTreeMap::new(),
+            groups: Vec::new(),
+            index: BTreeMap::new(),
             nodes,
             workloads,
             functions: BTreeMap::new(),
@@ -171,29 +174,36 @@ impl<'m> Acc<'m> {
             View::Warm(s) if s.phase == Phase::Measure => self.warm(&s),
             View::Warm(_) => {}
             View::Cold(c) => {
-                let f = c.function.clone();
-                let node = c.node.clone();
-                self.group(&f, node.as_deref()).cold.push(c);
+                let i = self.group(&c.function, c.node.as_deref());
+                self.groups[i].cold.push(c);
             }
         }
     }
 
     /// Append what `later` read (the next part of the file) after what this one read.
     fn append(&mut self, later: Acc<'m>) {
-        for (key, g) in later.groups {
-            match self.groups.entry(key) {
-                std::collections::btree_map::Entry::Vacant(e) => {
-                    e.insert(g);
-                }
-                std::collections::btree_map::Entry::Occupied(mut e) => {
-                    let mine = e.get_mut();
+        let mut moved = Vec::with_capacity(later.groups.len());
+        for g in later.groups {
+            let key = (g.workload.clone(), g.class.clone());
+            match self.index.get(&key) {
+                Some(&i) => {
+                    let mine = &mut self.groups[i];
                     mine.functions.extend(g.functions);
                     mine.warm.extend(g.warm);
                     mine.cold.extend(g.cold);
+                    moved.push(i);
+                }
+                None => {
+                    self.index.insert(key, self.groups.len());
+                    moved.push(self.groups.len());
+                    self.groups.push(g);
                 }
             }
         }
-        for (name, f) in later.functions {
+        for (name, mut f) in later.functions {
+            for i in f.nodes.values_mut() {
+                *i = moved[*i];
+            }
             match self.functions.entry(name) {
                 std::collections::btree_map::Entry::Vacant(e) => {
                     e.insert(f);
@@ -209,29 +219,26 @@ impl<'m> Acc<'m> {
 
     /// Add one measured warm sample; allocates only for the first sample of a function × node.
     fn warm(&mut self, s: &WarmView<'_>) {
-        if !self.functions.contains_key(s.function) {
-            let f = WarmFunction {
-                name: Arc::from(s.function),
-                t0_ns: s.intended_ns,
-                nodes: BTreeMap::new(),
-            };
-            self.functions.insert(s.function.to_string(), f);
-        }
         let node = s.node.unwrap_or("");
         let known = self
             .functions
             .get(s.function)
             .and_then(|f| f.nodes.get(node))
-            .cloned();
-        let key = match known {
-            Some(k) => k,
+            .copied();
+        let i = match known {
+            Some(i) => i,
             None => {
-                let g = self.group(s.function, s.node);
-                let k = (g.workload.clone(), g.class.clone());
-                if let Some(f) = self.functions.get_mut(s.function) {
-                    f.nodes.insert(node.to_string(), k.clone());
-                }
-                k
+                let i = self.group(s.function, s.node);
+                self.functions
+                    .entry(s.function.to_string())
+                    .or_insert_with(|| WarmFunction {
+                        name: Arc::from(s.function),
+                        t0_ns: s.intended_ns,
+                        nodes: BTreeMap::new(),
+                    })
+                    .nodes
+                    .insert(node.to_string(), i);
+                i
             }
         };
         let Some(f) = self.functions.get_mut(s.function) else {
@@ -245,13 +252,11 @@ impl<'m> Acc<'m> {
             uncorrected_ms: s.uncorrected_ns() as f64 / 1e6,
             error: s.error.is_some(),
         };
-        let name = f.name.clone();
-        if let Some(g) = self.groups.get_mut(&key) {
-            g.warm.push((name, p));
-        }
+        self.groups[i].warm.push((f.name.clone(), p));
     }
 
-    fn group(&mut self, function: &str, node: Option<&str>) -> &mut Group {
+    /// The index of the group of `function` on `node`, made on first use.
+    fn group(&mut self, function: &str, node: Option<&str>) -> usize {
         let (class, emulated) = node
             .and_then(|n| self.nodes.get(n).cloned())
             .unwrap_or_else(|| ("unknown".into(), false));
@@ -260,10 +265,13 @@ impl<'m> Acc<'m> {
             .get(function)
             .cloned()
             .unwrap_or_else(|| function.to_string());
-        let g = self
-            .groups
+        let next = self.groups.len();
+        let i = *self
+            .index
             .entry((workload.clone(), class.clone()))
-            .or_insert_with(|| Group {
+            .or_insert(next);
+        if i == next {
+            self.groups.push(Group {
                 workload,
                 class,
                 emulated,
@@ -272,10 +280,12 @@ impl<'m> Acc<'m> {
                 cold: Vec::new(),
                 hdr: None,
             });
+        }
+        let g = &mut self.groups[i];
         if !g.functions.contains(function) {
             g.functions.insert(function.to_string());
         }
-        g
+        i
     }
 }
 
@@ -330,7 +340,7 @@ fn read_in_parts(run_dir: &Path, parts: Option<usize>) -> Result<ReportData, Rep
         }
     }
     // Rebase intended send times on each function's earliest measured send, in seconds.
-    for g in acc.groups.values_mut() {
+    for g in &mut acc.groups {
         for (f, p) in &mut g.warm {
             let t0 = acc.functions.get(&**f).map_or(0, |w| w.t0_ns) as f64;
             p.t_s = (p.t_s - t0) / 1e9;
@@ -348,10 +358,10 @@ fn read_in_parts(run_dir: &Path, parts: Option<usize>) -> Result<ReportData, Rep
             continue;
         }
         let logged = hlog::read(&path).map_err(err)?;
-        let g = acc.group(function, Some(node));
-        merge_hdr(g, logged);
+        let i = acc.group(function, Some(node));
+        merge_hdr(&mut acc.groups[i], logged);
     }
-    let mut groups: Vec<Group> = acc.groups.into_values().collect();
+    let mut groups = acc.groups;
     groups.sort_by(|a, b| (&a.workload, &a.class).cmp(&(&b.workload, &b.class)));
     Ok(ReportData {
         manifest,
