@@ -80,12 +80,7 @@ pub fn bootstrap_ratio<F>(
 where
     F: Fn(&mut [f64]) -> f64,
 {
-    check_sample("numerator", numerator)?;
-    check_sample("denominator", denominator)?;
-    check_open_unit("level", opts.level)?;
-    if opts.resamples == 0 {
-        return Err(StatsError::NoResamples);
-    }
+    check_inputs(numerator, denominator, opts)?;
     let ratio = checked_ratio(
         stat(&mut numerator.to_vec()),
         stat(&mut denominator.to_vec()),
@@ -147,13 +142,8 @@ pub fn bootstrap_quantile_ratio(
     q: f64,
     opts: BootstrapOpts,
 ) -> Result<RatioEstimate, StatsError> {
-    check_sample("numerator", numerator)?;
-    check_sample("denominator", denominator)?;
-    check_open_unit("level", opts.level)?;
+    check_inputs(numerator, denominator, opts)?;
     check_unit_closed("q", q)?;
-    if opts.resamples == 0 {
-        return Err(StatsError::NoResamples);
-    }
     let sorted = |x: &[f64]| {
         let mut v = x.to_vec();
         v.sort_unstable_by(f64::total_cmp);
@@ -224,6 +214,21 @@ impl<'a> OrderDraw<'a> {
         let next = u + (1.0 - u) * (1.0 - v.powf(1.0 / (n - self.k) as f64));
         lo + self.frac * (self.inverse(next) - lo)
     }
+}
+
+/// Both samples non-empty and finite, the level in (0, 1), at least one resample.
+fn check_inputs(
+    numerator: &[f64],
+    denominator: &[f64],
+    opts: BootstrapOpts,
+) -> Result<(), StatsError> {
+    check_sample("numerator", numerator)?;
+    check_sample("denominator", denominator)?;
+    check_open_unit("level", opts.level)?;
+    if opts.resamples == 0 {
+        return Err(StatsError::NoResamples);
+    }
+    Ok(())
 }
 
 /// `num / den`, or an error naming the denominator when it is zero or either side is non-finite.
