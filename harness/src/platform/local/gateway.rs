@@ -201,13 +201,11 @@ impl Gateway {
         f.count_invocation();
         let node = &self.registry.nodes[replica.node];
         let shape = &node.shape;
-        let header_bytes: usize = parts
-            .headers
-            .iter()
-            .map(|(k, v)| k.as_str().len() + v.len() + 4)
-            .sum();
         // The RNG is thread-local and not Send: draw the hold before awaiting it.
-        let hold = shape.hold(body.len() + header_bytes, &mut rand::thread_rng());
+        let hold = shape.hold(
+            body.len() + header_bytes(&parts.headers),
+            &mut rand::thread_rng(),
+        );
         super::link::hold_for(hold).await;
         let target = match parts.uri.query() {
             Some(q) => format!("{tail}?{q}").parse(),
@@ -239,12 +237,10 @@ impl Gateway {
                 return on_node(text(StatusCode::GATEWAY_TIMEOUT, &msg), &node.node.name);
             }
         };
-        let rheader_bytes: usize = rparts
-            .headers
-            .iter()
-            .map(|(k, v)| k.as_str().len() + v.len() + 4)
-            .sum();
-        let hold = shape.hold(rbody.len() + rheader_bytes, &mut rand::thread_rng());
+        let hold = shape.hold(
+            rbody.len() + header_bytes(&rparts.headers),
+            &mut rand::thread_rng(),
+        );
         super::link::hold_for(hold).await;
         if cold {
             let h = &mut rparts.headers;
@@ -256,6 +252,11 @@ impl Gateway {
         rparts.headers.remove(header::TRANSFER_ENCODING);
         Response::from_parts(rparts, Full::new(rbody))
     }
+}
+
+/// Bytes the headers take on the wire: `name: value\r\n` each.
+fn header_bytes(h: &http::HeaderMap) -> usize {
+    h.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum()
 }
 
 /// Name the node a failed call went to (`X-Faasbed-Node`), so its error counts against that node.
