@@ -159,6 +159,24 @@ fn wait_for_lines(path: &Path, kind: &str, n: usize, child: &mut Child) {
     }
 }
 
+/// `faasbed bench` in the background, its stderr kept for the assertions.
+fn spawn_bench(home: &Path, results: &Path, extra: &[&str]) -> Child {
+    bench_cmd(home, results, extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Press Ctrl-C on `child` and wait for it to end.
+fn ctrl_c(child: Child) -> std::process::Output {
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    child.wait_with_output().unwrap()
+}
+
 fn run_dir_when_ready(results: &Path, child: &mut Child) -> PathBuf {
     let deadline = Instant::now() + Duration::from_secs(240);
     loop {
@@ -177,11 +195,7 @@ fn run_dir_when_ready(results: &Path, child: &mut Child) -> PathBuf {
 fn a_replica_killed_mid_run_loses_no_sample() {
     let (tmp, home) = common::temp_home();
     let results = tmp.path().join("results");
-    let mut child = bench_cmd(&home.root, &results, &["--skip-cold"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_bench(&home.root, &results, &["--skip-cold"]);
     let run = run_dir_when_ready(&results, &mut child);
     wait_for_lines(&run.join("samples.jsonl"), "warm", 30, &mut child);
     let run_id = run.file_name().unwrap().to_string_lossy().into_owned();
@@ -235,18 +249,10 @@ fn a_replica_killed_mid_run_loses_no_sample() {
 fn ctrl_c_mid_run_keeps_partial_results_and_leaves_no_process() {
     let (tmp, home) = common::temp_home();
     let results = tmp.path().join("results");
-    let mut child = bench_cmd(&home.root, &results, &[])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_bench(&home.root, &results, &[]);
     let run = run_dir_when_ready(&results, &mut child);
     wait_for_lines(&run.join("samples.jsonl"), "warm", 20, &mut child);
-    // SAFETY: kill has no memory-safety preconditions.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGINT);
-    }
-    let out = child.wait_with_output().unwrap();
+    let out = ctrl_c(child);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("interrupted; partial results are in"), "{err}");
@@ -312,17 +318,9 @@ fn ctrl_c_mid_run_keeps_partial_results_and_leaves_no_process() {
 fn ctrl_c_during_up_records_the_run_and_leaves_no_process() {
     let (tmp, home) = common::temp_home();
     let results = tmp.path().join("results");
-    let mut child = bench_cmd(&home.root, &results, &[])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_bench(&home.root, &results, &[]);
     let run = run_dir_when_ready(&results, &mut child);
-    // SAFETY: kill has no memory-safety preconditions.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGINT);
-    }
-    let out = child.wait_with_output().unwrap();
+    let out = ctrl_c(child);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("interrupted"), "{err}");
