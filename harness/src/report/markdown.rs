@@ -109,16 +109,21 @@ pub fn text_tables(d: &ReportData) -> Vec<TextTable> {
             })
             .collect()
     };
-    let on_ce = matches!(d.manifest.platform.as_str(), "k3d" | "existing");
+    // k3d and existing clusters run OpenFaaS CE, with its probe floor and pod stamps.
+    use crate::spec::PlatformKind::{Existing, K3d};
+    let on_ce = [K3d, Existing]
+        .iter()
+        .any(|k| d.manifest.platform == k.as_str());
+    let (cold_note, phase_source) = if on_ce {
+        (
+            format!(" — {}", crate::platform::k3d::ce_probe_floor_note()),
+            "; spawn and healthy from pod conditions, 1 s resolution",
+        )
+    } else {
+        (String::new(), "")
+    };
     let cold = TextTable {
-        title: if on_ce {
-            format!(
-                "Cold starts (verified, time to first byte), ms — {}",
-                crate::platform::k3d::ce_probe_floor_note()
-            )
-        } else {
-            "Cold starts (verified, time to first byte), ms".into()
-        },
+        title: format!("Cold starts (verified, time to first byte), ms{cold_note}"),
         header: headers(&[
             "workload",
             "class",
@@ -133,11 +138,7 @@ pub fn text_tables(d: &ReportData) -> Vec<TextTable> {
     let mut ph = headers(&["workload", "class"]);
     ph.extend(PHASES.iter().map(|p| p.to_string()));
     let phases = TextTable {
-        title: if on_ce {
-            "Cold-start phases (median of verified samples; spawn and healthy from pod conditions, 1 s resolution), ms".into()
-        } else {
-            "Cold-start phases (median of verified samples), ms".into()
-        },
+        title: format!("Cold-start phases (median of verified samples{phase_source}), ms"),
         header: ph,
         rows: cold_rows(true),
     };
