@@ -129,6 +129,20 @@ impl Cmd {
         self
     }
 
+    /// The same command run through `program args…` (e.g. `ip netns exec NS`), keeping its
+    /// environment, working directory, timeout and standard input.
+    pub fn inside<I, S>(mut self, program: impl Into<OsString>, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        let mut all: Vec<OsString> = args.into_iter().map(Into::into).collect();
+        all.push(std::mem::replace(&mut self.program, program.into()));
+        all.append(&mut self.args);
+        self.args = all;
+        self
+    }
+
     /// The program name as given.
     pub fn program(&self) -> &std::ffi::OsStr {
         &self.program

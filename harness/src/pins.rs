@@ -10,6 +10,10 @@
 /// (`failCgroupV1`) — check that before moving to 1.35.
 pub const K3S_IMAGE: &str = "rancher/k3s:v1.34.2-k3s1";
 
+/// The k3s release of [`K3S_IMAGE`], as its GitHub release is tagged: the binary QEMU VM agents
+/// run (`k3s-arm64`, `k3s-armhf`, checked against the release's `sha256sum-*.txt`).
+pub const K3S_VERSION: &str = "v1.34.2+k3s1";
+
 /// OpenFaaS (CE) helm chart version, chart `openfaas` from https://openfaas.github.io/faas-netes.
 ///
 /// Source: openedx/openedx-k8s-harmony `charts/harmony-chart/Chart.lock`, which locks

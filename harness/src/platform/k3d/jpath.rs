@@ -128,6 +128,19 @@ impl<'a> At<'a> {
             .map(|(k, v)| Ok((k.clone(), self.child(v, step(k)).str()?.to_string())))
             .collect()
     }
+
+    /// The keys of an object, e.g. the container ids of a Docker network (`null` counts as
+    /// empty).
+    pub(super) fn str_keys(&self) -> Result<Vec<String>, ParseError> {
+        if self.value.is_null() {
+            return Ok(Vec::new());
+        }
+        let obj = self
+            .value
+            .as_object()
+            .ok_or_else(|| self.error("an object"))?;
+        Ok(obj.keys().cloned().collect())
+    }
 }
 
 /// `.name` for plain keys, `["kubernetes.io/arch"]` for the rest.

@@ -34,6 +34,7 @@ pub mod live;
 pub mod parse;
 pub mod plan;
 pub mod relabel;
+pub mod vm;
 
 // `plan` is both the config function (value) and the dry-run module (type namespace).
 pub use config::{

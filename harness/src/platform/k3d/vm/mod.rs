@@ -1,0 +1,441 @@
+//! QEMU VM agents of the k3d platform: ARM VMs (arm64, armhf) that join the k3d cluster as k3s
+//! agents, as the thesis's Raspberry Pis joined its server.
+//!
+//! Each VM boots Debian's kernel with a busybox initramfs ([`assets`]), gets an address on the
+//! k3d cluster's Docker network through a TAP on its bridge ([`net`]), and runs the pinned
+//! k3s binary as an agent with a config faasbed writes to its own disk ([`node`]). `up` runs
+//! [`join_all`] after the cluster exists and before OpenFaaS goes in; `down` runs [`stop`].
+
+pub mod assets;
+pub mod cpio;
+pub mod modules;
+pub mod net;
+pub mod node;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use self::assets::{K3s, VmAssets};
+use self::node::{Join, NodeFiles};
+use super::config::ClusterPlan;
+use super::kube::{Kube, KubeError};
+use super::parse::ParseError;
+use crate::exec::{Cmd, ExecError, Runner};
+use crate::spec::{Arch, Backend, Scenario};
+
+/// How long a VM may take from QEMU's start to its READY line (TCG emulation; an armhf VM
+/// with 4 CPUs takes about 25 s on a 2-core host).
+pub const BOOT_DEADLINE: Duration = Duration::from_secs(180);
+/// How long a booted VM's k3s agent may take to register its node Ready.
+pub const NODE_READY_DEADLINE: Duration = Duration::from_secs(600);
+/// Pause between two looks at the node list.
+const NODE_POLL: Duration = Duration::from_secs(2);
+/// The port the k3s server's API listens on inside the cluster network.
+pub const SERVER_PORT: u16 = 6443;
+/// Size of a node disk (sparse): k3s state and pulled images.
+pub const NODE_DISK_BYTES: u64 = 8 << 30;
+/// Where k3s keeps the agent token on a server.
+const NODE_TOKEN: &str = "/var/lib/rancher/k3s/server/node-token";
+
+/// Errors of the QEMU VM agents.
+#[derive(Debug, thiserror::Error)]
+pub enum VmError {
+    /// The host's apt cannot fetch packages of the VM's architecture.
+    #[error("apt on this host has no {arch} packages, which the {arch} VM's kernel and busybox come from; run `dpkg --add-architecture {arch} && apt-get update`")]
+    ForeignArch { arch: &'static str },
+    /// `apt-cache depends` named no kernel package.
+    #[error("`apt-cache depends {metapackage}` names no linux-image package (it printed {output:?}); run `apt-get update`")]
+    NoKernel { metapackage: String, output: String },
+    /// k3s could not be downloaded.
+    #[error("cannot download {url}; download it yourself to {} (chmod 755) and run again", to.display())]
+    Download {
+        url: String,
+        to: PathBuf,
+        #[source]
+        source: Box<ExecError>,
+    },
+    /// A download does not match the release's checksum.
+    #[error("{file}: sha256 {got} does not match the release's {want}; delete it from the VM cache and run again")]
+    Checksum {
+        file: String,
+        want: String,
+        got: String,
+    },
+    /// A file could not be read or written.
+    #[error("cannot {action} {}: {source}", path.display())]
+    File {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A program failed (the source holds its command line and output).
+    #[error(transparent)]
+    Exec(Box<ExecError>),
+    /// The kernel's module list cannot be read.
+    #[error(transparent)]
+    Modules(#[from] modules::ModulesError),
+    /// A tool printed output faasbed cannot read.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// A kube API call failed.
+    #[error(transparent)]
+    Kube(#[from] KubeError),
+    /// No home for the VM cache.
+    #[error("no folder for the VM cache: set FAASBED_CACHE (or XDG_CACHE_HOME or HOME)")]
+    NoCache,
+    /// VMs plug into the Docker bridge through TAP devices, which needs root.
+    #[error("node(s) {nodes} boot as QEMU VMs on the cluster's Docker bridge, which needs root (CAP_NET_ADMIN) for their TAP devices; run faasbed as root (e.g. `sudo -E faasbed bench …`), or give those nodes `backend = \"agent\"`")]
+    NeedsRoot { nodes: String },
+    /// Programs the VMs need are not on `PATH`.
+    #[error("QEMU VM nodes need {programs} on PATH; install them with `apt-get install -y --no-install-recommends qemu-system-arm e2fsprogs kmod iproute2 curl`")]
+    MissingPrograms { programs: String },
+    /// The cluster network lacks a container the VMs need.
+    #[error("Docker network {network} has no container {name}; is the k3d cluster running? (`docker network inspect {network}`)")]
+    NoContainer { network: String, name: String },
+    /// The cluster network has no free addresses for the VMs.
+    #[error("Docker network {network} has fewer than {wanted} free addresses for VMs")]
+    NoAddress { network: String, wanted: usize },
+    /// The VM's boot script stopped with a reason.
+    #[error("VM {node} failed to boot: {why}; its console is {} (last lines:\n{tail})", console.display())]
+    BootFailed {
+        node: String,
+        why: String,
+        console: PathBuf,
+        tail: String,
+    },
+    /// QEMU exited before the READY line.
+    #[error("VM {node}: QEMU exited before the VM was ready; its console is {} (last lines:\n{tail})", console.display())]
+    Exited {
+        node: String,
+        console: PathBuf,
+        tail: String,
+    },
+    /// No READY line in time.
+    #[error("VM {node} printed no READY line within {BOOT_DEADLINE:?}; its console is {} (last lines:\n{tail})", console.display())]
+    BootTimeout {
+        node: String,
+        console: PathBuf,
+        tail: String,
+    },
+    /// The VM booted but its node never became Ready.
+    #[error("VM {node} booted, but node {node} was not Ready within {waited:?} ({seen}); see the k3s agent log in the VM's console {}", console.display())]
+    NotReady {
+        node: String,
+        waited: Duration,
+        seen: String,
+        console: PathBuf,
+    },
+    /// The node registered with another architecture than the scenario says.
+    #[error("node {node} registered as kubernetes.io/arch={got}, but the scenario says {want}")]
+    WrongArch {
+        node: String,
+        want: &'static str,
+        got: String,
+    },
+}
+
+/// A VM this run started: what `down` stops.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Running {
+    /// Node name.
+    pub node: String,
+    /// Its architecture.
+    pub arch: Arch,
+    /// Its TAP device.
+    pub tap: String,
+    /// Its files (pidfile, console).
+    pub files: NodeFiles,
+}
+
+/// The scenario's QEMU VM nodes, as the cluster plan lists them.
+pub fn vm_nodes(cp: &ClusterPlan) -> Vec<&super::config::ExternalAgent> {
+    cp.external_agents
+        .iter()
+        .filter(|a| a.backend == Backend::Qemu)
+        .collect()
+}
+
+/// The programs VM nodes of `arches` run.
+pub fn programs(arches: &[Arch]) -> Vec<&'static str> {
+    let mut p = vec![
+        "apt-get",
+        "apt-cache",
+        "dpkg",
+        "dpkg-deb",
+        "depmod",
+        "mkfs.ext4",
+        "ip",
+        "curl",
+    ];
+    if arches.contains(&Arch::Arm64) {
+        p.push("qemu-system-aarch64");
+    }
+    if arches.contains(&Arch::Armhf) {
+        p.push("qemu-system-arm");
+    }
+    p
+}
+
+/// Fail before anything starts when the plan has VM nodes and this host cannot start them
+/// (`found` is [`crate::exec::which`], `root` whether faasbed runs as root).
+pub fn preflight(
+    cp: &ClusterPlan,
+    found: impl Fn(&str) -> Option<PathBuf>,
+    root: bool,
+) -> Result<(), VmError> {
+    let vms = vm_nodes(cp);
+    if vms.is_empty() {
+        return Ok(());
+    }
+    let arches: Vec<Arch> = vms.iter().map(|a| a.arch).collect();
+    let missing: Vec<&str> = programs(&arches)
+        .into_iter()
+        .filter(|p| found(p).is_none())
+        .collect();
+    if !missing.is_empty() {
+        return Err(VmError::MissingPrograms {
+            programs: missing.join(", "),
+        });
+    }
+    if !root {
+        return Err(VmError::NeedsRoot {
+            nodes: vms
+                .iter()
+                .map(|a| a.node.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    Ok(())
+}
+
+/// Build (or find in the cache) the assets of every VM arch in the plan, with the pinned k3s.
+pub async fn prepare_all<R: Runner>(
+    runner: &R,
+    cp: &ClusterPlan,
+    cache: &Path,
+) -> Result<Vec<(Arch, VmAssets)>, VmError> {
+    let mut out: Vec<(Arch, VmAssets)> = Vec::new();
+    for a in vm_nodes(cp) {
+        if out.iter().all(|(arch, _)| *arch != a.arch) {
+            out.push((
+                a.arch,
+                assets::prepare(runner, cache, a.arch, K3s::from_env()).await?,
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// The Docker network k3d creates for cluster `name`.
+pub fn network_name(cluster: &str) -> String {
+    format!("k3d-{cluster}")
+}
+
+/// `docker network inspect k3d-CLUSTER`.
+pub fn network_inspect(cluster: &str) -> Cmd {
+    Cmd::new("docker").args(["network", "inspect", &network_name(cluster)])
+}
+
+/// `docker exec SERVER cat …/node-token`: the token agents join with (never logged: only the
+/// command line is).
+pub fn read_token(server_container: &str) -> Cmd {
+    Cmd::new("docker").args(["exec", server_container, "cat", NODE_TOKEN])
+}
+
+async fn run<R: Runner>(runner: &R, cmd: &Cmd) -> Result<String, VmError> {
+    runner
+        .run(cmd)
+        .await
+        .map(|o| o.stdout)
+        .map_err(|e| VmError::Exec(Box::new(e)))
+}
+
+/// Start every VM node of the plan on the cluster's network and wait until each is a Ready
+/// node of its arch. A VM of this run that is running already (its pid alive) is kept.
+pub async fn join_all<R: Runner>(
+    runner: &R,
+    kube: &Kube,
+    scenario: &Scenario,
+    cp: &ClusterPlan,
+    assets: &[(Arch, VmAssets)],
+    run_dir: &Path,
+    run_id: &str,
+) -> Result<Vec<Running>, VmError> {
+    let vms = vm_nodes(cp);
+    if vms.is_empty() {
+        return Ok(Vec::new());
+    }
+    let cluster = &cp.config.metadata.name;
+    let network = net::docker_network(&run(runner, &network_inspect(cluster)).await?)?;
+    let container = |name: &str| {
+        network.container(name).ok_or_else(|| VmError::NoContainer {
+            network: network.name.clone(),
+            name: name.to_string(),
+        })
+    };
+    let server = cp.k3d_nodes.first().map_or("", |n| n.container.as_str());
+    let server_url = format!("https://{}:{SERVER_PORT}", container(server)?);
+    let registry_name = &scenario.platform.k3d.registry_name;
+    let registry = network.container(registry_name).map(|ip| {
+        let port = cp.registry_pull.rsplit(':').next().unwrap_or("5000");
+        (cp.registry_pull.clone(), format!("http://{ip}:{port}"))
+    });
+    let token = run(runner, &read_token(server)).await?.trim().to_string();
+    let addresses = network
+        .vm_addresses(vms.len())
+        .ok_or_else(|| VmError::NoAddress {
+            network: network.name.clone(),
+            wanted: vms.len(),
+        })?;
+    let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let dns = net::name_servers(&resolv);
+
+    let mut running = Vec::new();
+    for (agent, ip) in vms.iter().zip(addresses) {
+        let Some(node) = scenario.node(&agent.node) else {
+            continue;
+        };
+        let files = NodeFiles::new(run_dir, &node.name);
+        let tap = net::tap_name(&node.name);
+        running.push(Running {
+            node: node.name.clone(),
+            arch: node.arch,
+            tap: tap.clone(),
+            files: files.clone(),
+        });
+        if node::pid(&files).is_some_and(crate::exec::pid_alive) {
+            continue;
+        }
+        let Some((_, a)) = assets.iter().find(|(arch, _)| *arch == node.arch) else {
+            continue;
+        };
+        let join = Join {
+            node,
+            ip,
+            prefix: network.prefix,
+            gateway: network.gateway,
+            dns: dns.clone(),
+            server_url: server_url.clone(),
+            token: &token,
+            k3s_args: &agent.k3s_args,
+            registry: registry.clone(),
+        };
+        start(runner, &join, a, &files, &network.bridge, &tap, run_id).await?;
+    }
+    for r in &running {
+        node::wait_ready(&r.node, &r.files, Instant::now() + BOOT_DEADLINE).await?;
+    }
+    for r in &running {
+        wait_node(kube, &r.node, r.arch, &r.files.console).await?;
+    }
+    Ok(running)
+}
+
+/// Write the node disk, plug a TAP into `network`'s bridge and start QEMU (daemonized).
+pub async fn start<R: Runner>(
+    runner: &R,
+    j: &Join<'_>,
+    a: &VmAssets,
+    files: &NodeFiles,
+    bridge: &str,
+    tap: &str,
+    run_id: &str,
+) -> Result<(), VmError> {
+    let fb = files.staging.join("faasbed");
+    let _ = std::fs::remove_dir_all(&files.staging);
+    assets::write_file(&fb.join("node.env"), node::node_env(j).as_bytes())?;
+    assets::write_file(&fb.join("k3s.yaml"), node::k3s_config(j).as_bytes())?;
+    assets::set_mode(&fb.join("k3s.yaml"), 0o600)?;
+    if let Some((name, endpoint)) = &j.registry {
+        assets::write_file(
+            &fb.join("registries.yaml"),
+            node::registries_yaml(name, endpoint).as_bytes(),
+        )?;
+    }
+    assets::sparse_file(&files.disk, NODE_DISK_BYTES)?;
+    let mkfs = Cmd::new("mkfs.ext4")
+        .args(["-q", "-F", "-L", "faasbed-node", "-d"])
+        .arg(&files.staging)
+        .arg(&files.disk);
+    let made = run(runner, &mkfs).await;
+    // The token is on the disk image now; the staging copy goes either way.
+    let _ = std::fs::remove_dir_all(&files.staging);
+    made?;
+    let _ = std::fs::remove_file(&files.console);
+    let _ = std::fs::remove_file(&files.pidfile);
+    // A TAP left by a crashed run would make `ip tuntap add` fail.
+    let _ = runner.run(&net::tap_down(tap)).await;
+    for c in net::tap_up(tap, bridge) {
+        run(runner, &c).await?;
+    }
+    run(runner, &node::qemu_cmd(j.node, a, files, tap, run_id)).await?;
+    Ok(())
+}
+
+/// Wait until `name` is a Ready node, then check its arch.
+async fn wait_node(kube: &Kube, name: &str, arch: Arch, console: &Path) -> Result<(), VmError> {
+    let started = Instant::now();
+    let deadline = started + NODE_READY_DEADLINE;
+    loop {
+        let facts = kube.node_facts().await?;
+        let seen = facts.iter().find(|f| f.name == name);
+        if let Some(f) = seen.filter(|f| f.ready) {
+            if f.arch != arch.k8s() {
+                return Err(VmError::WrongArch {
+                    node: name.to_string(),
+                    want: arch.k8s(),
+                    got: f.arch.clone(),
+                });
+            }
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(VmError::NotReady {
+                node: name.to_string(),
+                waited: started.elapsed(),
+                seen: if seen.is_some() {
+                    "registered, not Ready"
+                } else {
+                    "never registered"
+                }
+                .into(),
+                console: console.to_path_buf(),
+            });
+        }
+        tokio::time::sleep(NODE_POLL).await;
+    }
+}
+
+/// Stop the VMs: end QEMU (SIGTERM to its pid) and delete its TAP. Best effort for every VM;
+/// the first failure is returned.
+pub async fn stop<R: Runner>(runner: &R, vms: &[Running]) -> Result<(), VmError> {
+    let mut first = None;
+    for v in vms {
+        if let Some(p) = node::pid(&v.files).filter(|p| crate::exec::pid_alive(*p)) {
+            if let Err(e) = run(runner, &Cmd::new("kill").arg(p.to_string())).await {
+                first.get_or_insert(e);
+            }
+        }
+        let _ = runner.run(&net::tap_down(&v.tap)).await;
+    }
+    first.map_or(Ok(()), Err)
+}
+
+/// Stop the VMs of a run whose platform value is gone (an interrupted `up`): the run's
+/// labelled QEMU processes and the TAPs of `nodes`.
+pub async fn abandon<R: Runner>(runner: &R, run_dir: &Path, nodes: &[(&str, Arch)]) {
+    let vms: Vec<Running> = nodes
+        .iter()
+        .map(|&(n, arch)| Running {
+            node: n.to_string(),
+            arch,
+            tap: net::tap_name(n),
+            files: NodeFiles::new(run_dir, n),
+        })
+        .collect();
+    let _ = stop(runner, &vms).await;
+}
