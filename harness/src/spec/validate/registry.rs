@@ -114,6 +114,11 @@ mod tests {
         parse(&format!("{platform}\n{NODE}"), Path::new("t.toml"))
     }
 
+    /// The error message of a scenario that must be refused.
+    fn err(platform: &str) -> String {
+        p(platform).unwrap_err().to_string()
+    }
+
     const EXISTING: &str = "[platform]\nkind = \"existing\"\nkubeconfig = \"k.yaml\"\n";
 
     #[test]
@@ -142,9 +147,7 @@ mod tests {
     #[test]
     fn a_registry_on_k3d_or_local_is_refused_at_its_table_saying_what_to_use() {
         let reg = "[platform.registry]\npush = \"registry.lan:5000\"\n";
-        let e = p(&format!("[platform]\nkind = \"k3d\"\n{reg}"))
-            .unwrap_err()
-            .to_string();
+        let e = err(&format!("[platform]\nkind = \"k3d\"\n{reg}"));
         assert!(e.starts_with("t.toml:3:"), "{e}");
         assert!(
             e.contains("platform.registry: [platform.registry] is only for kind = \"existing\""),
@@ -154,9 +157,7 @@ mod tests {
             e.contains("registry_name / registry_port under [platform.k3d]"),
             "{e}"
         );
-        let e = p(&format!("[platform]\nkind = \"local\"\n{reg}"))
-            .unwrap_err()
-            .to_string();
+        let e = err(&format!("[platform]\nkind = \"local\"\n{reg}"));
         assert!(
             e.starts_with("t.toml:3:") && e.contains("pushes no images"),
             "{e}"
@@ -165,38 +166,30 @@ mod tests {
 
     #[test]
     fn a_bad_push_or_pull_names_its_line_and_field() {
-        let e = p(&format!(
+        let e = err(&format!(
             "{EXISTING}[platform.registry]\npush = \"https://registry.lan\"\n"
-        ))
-        .unwrap_err()
-        .to_string();
+        ));
         assert!(e.starts_with("t.toml:5:8: platform.registry.push: "), "{e}");
         assert!(e.contains("scheme (https://)"), "{e}");
-        let e = p(&format!(
+        let e = err(&format!(
             "{EXISTING}[platform.registry]\npush = \"registry.lan:5000\"\npull = \"registry.lan:5000/x\"\n"
-        ))
-        .unwrap_err()
-        .to_string();
+        ));
         assert!(e.starts_with("t.toml:6:8: platform.registry.pull: "), "{e}");
         assert!(e.contains("has a path"), "{e}");
     }
 
     #[test]
     fn a_registry_without_push_or_with_an_unknown_key_is_a_located_syntax_error() {
-        let e = p(&format!(
+        let e = err(&format!(
             "{EXISTING}[platform.registry]\npull = \"registry.lan:5000\"\n"
-        ))
-        .unwrap_err()
-        .to_string();
+        ));
         assert!(
             e.starts_with("t.toml:") && e.contains("missing field `push`"),
             "{e}"
         );
-        let e = p(&format!(
+        let e = err(&format!(
             "{EXISTING}[platform.registry]\npush = \"registry.lan:5000\"\ninsecure = true\n"
-        ))
-        .unwrap_err()
-        .to_string();
+        ));
         assert!(e.starts_with("t.toml:6:") && e.contains("insecure"), "{e}");
     }
 
