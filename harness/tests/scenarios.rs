@@ -1,5 +1,6 @@
 //! Scenario files: every shipped scenario parses; every file in scenarios/invalid fails with the
 //! located message its first line (`# expect: ...`) names, through the library and the CLI.
+#![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -103,6 +103,7 @@ fn is_host(h: &str) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::check_host_port;
     use crate::spec::{parse, ImageRegistry, SpecError};
