@@ -462,13 +462,13 @@ fn require_local(s: &spec::Scenario) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Print the dry-run plan of a scenario on stdout (k3d scenarios only, for now).
+/// Print the dry-run plan of a scenario on stdout (k3d and existing-cluster scenarios).
 fn print_plan(path: &Path, home: &local::Home) -> Result<(), CliError> {
     let scenario = spec::load(path)?;
-    if scenario.platform.kind != PlatformKind::K3d {
+    if scenario.platform.kind == PlatformKind::Local {
         return Err(CliError::Unsupported(format!(
-            "{}: a dry-run plan exists only for k3d scenarios so far; the local platform runs \
-             `faasbed bench` directly",
+            "{}: a dry-run plan exists only for k3d and existing-cluster scenarios so far; the \
+             local platform runs `faasbed bench` directly",
             path.display()
         )));
     }
@@ -746,7 +746,7 @@ async fn bench_cmd(
             }
         }
         // Before any run directory exists: a missing docker or k3d fails here, at once.
-        kind => crate::platform::k3d::preflight(kind, crate::exec::which)?,
+        _ => crate::platform::k3d::preflight(&scenario.platform, crate::exec::which)?,
     }
     let mut sigint = interrupt_signal()?;
     let run_id = local::new_run_id();

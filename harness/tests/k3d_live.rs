@@ -202,8 +202,15 @@ fn fixture_password() -> String {
 
 /// An HTTP server on a free loopback port that answers 200 to everything; returns the port.
 async fn healthy_gateway() -> u16 {
+    healthy_gateway_at("127.0.0.1:0").await
+}
+
+/// The same server listening on `addr`.
+async fn healthy_gateway_at(addr: &str) -> u16 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let l = tokio::net::TcpListener::bind(addr)
+        .await
+        .unwrap_or_else(|e| panic!("cannot listen on {addr}: {e}"));
     let port = l.local_addr().unwrap().port();
     tokio::spawn(async move {
         loop {
@@ -683,6 +690,122 @@ async fn images_are_built_once_per_source_and_deployed_by_the_pushed_digest() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// existing clusters: attach, then images to the scenario's [platform.registry]
+
+/// SCENARIO's two nodes as machines of a cluster faasbed did not make, with `registry` (TOML
+/// lines, may be empty) under [platform].
+fn existing_scenario(registry: &str) -> Scenario {
+    let text = SCENARIO
+        .replace(
+            "kind = \"k3d\"\n",
+            &format!("kind = \"existing\"\nkubeconfig = \"unused.yaml\"\n{registry}"),
+        )
+        .replace("backend = \"server\"", "address = \"root@srv\"")
+        .replace("backend = \"agent\"", "address = \"root@edge\"");
+    spec::parse(&text, &repo().join("scenarios/existing-test.toml")).unwrap()
+}
+
+const REGISTRY: &str =
+    "[platform.registry]\npush = \"registry.example.net:5000\"\npull = \"10.8.0.1:5000\"\n";
+
+/// What attaching asks the API of a cluster that has OpenFaaS already: the gateway
+/// Deployment, then `up`'s labels and password, but no namespace (nothing is installed).
+fn attach_exchanges() -> Vec<Exchange> {
+    let mut v = up_exchanges();
+    v.retain(|e| e.method != Method::POST);
+    v.insert(
+        0,
+        get(
+            "/apis/apps/v1/namespaces/openfaas/deployments/gateway",
+            fixture("kube/deployment-patched.json"),
+        ),
+    );
+    v
+}
+
+/// `attach_with` to a cluster whose kubeconfig names `https://HOST:6443`, with a healthy
+/// gateway on HOST's NodePort (each test takes its own loopback address).
+async fn attach(
+    scenario: &Scenario,
+    dir: &Path,
+    host: &str,
+    runner: Scripted,
+    kube: Kube,
+) -> Result<K3dPlatform<Scripted>, K3dError> {
+    healthy_gateway_at(&format!("{host}:31112")).await;
+    let kubeconfig = dir.join("kubeconfig");
+    let yaml = format!(
+        "apiVersion: v1\nkind: Config\ncurrent-context: pi\nclusters:\n- name: pi\n  cluster:\n    server: https://{host}:6443\ncontexts:\n- name: pi\n  context:\n    cluster: pi\n    user: pi\nusers:\n- name: pi\n  user:\n    token: t\n"
+    );
+    std::fs::write(&kubeconfig, yaml).unwrap();
+    K3dPlatform::attach_with(scenario, &kubeconfig, &dir.join(RUN_ID), runner, kube).await
+}
+
+#[tokio::test]
+async fn an_existing_cluster_gets_images_pushed_to_push_and_deployed_by_pull_and_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = existing_scenario(REGISTRY);
+    // No helm rule: an install would fail the test.
+    let runner = Scripted::new(vec![ok("docker buildx inspect"), ok("docker buildx build")]);
+    let (k, server) = scripted_kube(attach_exchanges());
+    let p = attach(&scenario, dir.path(), "127.0.0.7", runner.clone(), k)
+        .await
+        .unwrap();
+    assert!(runner.log().is_empty(), "{:?}", runner.log());
+    assert!(p.reused());
+    assert_eq!(p.gateway().url, "http://127.0.0.7:31112");
+    let root = repo().join("images/functions");
+    let built = p.build_images(&scenario, &root).await.unwrap();
+    let tag = &faasbed::build::source_hash(&root, "echo", "dockerfile").unwrap()[..16];
+    let r = dir.path().join(RUN_ID);
+    assert_eq!(
+        runner.log(),
+        [
+            "docker buildx inspect faasbed".to_string(),
+            format!("docker buildx build --builder faasbed --platform linux/amd64 --push -t registry.example.net:5000/faasbed/echo:{tag} --metadata-file {}/images/echo.json -f images/functions/echo/Dockerfile images/functions", r.display()),
+        ]
+    );
+    let digest = fixture("k3d/buildx-metadata-echo.json")["containerimage.digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(built.len(), 1);
+    assert_eq!(built[0].function, "echo-edge");
+    assert_eq!(
+        built[0].image,
+        format!("10.8.0.1:5000/faasbed/echo:{tag}@{digest}")
+    );
+    drop(p);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn an_existing_cluster_without_a_registry_says_how_to_add_one_and_builds_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = existing_scenario("");
+    let runner = Scripted::new(vec![ok("docker ")]);
+    let (k, server) = scripted_kube(attach_exchanges());
+    let p = attach(&scenario, dir.path(), "127.0.0.8", runner.clone(), k)
+        .await
+        .unwrap();
+    let e = p
+        .build_images(&scenario, &repo().join("images/functions"))
+        .await
+        .unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, K3dError::NoRegistry { .. }), "{msg}");
+    assert!(msg.contains("scenarios/existing-test.toml"), "{msg}");
+    assert!(
+        msg.contains("[platform.registry]\n  push = \"registry.lan:5000\""),
+        "{msg}"
+    );
+    assert!(msg.contains("anonymously"), "{msg}");
+    assert!(runner.log().is_empty(), "{:?}", runner.log());
+    drop(p);
+    server.await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
 // placement enforcement
 
 fn thesis_with_one_function() -> Scenario {
@@ -828,7 +951,8 @@ async fn without_a_scenario_the_rule_table_decides_and_an_odd_node_is_reported()
 
 #[test]
 fn preflight_names_every_missing_program_with_its_install_command() {
-    let e = live::preflight(PlatformKind::K3d, |p| {
+    let k3d = spec::parse(SCENARIO, Path::new("k.toml")).unwrap();
+    let e = live::preflight(&k3d.platform, |p| {
         (p == "helm").then(|| PathBuf::from("/usr/bin/helm"))
     })
     .unwrap_err()
@@ -837,7 +961,20 @@ fn preflight_names_every_missing_program_with_its_install_command() {
     assert!(e.contains("apt-get install -y docker.io"), "{e}");
     assert!(e.contains("TAG=v5.9.0"), "{e}");
     assert!(!e.contains("helm:"), "{e}");
-    live::preflight(PlatformKind::Local, |_| None).unwrap();
+    let mut local = k3d.platform.clone();
+    local.kind = PlatformKind::Local;
+    live::preflight(&local, |_| None).unwrap();
+}
+
+#[test]
+fn an_existing_cluster_needs_docker_only_with_a_registry_to_push_to() {
+    let helm_only = |p: &str| (p == "helm").then(|| PathBuf::from("/usr/bin/helm"));
+    live::preflight(&existing_scenario("").platform, helm_only).unwrap();
+    let e = live::preflight(&existing_scenario(REGISTRY).platform, helm_only)
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("docker not found on PATH"), "{e}");
+    assert!(e.contains("buildx"), "{e}");
 }
 
 fn faasbed(args: &[&str], path_env: &Path) -> std::process::Output {

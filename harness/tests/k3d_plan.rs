@@ -1,5 +1,6 @@
-//! The dry-run plan of the thesis scenario on the k3d platform: a snapshot of the whole text,
-//! plus checks of its order and content that hold whatever the wording.
+//! The dry-run plan of the thesis scenario on the k3d platform and of the thesis topology on an
+//! existing cluster: snapshots of the whole text, plus checks of their order and content that
+//! hold whatever the wording.
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
@@ -196,4 +197,120 @@ fn cli_dry_run_and_plan_print_the_same_steps() {
     assert_eq!(strip(&a), strip(&b));
     assert!(a.contains("k3d cluster create"));
     assert!(a.contains("gateway POST /system/functions"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// an existing cluster
+
+fn existing() -> Scenario {
+    let mut s = spec::load(&repo().join("scenarios/existing-pi-cluster.toml")).unwrap();
+    s.path = PathBuf::from("scenarios/existing-pi-cluster.toml");
+    // `~/` became this user's $HOME: pin one, so the snapshot does not depend on the user.
+    s.platform.kubeconfig = Some(PathBuf::from("/home/me/.kube/pi-cluster.yaml"));
+    s
+}
+
+fn existing_plan(s: &Scenario) -> Plan {
+    let opts = PlanOpts {
+        run_id: RUN_ID.into(),
+        run_dir: PathBuf::from("results").join(RUN_ID),
+    };
+    plan::plan(s, &opts).unwrap()
+}
+
+#[test]
+fn existing_plan_snapshot() {
+    insta::assert_snapshot!(existing_plan(&existing()).render());
+}
+
+#[test]
+fn an_existing_cluster_is_neither_created_nor_deleted_nor_joined() {
+    let cmds = commands(&existing_plan(&existing()));
+    for c in &cmds {
+        assert!(
+            !c.starts_with("k3d") && !c.starts_with("qemu") && !c.contains("k3s agent"),
+            "{c}"
+        );
+    }
+    let helm = cmds
+        .iter()
+        .find(|c| c.contains("upgrade --install"))
+        .unwrap();
+    assert!(
+        helm.contains("--kubeconfig /home/me/.kube/pi-cluster.yaml "),
+        "{helm}"
+    );
+    // No server node: the core goes to the first amd64/arm64 node of the gateway site.
+    assert!(
+        helm.contains("nodeSelector.kubernetes\\.io/hostname=faas-cluster-01"),
+        "{helm}"
+    );
+}
+
+#[test]
+fn existing_images_are_pushed_to_push_and_deployed_by_pull() {
+    let s = existing();
+    let reg = s.platform.registry.clone().unwrap();
+    assert_ne!(reg.push, reg.pull, "the example shows both names");
+    let p = existing_plan(&s);
+    let builds: Vec<String> = commands(&p)
+        .into_iter()
+        .filter(|c| c.starts_with("docker buildx build"))
+        .collect();
+    assert_eq!(builds.len(), 2, "{builds:?}");
+    for b in &builds {
+        assert!(
+            b.contains(&format!("--push -t '{}/faasbed/", reg.push)),
+            "{b}"
+        );
+        assert!(b.contains("--platform linux/amd64,linux/arm/v7 "), "{b}");
+    }
+    for st in steps(&p) {
+        if let Step::Api {
+            method: "POST",
+            body: Some(b),
+            ..
+        } = st
+        {
+            let image = b["image"].as_str().unwrap();
+            assert!(
+                image.starts_with(&format!("{}/faasbed/", reg.pull)),
+                "{image}"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_existing_plan_without_a_registry_builds_nothing_and_says_so() {
+    let mut s = existing();
+    s.platform.registry = None;
+    let p = existing_plan(&s);
+    assert!(!commands(&p).iter().any(|c| c.starts_with("docker")));
+    let text = p.render();
+    assert!(text.contains("no [platform.registry]"), "{text}");
+    assert!(
+        text.contains("\"image\":\"<no registry>/faasbed/echo:"),
+        "{text}"
+    );
+}
+
+#[test]
+fn cli_plans_an_existing_scenario() {
+    let out = Command::new(env!("CARGO_BIN_EXE_faasbed"))
+        .args(["plan", "scenarios/existing-pi-cluster.toml"])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("platform existing, kubeconfig "), "{text}");
+    assert!(
+        text.contains("--push -t 'faas-cluster-01.example.net:5000/faasbed/echo:"),
+        "{text}"
+    );
 }

@@ -1,5 +1,6 @@
 //! Scenario files: every shipped scenario parses; every file in scenarios/invalid fails with the
 //! located message its first line (`# expect: ...`) names, through the library and the CLI.
+#![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -140,4 +141,27 @@ fn ssh_hosts_cannot_be_emulated() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("node pi") && e.contains("ssh"), "{e}");
+}
+
+#[test]
+fn the_existing_example_is_the_thesis_topology_with_its_own_registry() {
+    use faasbed::spec::{Arch, Backend, PlatformKind};
+    let s = faasbed::spec::load(&repo().join("scenarios/existing-pi-cluster.toml")).unwrap();
+    assert_eq!(s.platform.kind, PlatformKind::Existing);
+    let reg = s.platform.registry.as_ref().unwrap();
+    assert_eq!(reg.push, "faas-cluster-01.example.net:5000");
+    assert_eq!(reg.pull, "10.8.0.1:5000");
+    let kc = s.platform.kubeconfig.as_ref().unwrap();
+    assert!(kc.ends_with(".kube/pi-cluster.yaml"), "{kc:?}");
+    if let Some(home) = std::env::var_os("HOME") {
+        assert!(kc.starts_with(home), "~/ is $HOME: {kc:?}");
+    }
+    assert!(s.nodes.iter().all(|n| n.backend == Backend::Ssh));
+    let pis: Vec<&str> = s
+        .nodes
+        .iter()
+        .filter(|n| n.arch == Arch::Armhf)
+        .map(|n| n.name.as_str())
+        .collect();
+    assert_eq!(pis, ["raspberrypi-01", "raspberrypi-02"]);
 }

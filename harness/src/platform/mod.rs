@@ -144,7 +144,7 @@ impl AnyPlatform {
                 local::LocalPlatform::up(home, scenario, run_id).await?,
             ));
         }
-        k3d::preflight(kind, crate::exec::which).map_err(k3d_err)?;
+        k3d::preflight(&scenario.platform, crate::exec::which).map_err(k3d_err)?;
         let work = home.runs().join(run_id);
         let run_dir = work.as_path();
         let p = match &scenario.platform.kubeconfig {

@@ -446,6 +446,18 @@ pub struct PlatformSpec {
     pub kubeconfig: Option<PathBuf>,
     /// k3d settings (used when `kind` is `k3d`).
     pub k3d: K3dSettings,
+    /// The image registry of an existing cluster (`[platform.registry]`; `None` on k3d, whose
+    /// registry comes from [`K3dSettings`]).
+    pub registry: Option<ImageRegistry>,
+}
+
+/// Where function images are pushed and pulled, each a `host[:port]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImageRegistry {
+    /// How this machine reaches the registry (`docker buildx build --push`).
+    pub push: String,
+    /// How the cluster's nodes name the same registry (the image ref in each deployment).
+    pub pull: String,
 }
 
 /// A checked scenario: every name resolves, every constraint matches a node.

@@ -43,6 +43,18 @@ pub struct RawPlatform {
     pub k3d: RawK3d,
     #[serde(default)]
     pub openfaas: RawOpenFaas,
+    /// `[platform.registry]`: the image registry of an existing cluster.
+    pub registry: Option<Spanned<RawRegistry>>,
+}
+
+/// `[platform.registry]`: where function images go for `kind = "existing"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRegistry {
+    /// `host[:port]` this machine pushes to.
+    pub push: Spanned<String>,
+    /// `host[:port]` the nodes pull from (default: `push`).
+    pub pull: Option<Spanned<String>>,
 }
 
 /// `[platform.k3d]`: pinned versions and ports for the k3d platform.

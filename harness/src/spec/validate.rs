@@ -12,6 +12,8 @@ use toml::Spanned;
 use super::raw::*;
 use super::*;
 
+mod registry;
+
 struct Cx<'a> {
     text: &'a str,
     path: &'a Path,
@@ -95,7 +97,11 @@ pub(super) fn parse(text: &str, path: &Path) -> R<Scenario> {
     let links = links(&cx, &sites, &raw.link)?;
     let functions = functions(&cx, &nodes, &raw.function)?;
     let experiment = experiment(&cx, &raw.experiment)?;
-    let kubeconfig = raw.platform.kubeconfig.as_ref().map(|k| k.get_ref().into());
+    let kubeconfig = raw
+        .platform
+        .kubeconfig
+        .as_ref()
+        .map(|k| kubeconfig_path(k.get_ref()));
     if kind == PlatformKind::Existing && kubeconfig.is_none() {
         return Err(cx.at_end(
             "platform.kubeconfig",
@@ -103,6 +109,7 @@ pub(super) fn parse(text: &str, path: &Path) -> R<Scenario> {
         ));
     }
     let k3d = k3d_settings(&cx, &raw.platform)?;
+    let registry = registry::registry(&cx, kind, &raw.platform)?;
 
     Ok(Scenario {
         path: path.to_path_buf(),
@@ -113,12 +120,21 @@ pub(super) fn parse(text: &str, path: &Path) -> R<Scenario> {
             gateway_site,
             kubeconfig,
             k3d,
+            registry,
         },
         nodes,
         links,
         functions,
         experiment,
     })
+}
+
+/// A leading `~/` of the kubeconfig path stands for `$HOME`, as in a shell.
+fn kubeconfig_path(written: &str) -> PathBuf {
+    match (written.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => PathBuf::from(written),
+    }
 }
 
 fn join<'a>(it: impl Iterator<Item = &'a &'a str>) -> String {

@@ -26,7 +26,7 @@ use crate::deploy::Deployed;
 use crate::exec::{Cmd, ExecError, Output, Runner, System};
 use crate::pins;
 use crate::platform::{ColdPhases, GatewayAccess, Platform, PlatformError, ReplicaPlacement};
-use crate::spec::{Arch, Backend, PlatformKind, Scenario};
+use crate::spec::{Arch, Backend, ImageRegistry, PlatformKind, PlatformSpec, Scenario};
 use crate::store::manifest::NodeProvenance;
 
 /// Basic-auth user of the OpenFaaS gateway (the chart's `basic-auth-user`).
@@ -107,9 +107,14 @@ pub enum K3dError {
         #[source]
         source: BuildError,
     },
-    /// There is no registry the cluster pulls from (an existing cluster).
-    #[error("platform existing: faasbed has no registry that cluster {kubeconfig} pulls function images from; build and push them yourself, or use kind = \"k3d\"", kubeconfig = kubeconfig.display())]
-    NoRegistry { kubeconfig: PathBuf },
+    /// An existing cluster's scenario names no registry to push function images to.
+    #[error("scenario {}: platform existing names no registry for the function images of cluster {}; add under [platform]:\n  [platform.registry]\n  push = \"registry.lan:5000\"   # host[:port] this machine pushes to\n  pull = \"registry.lan:5000\"   # optional: how the nodes name it\nthe nodes must pull from it anonymously (see README, Platforms)", scenario.display(), kubeconfig.display())]
+    NoRegistry {
+        /// The scenario file.
+        scenario: PathBuf,
+        /// The cluster's kubeconfig.
+        kubeconfig: PathBuf,
+    },
     /// An `existing` scenario without a kubeconfig.
     #[error("scenario {}: platform \"existing\" needs `kubeconfig = \"path/to/kubeconfig\"` under [platform]", path.display())]
     NoKubeconfig { path: PathBuf },
@@ -134,22 +139,24 @@ pub fn install_hint(program: &str) -> String {
     }
 }
 
-/// The programs a platform kind runs (none for the embedded platform).
-pub fn programs(kind: PlatformKind) -> &'static [&'static str] {
-    match kind {
-        PlatformKind::Local => &[],
-        PlatformKind::K3d => &["docker", "k3d", "helm"],
-        PlatformKind::Existing => &["helm"],
+/// The programs a platform runs (none for the embedded platform): an existing cluster needs
+/// docker (buildx) only when it has a `[platform.registry]` to push images to.
+pub fn programs(platform: &PlatformSpec) -> &'static [&'static str] {
+    match (platform.kind, &platform.registry) {
+        (PlatformKind::Local, _) => &[],
+        (PlatformKind::K3d, _) => &["docker", "k3d", "helm"],
+        (PlatformKind::Existing, Some(_)) => &["docker", "helm"],
+        (PlatformKind::Existing, None) => &["helm"],
     }
 }
 
-/// Fail fast, before anything runs, when a program `kind` needs is not on `PATH`
+/// Fail fast, before anything runs, when a program `platform` needs is not on `PATH`
 /// (`found` is [`crate::exec::which`] outside tests).
 pub fn preflight(
-    kind: PlatformKind,
+    platform: &PlatformSpec,
     found: impl Fn(&str) -> Option<PathBuf>,
 ) -> Result<(), K3dError> {
-    let missing: Vec<&str> = programs(kind)
+    let missing: Vec<&str> = programs(platform)
         .iter()
         .copied()
         .filter(|p| found(p).is_none())
@@ -187,13 +194,6 @@ fn write(path: &Path, text: &str) -> Result<(), K3dError> {
     std::fs::write(path, text).map_err(err)
 }
 
-/// Where the cluster's registry is reached from the host and from the nodes.
-#[derive(Debug, Clone)]
-struct Registry {
-    push: String,
-    pull: String,
-}
-
 /// A k3d (or existing) cluster with OpenFaaS CE, as a [`Platform`].
 pub struct K3dPlatform<R: Runner = System> {
     runner: R,
@@ -201,7 +201,9 @@ pub struct K3dPlatform<R: Runner = System> {
     gateway: GatewayAccess,
     /// The k3d cluster this platform deletes on `down` (`None`: an existing cluster).
     cluster: Option<String>,
-    registry: Option<Registry>,
+    /// Where images are pushed and pulled (`None`: an existing cluster without
+    /// `[platform.registry]`).
+    registry: Option<ImageRegistry>,
     run_dir: PathBuf,
     kubeconfig: PathBuf,
     reused: bool,
@@ -308,7 +310,8 @@ impl<R: Runner> K3dPlatform<R> {
     }
 
     /// Attach to an existing cluster through `kubeconfig`; OpenFaaS is installed only when its
-    /// gateway Deployment is absent. `down` deletes nothing.
+    /// gateway Deployment is absent. Images go to the scenario's `[platform.registry]`.
+    /// `down` deletes nothing.
     pub async fn attach(
         scenario: &Scenario,
         kubeconfig: &Path,
@@ -328,11 +331,7 @@ impl<R: Runner> K3dPlatform<R> {
         kube: Kube,
     ) -> Result<Self, K3dError> {
         let url = gateway_url_from_kubeconfig(kubeconfig)?;
-        let server = scenario
-            .nodes
-            .iter()
-            .find(|n| n.backend == crate::spec::Backend::Server)
-            .map_or("", |n| n.name.as_str());
+        let server = plan::core_node(scenario);
         let missing = !kube.gateway_installed().await?;
         let target = Target {
             run_dir,
@@ -347,7 +346,7 @@ impl<R: Runner> K3dPlatform<R> {
             kube,
             gateway,
             cluster: None,
-            registry: None,
+            registry: scenario.platform.registry.clone(),
             run_dir: run_dir.to_path_buf(),
             kubeconfig: kubeconfig.to_path_buf(),
             reused: true,
@@ -380,6 +379,7 @@ impl<R: Runner> K3dPlatform<R> {
     ) -> Result<Vec<Deployed>, K3dError> {
         let Some(reg) = &self.registry else {
             return Err(K3dError::NoRegistry {
+                scenario: scenario.path.clone(),
                 kubeconfig: self.kubeconfig.clone(),
             });
         };
@@ -450,11 +450,8 @@ impl<R: Runner> K3dPlatform<R> {
     }
 }
 
-fn registry(cp: &ClusterPlan) -> Registry {
-    Registry {
-        push: cp.registry_push.clone(),
-        pull: cp.registry_pull.clone(),
-    }
+fn registry(cp: &ClusterPlan) -> ImageRegistry {
+    plan::k3d_registry(cp)
 }
 
 /// Is cluster `name` in `clusters` this run's (reuse it), absent (create it), or someone

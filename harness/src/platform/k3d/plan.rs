@@ -20,7 +20,9 @@ use super::kube::{self as k, CORE_NAMESPACE, FIELD_MANAGER, FUNCTION_LABEL, FUNC
 use super::{cmd, label};
 use crate::exec::Cmd;
 use crate::pins;
-use crate::spec::{Arch, Backend, Node, Scenario};
+use crate::spec::{Arch, Backend, ImageRegistry, Node, PlatformKind, Scenario};
+
+mod existing;
 
 /// What a secret prints as.
 pub const REDACTED: &str = "<redacted>";
@@ -136,9 +138,13 @@ pub struct PlanOpts {
     pub run_dir: PathBuf,
 }
 
-/// The plan of `faasbed bench` for a k3d scenario.
+/// The plan of `faasbed bench` for a k3d or an existing-cluster scenario.
 pub fn plan(scenario: &Scenario, opts: &PlanOpts) -> Result<Plan, PlanError> {
+    if scenario.platform.kind == PlatformKind::Existing {
+        return Ok(existing::plan(scenario, opts));
+    }
     let cp = config::plan(scenario, &opts.run_id)?;
+    let registry = k3d_registry(&cp);
     let run = &opts.run_dir;
     let kubeconfig = run.join("kubeconfig");
     let header = vec![
@@ -163,10 +169,16 @@ pub fn plan(scenario: &Scenario, opts: &PlanOpts) -> Result<Plan, PlanError> {
         cluster_section(&cp, run, &kubeconfig, &opts.run_id),
         agents_section(scenario, &cp, run, &kubeconfig),
         labels_section(scenario),
-        openfaas_section(scenario, &cp, run, &kubeconfig),
-        images_section(scenario, &cp, run),
+        openfaas_section(
+            scenario,
+            cp.k3d_nodes.first().map_or("", |n| n.node.as_str()),
+            run,
+            &kubeconfig,
+            &format!("http://127.0.0.1:{}", scenario.platform.k3d.gateway_port),
+        ),
+        images_section(scenario, Some(&registry), run, "the k3d registry"),
     ];
-    sections.push(functions_section(scenario, &cp));
+    sections.push(functions_section(scenario, &registry.pull));
     sections.push(measure_section(scenario));
     sections.push(Section {
         title: "down".into(),
@@ -355,13 +367,36 @@ fn labels_section(scenario: &Scenario) -> Section {
     }
 }
 
+/// Where the k3d registry is reached from the host and from the nodes.
+pub fn k3d_registry(cp: &ClusterPlan) -> ImageRegistry {
+    ImageRegistry {
+        push: cp.registry_push.clone(),
+        pull: cp.registry_pull.clone(),
+    }
+}
+
+/// The node the OpenFaaS core is pinned to: the k3s `server` node; on an existing cluster
+/// (no server node in the scenario) the first amd64/arm64 node of the gateway site, else of
+/// any site ("" when every node is armhf, which the core has no images for).
+pub fn core_node(scenario: &Scenario) -> &str {
+    let core_capable = |n: &&Node| n.arch != Arch::Armhf;
+    let in_site = |n: &&Node| n.site == scenario.platform.gateway_site;
+    let nodes = || scenario.nodes.iter();
+    nodes()
+        .find(|n| n.backend == Backend::Server)
+        .or_else(|| nodes().filter(core_capable).find(in_site))
+        .or_else(|| nodes().find(core_capable))
+        .map_or("", |n| n.name.as_str())
+}
+
+/// `gateway` is the base URL `/healthz` is polled at.
 fn openfaas_section(
     scenario: &Scenario,
-    cp: &ClusterPlan,
+    server: &str,
     run: &Path,
     kubeconfig: &Path,
+    gateway: &str,
 ) -> Section {
-    let server = cp.k3d_nodes.first().map_or("", |n| n.node.as_str());
     let install = cmd::helm_install(
         run,
         kubeconfig,
@@ -409,10 +444,7 @@ fn openfaas_section(
                 ),
             },
             Step::Wait {
-                condition: format!(
-                    "GET http://127.0.0.1:{}/healthz answers 200",
-                    scenario.platform.k3d.gateway_port
-                ),
+                condition: format!("GET {gateway}/healthz answers 200"),
                 deadline: HEALTHZ_DEADLINE,
             },
         ],
@@ -453,7 +485,25 @@ pub fn image_builds<'s>(
         .collect()
 }
 
-fn images_section(scenario: &Scenario, cp: &ClusterPlan, run: &Path) -> Section {
+/// The builds and pushes to `registry` (`None`: an existing cluster without one, which the
+/// run refuses), titled by what `where_to` names.
+fn images_section(
+    scenario: &Scenario,
+    registry: Option<&ImageRegistry>,
+    run: &Path,
+    where_to: &str,
+) -> Section {
+    let Some(registry) = registry else {
+        return Section {
+            title: "function images (no registry)".into(),
+            steps: vec![Step::Note(
+                "the scenario has no [platform.registry]: `faasbed bench` stops here and says how \
+                 to add one (push = \"host[:port]\", and pull = \"host[:port]\" when the nodes \
+                 name it otherwise)"
+                    .into(),
+            )],
+        };
+    };
     let mut steps = vec![
         Step::Note(format!(
             "the Dockerfiles cross-compile with Go on the build platform, so no emulation is \
@@ -468,21 +518,20 @@ fn images_section(scenario: &Scenario, cp: &ClusterPlan, run: &Path) -> Section 
             on: None,
         },
     ];
-    for (_, c) in image_builds(scenario, &cp.registry_push, run, |_| {
-        CONTENT_HASH.to_string()
-    }) {
+    for (_, c) in image_builds(scenario, &registry.push, run, |_| CONTENT_HASH.to_string()) {
         steps.push(Step::Command { cmd: c, on: None });
     }
     Section {
-        title: "function images (pushed to the k3d registry)".into(),
+        title: format!("function images (pushed to {where_to})"),
         steps,
     }
 }
 
-fn functions_section(scenario: &Scenario, cp: &ClusterPlan) -> Section {
+/// `pull` is the registry the nodes pull the images from.
+fn functions_section(scenario: &Scenario, pull: &str) -> Section {
     let mut steps = Vec::new();
     for f in &scenario.functions {
-        let image = cmd::image_ref(&cp.registry_pull, &f.source, CONTENT_HASH);
+        let image = cmd::image_ref(pull, &f.source, CONTENT_HASH);
         let dep = crate::deploy::deployment(f, &image);
         steps.push(Step::Api {
             method: "POST",
