@@ -135,7 +135,7 @@ pub async fn bench(
     let up = tokio::select! {
         r = AnyPlatform::up(&opts.home, scenario, run_id) => r.map_err(BenchError::from),
         _ = &mut interrupt => {
-            AnyPlatform::abandon(scenario, run_id).await;
+            AnyPlatform::abandon(&opts.home, scenario, run_id).await;
             Err(BenchError::Interrupted { dir: store.dir().to_path_buf() })
         }
     };

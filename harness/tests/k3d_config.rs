@@ -153,8 +153,10 @@ fn thesis_plan_puts_each_node_where_it_belongs() {
             "--node-label=type=rsbpi-01",
         ]
     );
-    // Remote agents must reach the API and registry, so both bind to all interfaces.
-    assert_eq!(p.config.kube_api.host_ip, "0.0.0.0");
+    // The Pis are QEMU VMs on the cluster's Docker network: they reach the API and the
+    // registry at their container addresses, so nothing is published beyond loopback.
+    assert_eq!(p.config.kube_api.host_ip, "127.0.0.1");
+    assert_eq!(p.config.registries.create.host, "127.0.0.1");
     let labels: Vec<&str> = p
         .config
         .options

@@ -81,7 +81,12 @@ struct Scripted {
     log: Arc<Mutex<Vec<String>>>,
     /// `Debug` of every command (program, args, env), to look for secrets in.
     debug: Arc<Mutex<Vec<String>>>,
+    /// What each `mkfs.ext4 -d DIR` would put on its disk: (relative path, mode, contents).
+    disks: Arc<Mutex<Vec<DiskFiles>>>,
 }
+
+/// The files of one disk image: (relative path, mode, contents).
+type DiskFiles = Vec<(String, u32, String)>;
 
 impl Scripted {
     fn new(rules: Vec<(&str, Reply)>) -> Self {
@@ -89,6 +94,7 @@ impl Scripted {
             rules: rules.into_iter().map(|(p, r)| (p.to_string(), r)).collect(),
             log: Arc::default(),
             debug: Arc::default(),
+            disks: Arc::default(),
         }
     }
 
@@ -117,6 +123,38 @@ fn write_metadata(line: &str) {
     std::fs::write(path, meta.to_string()).unwrap();
 }
 
+/// The files under the folder `mkfs.ext4 … -d DIR IMG` copies onto its disk.
+fn read_tree(line: &str) -> DiskFiles {
+    use std::os::unix::fs::PermissionsExt;
+    let words: Vec<&str> = line.split(' ').collect();
+    let dir = PathBuf::from(words[words.iter().position(|w| *w == "-d").unwrap() + 1]);
+    let mut out = Vec::new();
+    let mut todo = vec![dir.clone()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                let mode = e.metadata().unwrap().permissions().mode() & 0o777;
+                let rel = p.strip_prefix(&dir).unwrap().display().to_string();
+                out.push((rel, mode, std::fs::read_to_string(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// What a booting VM writes to `-serial file:PATH`: its READY line.
+fn boot_console(line: &str) {
+    let words: Vec<&str> = line.split(' ').collect();
+    let after = |flag: &str| words[words.iter().position(|w| *w == flag).unwrap() + 1];
+    let console = after("-serial").strip_prefix("file:").unwrap();
+    let node = after("-name").strip_prefix("faasbed-").unwrap();
+    std::fs::write(console, format!("[    1.0] booting\nFAASBED READY node={node} ip=? kernel=6.1.0-50-armmp-lpae arch=armv7l\n")).unwrap();
+}
+
 impl Runner for Scripted {
     async fn run(&self, cmd: &Cmd) -> Result<Output, ExecError> {
         let line = cmd.display();
@@ -134,6 +172,12 @@ impl Runner for Scripted {
             Reply::Out(stdout) => {
                 if line.contains(" --metadata-file ") {
                     write_metadata(&line);
+                }
+                if line.starts_with("mkfs.ext4 ") {
+                    self.disks.lock().unwrap().push(read_tree(&line));
+                }
+                if line.starts_with("qemu-system-") {
+                    boot_console(&line);
                 }
                 Ok(Output {
                     stdout: stdout.clone(),
@@ -262,6 +306,7 @@ impl Run {
             RUN_ID,
             &self.run_dir(),
             runner,
+            None,
             move |path: PathBuf| async move {
                 *seen2.lock().unwrap() = Some(path);
                 Ok(kube)
@@ -395,6 +440,7 @@ async fn a_cluster_of_another_run_is_refused_and_left_alone() {
         "run-other",
         &run.run_dir(),
         runner.clone(),
+        None,
         |_: PathBuf| async move { Ok(k) },
     )
     .await;
@@ -456,23 +502,203 @@ async fn a_failed_delete_after_a_failed_step_says_how_to_clean_up() {
 }
 
 #[tokio::test]
-async fn scenarios_with_qemu_nodes_are_refused_before_anything_runs() {
+async fn scenarios_with_ssh_nodes_on_k3d_are_refused_before_anything_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let thesis = spec::load(&repo().join("scenarios/thesis.toml")).unwrap();
+    let text = format!(
+        "{SCENARIO}\n[[node]]\nname = \"pi-real\"\nclass = \"pi4\"\narch = \"arm64\"\nsite = \"home\"\nbackend = \"ssh\"\naddress = \"pi@10.0.0.9\"\n"
+    );
+    let s = spec::parse(&text, Path::new("ssh.toml")).unwrap();
     let runner = Scripted::new(vec![]);
     let (k, server) = scripted_kube(vec![]);
     let r = K3dPlatform::up_with(
-        &thesis,
+        &s,
         RUN_ID,
         dir.path(),
         runner.clone(),
+        None,
         |_: PathBuf| async move { Ok(k) },
     )
     .await;
     let msg = r.err().unwrap().to_string();
-    assert!(msg.contains("raspberrypi-01, raspberrypi-02"), "{msg}");
-    assert!(msg.contains("--platform local"), "{msg}");
+    assert!(
+        msg.contains("pi-real") && msg.contains("kind = \"existing\""),
+        "{msg}"
+    );
     assert!(runner.log().is_empty());
+    server.await.unwrap();
+}
+
+/// Assets of one arch as `vm::assets::prepare` leaves them (the files only need to exist).
+fn fake_assets(dir: &Path) -> faasbed::platform::k3d::vm::assets::VmAssets {
+    let a = faasbed::platform::k3d::vm::assets::VmAssets {
+        kernel: dir.join("vmlinuz"),
+        initrd: dir.join("initrd.gz"),
+        base_disk: dir.join("base.img"),
+        kernel_release: "6.1.0-50-armmp-lpae".into(),
+        kernel_package: "linux-image-6.1.0-50-armmp-lpae".into(),
+        k3s: Some(faasbed::pins::K3S_VERSION.into()),
+    };
+    for f in [&a.kernel, &a.initrd, &a.base_disk] {
+        std::fs::write(f, b"x").unwrap();
+    }
+    a
+}
+
+#[tokio::test]
+async fn the_thesis_pis_boot_on_the_cluster_network_and_join_with_their_labels() {
+    use faasbed::platform::k3d::vm;
+    let dir = tempfile::tempdir().unwrap();
+    let thesis = spec::load(&repo().join("scenarios/thesis.toml")).unwrap();
+    let cp = faasbed::platform::k3d::plan(&thesis, RUN_ID).unwrap();
+    let assets = vec![(spec::Arch::Armhf, fake_assets(dir.path()))];
+    let runner = Scripted::new(vec![
+        (
+            "docker network inspect k3d-faasbed",
+            Reply::Out(text("docker/network-inspect-k3d.json")),
+        ),
+        (
+            "docker exec k3d-faasbed-server-0 cat /var/lib/rancher/k3s/server/node-token",
+            Reply::Out("K10abcdef::server:join-secret\n".into()),
+        ),
+        ok("mkfs.ext4 "),
+        ("ip link del", Reply::Fail("Cannot find device")),
+        ok("ip "),
+        ok("qemu-system-arm "),
+    ]);
+    // raspberrypi-02 is not Ready at the first look, then is.
+    let first = fixture("kube/nodes-thesis.json");
+    let mut later = first.clone();
+    for item in later["items"].as_array_mut().unwrap() {
+        for c in item["status"]["conditions"].as_array_mut().unwrap() {
+            if c["type"] == "Ready" {
+                c["status"] = json!("True");
+            }
+        }
+    }
+    let (k, server) = scripted_kube(vec![
+        get(NODES, first.clone()),
+        get(NODES, first),
+        get(NODES, later),
+    ]);
+    let run = dir.path().join("run");
+    let vms = vm::join_all(&runner, &k, &thesis, &cp, &assets, &run, RUN_ID)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    drop(k);
+    server.await.unwrap();
+    assert_eq!(
+        vms.iter()
+            .map(|v| (v.node.as_str(), v.tap.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            ("raspberrypi-01", "fb-spberrypi-01"),
+            ("raspberrypi-02", "fb-spberrypi-02")
+        ]
+    );
+
+    let log = runner.log();
+    let r = run.display();
+    assert_eq!(log[0], "docker network inspect k3d-faasbed");
+    assert_eq!(
+        log[1],
+        "docker exec k3d-faasbed-server-0 cat /var/lib/rancher/k3s/server/node-token"
+    );
+    assert_eq!(&log[2..7], [
+        format!("mkfs.ext4 -q -F -L faasbed-node -d {r}/nodes/raspberrypi-01/disk {r}/nodes/raspberrypi-01/disk.img"),
+        "ip link del fb-spberrypi-01".into(),
+        "ip tuntap add dev fb-spberrypi-01 mode tap".into(),
+        "ip link set fb-spberrypi-01 master br-ecfdb5666f79".into(),
+        "ip link set fb-spberrypi-01 up".into(),
+    ]);
+    let qemu = &log[7];
+    for want in [
+        "qemu-system-arm -name faasbed-raspberrypi-01 -M virt -cpu cortex-a7",
+        "-netdev tap,id=n0,ifname=fb-spberrypi-01,script=no,downscript=no",
+        ",readonly=on",
+        &format!("file:{r}/nodes/raspberrypi-01/console.log"),
+        "-daemonize",
+    ] {
+        assert!(qemu.contains(want), "{want:?} not in {qemu}");
+    }
+    assert!(
+        log[8].starts_with("mkfs.ext4") && log[8].contains("raspberrypi-02"),
+        "{log:?}"
+    );
+    assert_eq!(log.len(), 14, "{log:#?}");
+    // The token is in no command line and no command's environment.
+    assert!(runner
+        .debug
+        .lock()
+        .unwrap()
+        .iter()
+        .all(|d| !d.contains("join-secret")));
+    // Nor is it left in the run directory: the staging folder went onto the disk image.
+    assert!(!run.join("nodes/raspberrypi-01/disk").exists());
+
+    let disks = runner.disks.lock().unwrap().clone();
+    let disk = &disks[0];
+    let file = |name: &str| {
+        disk.iter()
+            .find(|(p, _, _)| p == name)
+            .unwrap_or_else(|| panic!("no {name} in {disk:?}"))
+    };
+    let (_, mode, k3s) = file("faasbed/k3s.yaml");
+    assert_eq!(*mode, 0o600, "the join config holds the token");
+    assert_eq!(
+        k3s,
+        "server: \"https://172.18.0.2:6443\"\ntoken: \"K10abcdef::server:join-secret\"\nnode-ip: \"172.18.255.254\"\ndata-dir: \"/data/k3s\"\nprivate-registry: \"/data/faasbed/registries.yaml\"\nnode-name: \"raspberrypi-01\"\nnode-label:\n  - \"faasbed.io/class=pi3\"\n  - \"faasbed.io/site=italy\"\n  - \"type=rsbpi-01\"\n"
+    );
+    let (_, _, reg) = file("faasbed/registries.yaml");
+    assert_eq!(
+        reg,
+        "mirrors:\n  \"faasbed-registry.localhost:5000\":\n    endpoint:\n      - \"http://172.18.0.3:5000\"\n"
+    );
+    let (_, _, env) = file("faasbed/node.env");
+    assert!(env.starts_with("NODE_NAME=raspberrypi-01\nNODE_IP=172.18.255.254\nNODE_PREFIX=16\nGATEWAY=172.18.0.1\n"), "{env}");
+    let second = disks[1]
+        .iter()
+        .find(|(p, _, _)| p == "faasbed/node.env")
+        .unwrap();
+    assert!(second.2.contains("NODE_IP=172.18.255.253"), "{}", second.2);
+}
+
+#[tokio::test]
+async fn a_vm_whose_node_registers_with_another_arch_is_an_error_naming_both() {
+    use faasbed::platform::k3d::vm;
+    let dir = tempfile::tempdir().unwrap();
+    let thesis = spec::load(&repo().join("scenarios/thesis.toml")).unwrap();
+    let cp = faasbed::platform::k3d::plan(&thesis, RUN_ID).unwrap();
+    let assets = vec![(spec::Arch::Armhf, fake_assets(dir.path()))];
+    let runner = Scripted::new(vec![
+        (
+            "docker network inspect",
+            Reply::Out(text("docker/network-inspect-k3d.json")),
+        ),
+        ("docker exec", Reply::Out("K10x::server:y\n".into())),
+        ok("mkfs.ext4 "),
+        ok("ip "),
+        ok("qemu-system-arm "),
+    ]);
+    let mut nodes = fixture("kube/nodes-thesis.json");
+    nodes["items"][3]["status"]["nodeInfo"]["architecture"] = json!("arm64");
+    let (k, server) = scripted_kube(vec![get(NODES, nodes)]);
+    let e = vm::join_all(
+        &runner,
+        &k,
+        &thesis,
+        &cp,
+        &assets,
+        &dir.path().join("run"),
+        RUN_ID,
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("raspberrypi-01") && e.contains("arm64") && e.contains("says arm"),
+        "{e}"
+    );
+    drop(k);
     server.await.unwrap();
 }
 

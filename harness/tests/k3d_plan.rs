@@ -52,11 +52,29 @@ fn thesis_plan_snapshot() {
 #[test]
 fn cluster_first_delete_last() {
     let cmds = commands(&thesis_plan());
-    assert!(cmds
-        .first()
-        .unwrap()
-        .starts_with("k3d cluster create --config results/run-20261127-0931/k3d.yaml"));
+    // Only the cached VM images are built before the cluster exists.
+    let first = cmds.iter().position(|c| c.starts_with("k3d ")).unwrap();
+    assert!(
+        cmds[first].starts_with("k3d cluster create --config results/run-20261127-0931/k3d.yaml")
+    );
+    for c in &cmds[..first] {
+        assert!(
+            [
+                "dpkg ",
+                "apt-cache ",
+                "apt-get ",
+                "curl ",
+                "mkfs.ext4 -q -F -L faasbed-base "
+            ]
+            .iter()
+            .any(|p| c.starts_with(p)),
+            "{c} runs before the cluster"
+        );
+    }
     assert_eq!(cmds.last().unwrap(), "k3d cluster delete faasbed");
+    // The VMs stop before the cluster goes.
+    let kill = cmds.iter().position(|c| c.starts_with("kill ")).unwrap();
+    assert!(kill < cmds.len() - 1);
 }
 
 #[test]
@@ -105,23 +123,34 @@ fn pi_nodes_boot_as_32_bit_arm_vms_and_join_without_showing_the_token() {
     for pi in ["raspberrypi-01", "raspberrypi-02"] {
         let vm = cmds
             .iter()
-            .find(|c| {
-                c.starts_with("qemu-system-arm ")
-                    && c.contains(&format!("results/run-20261127-0931/nodes/{pi}/vmlinuz"))
-            })
+            .find(|c| c.starts_with("qemu-system-arm ") && c.contains(&format!("faasbed-{pi} ")))
             .unwrap_or_else(|| panic!("no VM boot for {pi}"));
         assert!(vm.contains("-cpu cortex-a7"), "{vm}");
-        let join = cmds
-            .iter()
-            .find(|c| c.starts_with("k3s agent") && c.contains(&format!("--node-name={pi}")))
-            .unwrap();
-        // Cmd::display shell-quotes the placeholder.
-        assert!(join.contains(&format!("--token '{REDACTED}'")), "{join}");
+        assert!(
+            vm.contains("armhf-k3s-v1.34.2-k3s1-init-"),
+            "the armhf assets: {vm}"
+        );
+        assert!(
+            vm.contains(&format!("results/run-20261127-0931/nodes/{pi}/disk.img")),
+            "{vm}"
+        );
+        assert!(vm.contains("-daemonize"), "{vm}");
     }
+    // The token is read from the server and never printed: the only mention is redacted.
+    let text = p.render();
+    assert!(cmds
+        .iter()
+        .any(|c| c.ends_with("cat /var/lib/rancher/k3s/server/node-token")));
+    assert!(text.contains(&format!("token {REDACTED}")), "{text}");
     assert!(
         !cmds.iter().any(|c| c.starts_with("qemu-system-aarch64")),
         "the thesis has no arm64 node"
     );
+    // The VM images come before the cluster: a failed download costs no cluster.
+    let images = text.find("QEMU VM images").unwrap();
+    let create = text.find("k3d cluster create").unwrap();
+    assert!(images < create);
+    assert!(!text.contains("not automated yet"), "{text}");
 }
 
 #[test]

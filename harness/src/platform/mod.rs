@@ -145,6 +145,11 @@ impl AnyPlatform {
             ));
         }
         k3d::preflight(&scenario.platform, crate::exec::which).map_err(k3d_err)?;
+        if kind == PlatformKind::K3d {
+            let cp = k3d::config::plan(scenario, run_id).map_err(|e| k3d_err(e.into()))?;
+            k3d::vm::preflight(&cp, crate::exec::which, crate::doctor::is_root())
+                .map_err(|e| k3d_err(e.into()))?;
+        }
         let work = home.runs().join(run_id);
         let run_dir = work.as_path();
         let p = match &scenario.platform.kubeconfig {
@@ -160,15 +165,17 @@ impl AnyPlatform {
     }
 
     /// Release what an interrupted [`AnyPlatform::up`] of run `run_id` may have started: the
-    /// run's labelled processes and cgroups (local), the run's k3d cluster (k3d; a cluster that
-    /// was never created is no error). Best effort: nothing is returned.
-    pub async fn abandon(scenario: &Scenario, run_id: &str) {
+    /// run's labelled processes and cgroups (local), the run's QEMU VMs and k3d cluster (k3d;
+    /// a cluster that was never created is no error). Best effort: nothing is returned.
+    pub async fn abandon(home: &local::Home, scenario: &Scenario, run_id: &str) {
         match scenario.platform.kind {
             PlatformKind::Local => {
                 local::sweep(Some(run_id));
             }
             PlatformKind::K3d => {
                 if let Ok(cp) = k3d::config::plan(scenario, run_id) {
+                    let run_dir = home.runs().join(run_id);
+                    k3d::vm::abandon(&System, &run_dir, &k3d::vm::vm_node_arches(&cp)).await;
                     let _ =
                         crate::exec::run(&k3d::cmd::cluster_delete(&cp.config.metadata.name)).await;
                 }

@@ -300,9 +300,10 @@ pub fn plan(scenario: &Scenario, run_id: &str) -> Result<ClusterPlan, ConfigErro
         .map(|(n, role, i)| (n, k3d_node_plan(n, role, i, &k.cluster_name)))
         .collect();
 
-    // Remote agents must reach the API and the registry over the network; otherwise bind to
-    // loopback so nothing is published beyond this machine.
-    let bind = if external_agents.is_empty() {
+    // SSH hosts must reach the API and the registry over the network; otherwise bind to
+    // loopback so nothing is published beyond this machine (QEMU VMs sit on the cluster's
+    // Docker network and reach both at their container addresses).
+    let bind = if !external_agents.iter().any(|a| a.backend == Backend::Ssh) {
         "127.0.0.1"
     } else {
         "0.0.0.0"

@@ -20,7 +20,7 @@ use super::config::{self, ClusterPlan, ConfigError, RUN_LABEL};
 use super::kube::{Kube, KubeError};
 use super::parse::{self, ParseError};
 use super::plan::{self, COLD_SETTLE, GONE_DEADLINE, HEALTHZ_DEADLINE};
-use super::{cmd, relabel};
+use super::{cmd, relabel, vm};
 use crate::build::{self, BuildError};
 use crate::deploy::Deployed;
 use crate::exec::{Cmd, ExecError, Output, Runner, System};
@@ -48,9 +48,12 @@ pub enum K3dError {
         /// One install command per missing program.
         hints: String,
     },
-    /// The scenario has nodes that join from outside k3d, which `up` cannot start yet.
-    #[error("scenario {path}: node(s) {nodes} join as k3s agents from QEMU VMs or SSH hosts, which the k3d platform does not start yet (see `faasbed plan {path}`); run it with `--platform local`, or give those nodes `backend = \"agent\"`")]
-    ExternalAgents { path: String, nodes: String },
+    /// The scenario has SSH hosts to join to a k3d cluster, which `up` cannot do yet.
+    #[error("scenario {path}: node(s) {nodes} would join a k3d cluster over SSH, which faasbed does not do yet; join them to a k3s server yourself and use `kind = \"existing\"` (see scenarios/existing-pi-cluster.toml), run the topology with `--platform local`, or make them `qemu` VMs")]
+    SshAgents { path: String, nodes: String },
+    /// A QEMU VM node could not be built, started or joined.
+    #[error(transparent)]
+    Vm(Box<vm::VmError>),
     /// The scenario cannot become a k3d config.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -121,6 +124,12 @@ pub enum K3dError {
     /// The kubeconfig names no server to reach the gateway at.
     #[error("kubeconfig {}: no server URL in its current context; pass a kubeconfig with current-context set", path.display())]
     NoServer { path: PathBuf },
+}
+
+impl From<vm::VmError> for K3dError {
+    fn from(e: vm::VmError) -> Self {
+        K3dError::Vm(Box::new(e))
+    }
 }
 
 /// The install command of each program the k3d platform runs.
@@ -204,6 +213,8 @@ pub struct K3dPlatform<R: Runner = System> {
     /// Where images are pushed and pulled (`None`: an existing cluster without
     /// `[platform.registry]`).
     registry: Option<ImageRegistry>,
+    /// QEMU VM nodes this platform started (stopped on `down`).
+    vms: Vec<vm::Running>,
     run_dir: PathBuf,
     kubeconfig: PathBuf,
     reused: bool,
@@ -219,19 +230,30 @@ impl<R: Runner> K3dPlatform<R> {
         run_dir: &Path,
         runner: R,
     ) -> Result<Self, K3dError> {
-        Self::up_with(scenario, run_id, run_dir, runner, |p: PathBuf| async move {
-            Kube::from_kubeconfig(&p).await
-        })
+        let cache = vm::assets::cache_root();
+        Self::up_with(
+            scenario,
+            run_id,
+            run_dir,
+            runner,
+            cache.as_deref(),
+            |p: PathBuf| async move { Kube::from_kubeconfig(&p).await },
+        )
         .await
     }
 
     /// [`K3dPlatform::up`] with the kube client made by `connect` from the run's kubeconfig
-    /// path (tests pass a scripted API server).
+    /// path (tests pass a scripted API server) and QEMU VM assets cached under `vm_cache`.
+    ///
+    /// QEMU VM nodes: their assets are built (or found in the cache) before the cluster is
+    /// created; once it exists they boot on its Docker network and join before OpenFaaS goes
+    /// in, so the chart's pods see every node.
     pub async fn up_with<C, F>(
         scenario: &Scenario,
         run_id: &str,
         run_dir: &Path,
         runner: R,
+        vm_cache: Option<&Path>,
         connect: C,
     ) -> Result<Self, K3dError>
     where
@@ -239,17 +261,24 @@ impl<R: Runner> K3dPlatform<R> {
         F: Future<Output = Result<Kube, KubeError>>,
     {
         let cp = config::plan(scenario, run_id)?;
-        if !cp.external_agents.is_empty() {
-            return Err(K3dError::ExternalAgents {
+        let ssh: Vec<&str> = cp
+            .external_agents
+            .iter()
+            .filter(|a| a.backend == Backend::Ssh)
+            .map(|a| a.node.as_str())
+            .collect();
+        if !ssh.is_empty() {
+            return Err(K3dError::SshAgents {
                 path: scenario.path.display().to_string(),
-                nodes: cp
-                    .external_agents
-                    .iter()
-                    .map(|a| a.node.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                nodes: ssh.join(", "),
             });
         }
+        let vm_assets = if vm::vm_nodes(&cp).is_empty() {
+            Vec::new()
+        } else {
+            let cache = vm_cache.ok_or(vm::VmError::NoCache)?;
+            vm::prepare_all(&runner, &cp, cache).await?
+        };
         let name = cp.config.metadata.name.clone();
         let config_path = run_dir.join("k3d.yaml");
         let kubeconfig = run_dir.join("kubeconfig");
@@ -273,6 +302,8 @@ impl<R: Runner> K3dPlatform<R> {
             )
             .await?;
             let kube = connect(kubeconfig.clone()).await?;
+            let vms =
+                vm::join_all(&runner, &kube, scenario, &cp, &vm_assets, run_dir, run_id).await?;
             let server = cp.k3d_nodes.first().map_or("", |n| n.node.as_str());
             let url = format!("http://127.0.0.1:{}", scenario.platform.k3d.gateway_port);
             let target = Target {
@@ -283,29 +314,33 @@ impl<R: Runner> K3dPlatform<R> {
                 install_chart: true,
             };
             let gateway = install(&runner, &kube, scenario, target).await?;
-            Ok::<_, K3dError>((kube, gateway))
+            Ok::<_, K3dError>((kube, gateway, vms))
         }
         .await;
         match ready {
-            Ok((kube, gateway)) => Ok(K3dPlatform {
+            Ok((kube, gateway, vms)) => Ok(K3dPlatform {
                 runner,
                 kube,
                 gateway,
                 cluster: Some(name),
                 registry: Some(registry(&cp)),
+                vms,
                 run_dir: run_dir.to_path_buf(),
                 kubeconfig,
                 reused,
                 down_done: false,
             }),
-            Err(error) => match runner.run(&cmd::cluster_delete(&name)).await {
-                Ok(_) => Err(error),
-                Err(cleanup) => Err(K3dError::Cleanup {
-                    cluster: name,
-                    error: Box::new(error),
-                    cleanup: Box::new(cleanup),
-                }),
-            },
+            Err(error) => {
+                vm::abandon(&runner, run_dir, &vm::vm_node_arches(&cp)).await;
+                match runner.run(&cmd::cluster_delete(&name)).await {
+                    Ok(_) => Err(error),
+                    Err(cleanup) => Err(K3dError::Cleanup {
+                        cluster: name,
+                        error: Box::new(error),
+                        cleanup: Box::new(cleanup),
+                    }),
+                }
+            }
         }
     }
 
@@ -347,6 +382,7 @@ impl<R: Runner> K3dPlatform<R> {
             gateway,
             cluster: None,
             registry: scenario.platform.registry.clone(),
+            vms: Vec::new(),
             run_dir: run_dir.to_path_buf(),
             kubeconfig: kubeconfig.to_path_buf(),
             reused: true,
@@ -635,15 +671,32 @@ impl<R: Runner> K3dPlatform<R> {
                     emulated: n.backend == Backend::Qemu,
                     launcher: serde_json::json!({ "k3s": scenario.platform.k3d.k3s_image, "detected": seen }),
                     link: serde_json::Value::Null,
-                    enforcement: serde_json::json!({
-                        "enforced": false,
-                        "reason": "k3d containers share the host's CPUs and memory; the class \
-                                   profile is not applied",
-                    }),
+                    enforcement: enforcement(n),
                     profile: serde_json::to_value(&n.profile).unwrap_or_default(),
                 }
             })
             .collect()
+    }
+}
+
+/// How a node's class profile is applied: a QEMU VM gets its CPU model, CPU count and memory;
+/// a k3d container shares the host's.
+fn enforcement(n: &crate::spec::Node) -> serde_json::Value {
+    if n.backend == Backend::Qemu {
+        let (smp, mem_mib) = vm::node::size(n);
+        serde_json::json!({
+            "enforced": true,
+            "how": "QEMU VM (TCG emulation): -cpu, -smp and -m from the class profile",
+            "qemu_cpu": n.qemu_cpu(),
+            "smp": smp,
+            "memory_mib": mem_mib,
+        })
+    } else {
+        serde_json::json!({
+            "enforced": false,
+            "reason": "k3d containers share the host's CPUs and memory; the class profile is \
+                       not applied",
+        })
     }
 }
 
@@ -704,6 +757,8 @@ impl<R: Runner> Platform for K3dPlatform<R> {
         if self.down_done {
             return Ok(());
         }
+        // The VMs go first: their k3s agents lose the server with the cluster.
+        let stopped = vm::stop(&self.runner, &self.vms).await;
         if let Some(name) = &self.cluster {
             step(
                 &self.runner,
@@ -713,6 +768,7 @@ impl<R: Runner> Platform for K3dPlatform<R> {
             .await
             .map_err(platform_err)?;
         }
+        stopped.map_err(platform_err)?;
         self.down_done = true;
         Ok(())
     }

@@ -15,13 +15,14 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::config::{self, ClusterPlan, ConfigError, ExternalAgent, RUN_LABEL};
+use super::config::{self, ClusterPlan, ConfigError, RUN_LABEL};
 use super::kube::{self as k, CORE_NAMESPACE, FIELD_MANAGER, FUNCTION_LABEL, FUNCTION_NAMESPACE};
 use super::{cmd, label};
 use crate::exec::Cmd;
 use crate::pins;
 use crate::spec::{Arch, Backend, ImageRegistry, Node, PlatformKind, Scenario};
 
+mod agents;
 mod existing;
 
 /// What a secret prints as.
@@ -31,10 +32,6 @@ pub use super::cmd::{CORE_READY_DEADLINE, OPENFAAS_REPO};
 pub const CONTENT_HASH: &str = "<content-hash>";
 /// Deadline for the gateway's `/healthz` to answer 200 once the chart is installed.
 pub const HEALTHZ_DEADLINE: Duration = Duration::from_secs(60);
-/// Deadline for a QEMU VM to print its READY marker on the serial console.
-pub const VM_BOOT_DEADLINE: Duration = Duration::from_secs(120);
-/// Deadline for a joined agent to show as a Ready node.
-pub const NODE_READY_DEADLINE: Duration = Duration::from_secs(180);
 /// Deadline for a function's rollout after its nodeSelector patch.
 pub const ROLLOUT_DEADLINE: Duration = Duration::from_secs(180);
 /// Deadline for a function's pods and endpoints to be gone after scaling to 0.
@@ -165,9 +162,13 @@ pub fn plan(scenario: &Scenario, opts: &PlanOpts) -> Result<Plan, PlanError> {
             scenario.platform.k3d.openfaas_chart_version
         ),
     ];
-    let mut sections = vec![
+    let mut sections = Vec::new();
+    if !super::vm::vm_nodes(&cp).is_empty() {
+        sections.push(agents::assets_section(&cp));
+    }
+    sections.extend([
         cluster_section(&cp, run, &kubeconfig, &opts.run_id),
-        agents_section(scenario, &cp, run, &kubeconfig),
+        agents::section(scenario, &cp, run, &opts.run_id, &kubeconfig),
         labels_section(scenario),
         openfaas_section(
             scenario,
@@ -177,22 +178,17 @@ pub fn plan(scenario: &Scenario, opts: &PlanOpts) -> Result<Plan, PlanError> {
             &format!("http://127.0.0.1:{}", scenario.platform.k3d.gateway_port),
         ),
         images_section(scenario, Some(&registry), run, "the k3d registry"),
-    ];
+    ]);
     sections.push(functions_section(scenario, &registry.pull));
     sections.push(measure_section(scenario));
+    let mut down = agents::stop_steps(&cp, run);
+    down.push(Step::Command {
+        cmd: cmd::cluster_delete(&cp.config.metadata.name),
+        on: None,
+    });
     sections.push(Section {
         title: "down".into(),
-        steps: vec![
-            Step::Command {
-                cmd: cmd::cluster_delete(&cp.config.metadata.name),
-                on: None,
-            },
-            Step::Note(format!(
-                "then stop every QEMU VM of run {} and remove its disks from {}",
-                opts.run_id,
-                run.join("nodes").display()
-            )),
-        ],
+        steps: down,
     });
     Ok(Plan { header, sections })
 }
@@ -233,109 +229,6 @@ fn cluster_section(cp: &ClusterPlan, run: &Path, kubeconfig: &Path, run_id: &str
             },
         ],
     }
-}
-
-fn agents_section(scenario: &Scenario, cp: &ClusterPlan, run: &Path, kubeconfig: &Path) -> Section {
-    let mut steps = Vec::new();
-    if cp.external_agents.is_empty() {
-        steps.push(Step::Note(
-            "no qemu or ssh node: nothing joins from outside k3d".into(),
-        ));
-    }
-    let server_url = format!("https://<host address>:{}", cp.config.kube_api.host_port);
-    for a in &cp.external_agents {
-        let Some(node) = scenario.node(&a.node) else {
-            continue;
-        };
-        match a.backend {
-            Backend::Qemu => {
-                steps.push(Step::Command {
-                    cmd: qemu_cmd(node, run),
-                    on: None,
-                });
-                steps.push(Step::Wait {
-                    condition: format!("VM {} prints READY on its serial console", a.node),
-                    deadline: VM_BOOT_DEADLINE,
-                });
-                steps.push(Step::Command {
-                    cmd: k3s_agent_cmd(a, &server_url),
-                    on: Some(a.node.clone()),
-                });
-            }
-            _ => {
-                let target = a.address.clone().unwrap_or_else(|| a.node.clone());
-                let remote = k3s_agent_cmd(a, &server_url).display();
-                steps.push(Step::Command {
-                    cmd: Cmd::new("ssh").arg(target).arg(remote),
-                    on: None,
-                });
-            }
-        }
-        steps.push(Step::Wait {
-            condition: format!(
-                "node {} Ready with kubernetes.io/arch={} (`{}`)",
-                a.node,
-                a.arch.k8s(),
-                cmd::get_nodes(kubeconfig).display()
-            ),
-            deadline: NODE_READY_DEADLINE,
-        });
-    }
-    if cp
-        .external_agents
-        .iter()
-        .any(|a| a.backend == Backend::Qemu)
-    {
-        steps.push(Step::Note(
-            "not automated yet: the VM's network attached to the k3d Docker network (TAP on its \
-             bridge) and the armhf/arm64 k3s binary inside the VM image"
-                .into(),
-        ));
-    }
-    Section {
-        title: "agents outside k3d (QEMU VMs, SSH hosts)".into(),
-        steps,
-    }
-}
-
-/// `qemu-system-aarch64` / `qemu-system-arm` for a `qemu` node, sized from its class profile.
-pub fn qemu_cmd(node: &Node, run: &Path) -> Cmd {
-    let program = match node.arch {
-        Arch::Armhf => "qemu-system-arm",
-        _ => "qemu-system-aarch64",
-    };
-    let dir = run.join("nodes").join(&node.name);
-    let smp = node.profile.cpus.ceil().max(1.0) as u32;
-    let mem_mib = node.profile.memory_bytes >> 20;
-    Cmd::new(program)
-        .args(["-M", "virt", "-cpu", node.qemu_cpu().unwrap_or("max")])
-        .args(["-smp", &smp.to_string(), "-m", &mem_mib.to_string()])
-        .arg("-kernel")
-        .arg(dir.join("vmlinuz"))
-        .arg("-initrd")
-        .arg(dir.join("initrd.gz"))
-        .args(["-append", "console=ttyAMA0", "-nographic"])
-        .args([
-            "-netdev",
-            &format!(
-                "tap,id=n0,ifname=fb-{},script=no,downscript=no",
-                short(&node.name)
-            ),
-        ])
-        .args(["-device", "virtio-net-pci,netdev=n0"])
-}
-
-/// A TAP interface name must fit in 15 bytes (`fb-` + 12); keep the node name's tail.
-fn short(name: &str) -> String {
-    let n = name.chars().count();
-    name.chars().skip(n.saturating_sub(12)).collect()
-}
-
-/// `k3s agent` with the server URL; the token prints as [`REDACTED`].
-fn k3s_agent_cmd(a: &ExternalAgent, server_url: &str) -> Cmd {
-    Cmd::new("k3s")
-        .args(["agent", "--server", server_url, "--token", REDACTED])
-        .args(&a.k3s_args)
 }
 
 fn labels_section(scenario: &Scenario) -> Section {

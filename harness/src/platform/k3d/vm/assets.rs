@@ -127,6 +127,53 @@ pub fn k3s_url(file: &str) -> String {
     )
 }
 
+/// `dpkg --print-foreign-architectures` and `dpkg --print-architecture`: can apt fetch the
+/// VM's packages?
+pub fn arch_check_cmds() -> [Cmd; 2] {
+    [
+        Cmd::new("dpkg").arg("--print-foreign-architectures"),
+        Cmd::new("dpkg").arg("--print-architecture"),
+    ]
+}
+
+/// `apt-cache depends META`: names the kernel package of `arch` ([`depends_on`] reads it).
+pub fn depends_cmd(arch: Arch) -> Cmd {
+    Cmd::new("apt-cache").args(["depends".to_string(), kernel_metapackage(arch)])
+}
+
+/// `apt-get download KERNEL:ARCH busybox-static:ARCH` into `dir`.
+pub fn download_cmd(kernel_package: &str, arch: Arch, dir: &Path) -> Cmd {
+    let a = deb_arch(arch);
+    Cmd::new("apt-get")
+        .args([
+            "download".to_string(),
+            format!("{kernel_package}:{a}"),
+            format!("busybox-static:{a}"),
+        ])
+        .cwd(dir)
+}
+
+/// `curl` of one k3s release file to `to`.
+pub fn curl_cmd(url: &str, to: &Path) -> Cmd {
+    Cmd::new("curl")
+        .args(["-fsSL", "--retry", "3", "-o"])
+        .arg(to)
+        .arg(url)
+}
+
+/// `mkfs.ext4` of `dir`'s contents into the (already sized) image `img`.
+pub fn mkfs_cmd(dir: &Path, img: &Path, label: &str) -> Cmd {
+    Cmd::new("mkfs.ext4")
+        .args(["-q", "-F", "-L", label, "-d"])
+        .arg(dir)
+        .arg(img)
+}
+
+/// Where a downloaded k3s release file is kept under the cache `root`.
+pub fn k3s_cached(root: &Path, file: &str) -> PathBuf {
+    root.join(format!("{file}-{}", pins::K3S_VERSION.replace('+', "-")))
+}
+
 /// The asset folder of `arch` under `root` (one per arch and k3s choice).
 pub fn assets_dir(root: &Path, arch: Arch, k3s: &K3s) -> PathBuf {
     let k = match k3s {
@@ -199,33 +246,19 @@ pub async fn prepare<R: Runner>(
     mkdir(&debs)?;
     mkdir(&root_fs)?;
 
-    let foreign = run(
-        runner,
-        Cmd::new("dpkg").arg("--print-foreign-architectures"),
-    )
-    .await?;
-    let host = run(runner, Cmd::new("dpkg").arg("--print-architecture")).await?;
+    let [foreign_cmd, host_cmd] = arch_check_cmds();
+    let foreign = run(runner, foreign_cmd).await?;
+    let host = run(runner, host_cmd).await?;
     let a = deb_arch(arch);
     if host.trim() != a && !foreign.split_whitespace().any(|f| f == a) {
         return Err(VmError::ForeignArch { arch: a });
     }
-    let meta = kernel_metapackage(arch);
-    let depends = run(runner, Cmd::new("apt-cache").args(["depends", &meta])).await?;
+    let depends = run(runner, depends_cmd(arch)).await?;
     let package = depends_on(&depends).ok_or_else(|| VmError::NoKernel {
-        metapackage: meta.clone(),
+        metapackage: kernel_metapackage(arch),
         output: depends.clone(),
     })?;
-    run(
-        runner,
-        Cmd::new("apt-get")
-            .args([
-                "download",
-                &format!("{package}:{a}"),
-                &format!("busybox-static:{a}"),
-            ])
-            .cwd(&debs),
-    )
-    .await?;
+    run(runner, download_cmd(&package, arch, &debs)).await?;
     for deb in list(&debs)? {
         run(
             runner,
@@ -375,23 +408,19 @@ async fn fetch_k3s<R: Runner>(
     to: &Path,
 ) -> Result<(), VmError> {
     let (file, sums_file) = k3s_release_files(arch);
-    let cached = root.join(format!("{file}-{}", pins::K3S_VERSION.replace('+', "-")));
+    let cached = k3s_cached(root, file);
     if !cached.exists() {
-        let sums_path = root.join(format!(
-            "{sums_file}-{}",
-            pins::K3S_VERSION.replace('+', "-")
-        ));
+        let sums_path = k3s_cached(root, sums_file);
         let partial = cached.with_extension("part");
         for (url, path) in [(k3s_url(sums_file), &sums_path), (k3s_url(file), &partial)] {
-            let cmd = Cmd::new("curl")
-                .args(["-fsSL", "--retry", "3", "-o"])
-                .arg(path)
-                .arg(&url);
-            runner.run(&cmd).await.map_err(|e| VmError::Download {
-                url: url.clone(),
-                to: cached.clone(),
-                source: Box::new(e),
-            })?;
+            runner
+                .run(&curl_cmd(&url, path))
+                .await
+                .map_err(|e| VmError::Download {
+                    url: url.clone(),
+                    to: cached.clone(),
+                    source: Box::new(e),
+                })?;
         }
         let sums = String::from_utf8_lossy(&read(&sums_path)?).into_owned();
         let want = checksum_for(&sums, file).ok_or_else(|| VmError::Checksum {
@@ -428,15 +457,7 @@ pub async fn make_ext4<R: Runner>(
     // ext4's metadata and journal, plus a quarter of room.
     let size = (used + used / 4 + (96 << 20)).next_multiple_of(1 << 20);
     sparse_file(out, size)?;
-    run(
-        runner,
-        Cmd::new("mkfs.ext4")
-            .args(["-q", "-F", "-L", label, "-d"])
-            .arg(dir)
-            .arg(out),
-    )
-    .await
-    .map(|_| ())
+    run(runner, mkfs_cmd(dir, out, label)).await.map(|_| ())
 }
 
 /// Create (or truncate) `path` as a sparse file of `bytes`.

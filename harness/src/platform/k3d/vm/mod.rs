@@ -36,6 +36,8 @@ const NODE_POLL: Duration = Duration::from_secs(2);
 pub const SERVER_PORT: u16 = 6443;
 /// Size of a node disk (sparse): k3s state and pulled images.
 pub const NODE_DISK_BYTES: u64 = 8 << 30;
+/// The ext4 label of a node disk.
+pub const NODE_DISK_LABEL: &str = "faasbed-node";
 /// Where k3s keeps the agent token on a server.
 const NODE_TOKEN: &str = "/var/lib/rancher/k3s/server/node-token";
 
@@ -155,6 +157,14 @@ pub fn vm_nodes(cp: &ClusterPlan) -> Vec<&super::config::ExternalAgent> {
     cp.external_agents
         .iter()
         .filter(|a| a.backend == Backend::Qemu)
+        .collect()
+}
+
+/// Each VM node's name and arch (what [`abandon`] needs).
+pub fn vm_node_arches(cp: &ClusterPlan) -> Vec<(&str, Arch)> {
+    vm_nodes(cp)
+        .iter()
+        .map(|a| (a.node.as_str(), a.arch))
         .collect()
 }
 
@@ -357,11 +367,11 @@ pub async fn start<R: Runner>(
         )?;
     }
     assets::sparse_file(&files.disk, NODE_DISK_BYTES)?;
-    let mkfs = Cmd::new("mkfs.ext4")
-        .args(["-q", "-F", "-L", "faasbed-node", "-d"])
-        .arg(&files.staging)
-        .arg(&files.disk);
-    let made = run(runner, &mkfs).await;
+    let made = run(
+        runner,
+        &assets::mkfs_cmd(&files.staging, &files.disk, NODE_DISK_LABEL),
+    )
+    .await;
     // The token is on the disk image now; the staging copy goes either way.
     let _ = std::fs::remove_dir_all(&files.staging);
     made?;
@@ -410,8 +420,8 @@ async fn wait_node(kube: &Kube, name: &str, arch: Arch, console: &Path) -> Resul
     }
 }
 
-/// Stop the VMs: end QEMU (SIGTERM to its pid) and delete its TAP. Best effort for every VM;
-/// the first failure is returned.
+/// Stop the VMs: end QEMU (SIGTERM to its pid), delete its TAP and its disk (the console log
+/// stays). Best effort for every VM; the first failure is returned.
 pub async fn stop<R: Runner>(runner: &R, vms: &[Running]) -> Result<(), VmError> {
     let mut first = None;
     for v in vms {
@@ -421,6 +431,7 @@ pub async fn stop<R: Runner>(runner: &R, vms: &[Running]) -> Result<(), VmError>
             }
         }
         let _ = runner.run(&net::tap_down(&v.tap)).await;
+        let _ = std::fs::remove_file(&v.files.disk);
     }
     first.map_or(Ok(()), Err)
 }

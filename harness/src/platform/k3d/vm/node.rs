@@ -156,6 +156,15 @@ pub fn mac(node: &str) -> String {
     format!("52:54:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3])
 }
 
+/// A VM's size from its class profile: CPUs (the profile's share of a core, rounded up) and
+/// memory in MiB.
+pub fn size(node: &Node) -> (u32, u64) {
+    (
+        node.profile.cpus.ceil().max(1.0) as u32,
+        node.profile.memory_bytes >> 20,
+    )
+}
+
 /// The QEMU command of a VM node: the class profile's CPU model, CPU count and memory, the
 /// arch's kernel and initramfs, the base disk read-only and the node disk, a NIC on `tap`;
 /// daemonized with its console in `files.console`, labelled with the run id for
@@ -165,8 +174,7 @@ pub fn qemu_cmd(node: &Node, assets: &VmAssets, files: &NodeFiles, tap: &str, ru
         Arch::Armhf => "qemu-system-arm",
         _ => "qemu-system-aarch64",
     };
-    let smp = node.profile.cpus.ceil().max(1.0) as u32;
-    let mem_mib = node.profile.memory_bytes >> 20;
+    let (smp, mem_mib) = size(node);
     let drive = |p: &Path, extra: &str| format!("file={},if=virtio,format=raw{extra}", p.display());
     Cmd::new(program)
         .args(["-name", &format!("faasbed-{}", node.name)])
