@@ -219,13 +219,27 @@ async fn boot_and_join(arch: Arch, subnet: u8) {
     let ready = node::wait_ready(&node.name, &files, Instant::now() + vm::BOOT_DEADLINE)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert!(ready.contains(&format!("ip={ip}")), "{ready}");
+    let line = &ready.line;
+    assert!(line.contains(&format!("ip={ip}")), "{line}");
     let uname = if arch == Arch::Armhf {
         "arch=armv7l"
     } else {
         "arch=aarch64"
     };
-    assert!(ready.contains(uname), "{ready}");
+    assert!(line.contains(uname), "{line}");
+    // The VM's clock starts from QEMU's RTC in whole seconds, so it is off by about a second
+    // at most (plus the print latency under TCG) — and the offset is measured.
+    let off = ready
+        .clock_offset_ns
+        .unwrap_or_else(|| panic!("no clock offset from {line}"));
+    assert!(
+        off.abs() < 3_000_000_000,
+        "clock offset {off} ns from {line}"
+    );
+    eprintln!(
+        "{arch:?} VM clock offset {off} ns (bound {} ns)",
+        ready.clock_offset_bound_ns
+    );
 
     let deadline = Instant::now() + Duration::from_secs(120);
     let started = console_line(&files, "K3S-STAND-IN", deadline).await;
@@ -263,10 +277,13 @@ async fn boot_and_join(arch: Arch, subnet: u8) {
             arch,
             tap: tap.clone(),
             files: files.clone(),
+            clock_offset_ns: ready.clock_offset_ns,
         }],
     )
     .await
     .unwrap();
+    assert!(!files.disk.exists(), "stop removes the node disk");
+    assert!(files.console.exists(), "stop keeps the console log");
     let gone = Instant::now() + Duration::from_secs(20);
     while exec::pid_alive(pid) && Instant::now() < gone {
         tokio::time::sleep(Duration::from_millis(100)).await;

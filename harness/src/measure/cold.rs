@@ -187,6 +187,11 @@ pub async fn probe_once<P: Platform>(
             s.spawned_unix_ns = header_u64(&inv, headers::SPAWNED);
             s.started_unix_ns = header_u64(&inv, headers::STARTED);
             s.healthy_unix_ns = header_u64(&inv, headers::HEALTHY);
+            // The function stamps its start with its node's clock.
+            let offset = s.node.as_deref().and_then(|n| platform.clock_offset_ns(n));
+            s.started_unix_ns = s
+                .started_unix_ns
+                .map(|t| crate::platform::on_host_clock(t, offset));
             if s.spawned_unix_ns.is_none() && s.healthy_unix_ns.is_none() {
                 // A gateway that does not stamp them (OpenFaaS CE): ask the platform.
                 let seen = platform.cold_phases(&f.name).await;

@@ -106,12 +106,27 @@ pub trait Platform {
         async { ColdPhases::default() }
     }
 
+    /// How far `node`'s clock is ahead of this host's, ns, when the platform measured it (a
+    /// QEMU VM's clock starts from whole RTC seconds); `None`: the node shares the host clock.
+    fn clock_offset_ns(&self, node: &str) -> Option<i64> {
+        let _ = node;
+        None
+    }
+
     /// Release everything the topology holds. Safe to call twice.
     fn down(&mut self) -> impl std::future::Future<Output = Result<(), PlatformError>>;
 
     /// How long after the last replica is gone the gateway needs before a call is cold
     /// (the CE gateway caches replica counts for 250 ms; the local gateway needs none).
     fn cold_settle(&self) -> Duration;
+}
+
+/// A unix-ns stamp from a node whose clock is `offset_ns` ahead, on the host's time base.
+pub fn on_host_clock(stamp_ns: u64, offset_ns: Option<i64>) -> u64 {
+    let Some(off) = offset_ns else {
+        return stamp_ns;
+    };
+    (i128::from(stamp_ns) - i128::from(off)).clamp(0, i128::from(u64::MAX)) as u64
 }
 
 /// The platform a scenario names, chosen by `platform.kind` ([`Platform`] is not object-safe).
@@ -285,6 +300,13 @@ impl Platform for AnyPlatform {
         }
     }
 
+    fn clock_offset_ns(&self, node: &str) -> Option<i64> {
+        match self {
+            AnyPlatform::Local(p) => p.clock_offset_ns(node),
+            AnyPlatform::K3d(p) => p.clock_offset_ns(node),
+        }
+    }
+
     async fn down(&mut self) -> Result<(), PlatformError> {
         match self {
             AnyPlatform::Local(p) => p.down().await,
@@ -297,5 +319,26 @@ impl Platform for AnyPlatform {
             AnyPlatform::Local(p) => p.cold_settle(),
             AnyPlatform::K3d(p) => p.cold_settle(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::on_host_clock;
+
+    #[test]
+    fn stamps_move_onto_the_host_clock_by_the_node_offset() {
+        assert_eq!(on_host_clock(5_000, None), 5_000);
+        assert_eq!(
+            on_host_clock(5_000, Some(1_200)),
+            3_800,
+            "a node ahead stamps late"
+        );
+        assert_eq!(on_host_clock(5_000, Some(-700)), 5_700);
+        assert_eq!(
+            on_host_clock(100, Some(1_000)),
+            0,
+            "no wrap below the epoch"
+        );
     }
 }

@@ -669,7 +669,11 @@ impl<R: Runner> K3dPlatform<R> {
                     backend: n.backend.as_str().to_string(),
                     site: n.site.clone(),
                     emulated: n.backend == Backend::Qemu,
-                    launcher: serde_json::json!({ "k3s": scenario.platform.k3d.k3s_image, "detected": seen }),
+                    launcher: serde_json::json!({
+                        "k3s": scenario.platform.k3d.k3s_image,
+                        "detected": seen,
+                        "clock_offset_ns": self.clock_offset_ns(&n.name),
+                    }),
                     link: serde_json::Value::Null,
                     enforcement: enforcement(n),
                     profile: serde_json::to_value(&n.profile).unwrap_or_default(),
@@ -746,11 +750,24 @@ impl<R: Runner> Platform for K3dPlatform<R> {
         let Some(pod) = pods.iter().find(|p| !p.terminating) else {
             return ColdPhases::default();
         };
-        self.kube
-            .cold_phases(&pod.pod)
-            .await
-            .map(|ph| ph.to_cold_phases())
-            .unwrap_or_default()
+        let Ok(ph) = self.kube.cold_phases(&pod.pod).await else {
+            return ColdPhases::default();
+        };
+        // The scheduler (the server, on this host) stamps PodScheduled; the node's kubelet
+        // stamps Ready with the node's clock.
+        let offset = ph.node.as_deref().and_then(|n| self.clock_offset_ns(n));
+        let mut phases = ph.to_cold_phases();
+        phases.healthy_ns = phases
+            .healthy_ns
+            .map(|t| crate::platform::on_host_clock(t, offset));
+        phases
+    }
+
+    fn clock_offset_ns(&self, node: &str) -> Option<i64> {
+        self.vms
+            .iter()
+            .find(|v| v.node == node)
+            .and_then(|v| v.clock_offset_ns)
     }
 
     async fn down(&mut self) -> Result<(), PlatformError> {

@@ -44,4 +44,7 @@ done
 sysctl -qw net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1 2>/dev/null
 ulimit -n 1048576
 
-echo "FAASBED READY node=$NODE_NAME ip=$NODE_IP kernel=$(uname -r) arch=$(uname -m)"
+# The VM's clock starts from QEMU's RTC (whole seconds); faasbed compares this reading with the
+# time the line reached the console file and records the offset.
+clock=$(adjtimex | awk '/tv_sec/ { s = $2 } /tv_usec/ { u = $2 } END { printf "%d%06d000", s, u }')
+echo "FAASBED READY node=$NODE_NAME ip=$NODE_IP kernel=$(uname -r) arch=$(uname -m) clock_ns=$clock"

@@ -150,6 +150,8 @@ pub struct Running {
     pub tap: String,
     /// Its files (pidfile, console).
     pub files: NodeFiles,
+    /// VM clock minus host clock at boot, ns (see [`node::Ready`]).
+    pub clock_offset_ns: Option<i64>,
 }
 
 /// The scenario's QEMU VM nodes, as the cluster plan lists them.
@@ -316,6 +318,7 @@ pub async fn join_all<R: Runner>(
             arch: node.arch,
             tap: tap.clone(),
             files: files.clone(),
+            clock_offset_ns: None,
         });
         if node::pid(&files).is_some_and(crate::exec::pid_alive) {
             continue;
@@ -336,8 +339,9 @@ pub async fn join_all<R: Runner>(
         };
         start(runner, &join, a, &files, &network.bridge, &tap, run_id).await?;
     }
-    for r in &running {
-        node::wait_ready(&r.node, &r.files, Instant::now() + BOOT_DEADLINE).await?;
+    for r in &mut running {
+        let ready = node::wait_ready(&r.node, &r.files, Instant::now() + BOOT_DEADLINE).await?;
+        r.clock_offset_ns = clock_offset(&r.files, &ready)?;
     }
     for r in &running {
         wait_node(kube, &r.node, r.arch, &r.files.console).await?;
@@ -384,6 +388,25 @@ pub async fn start<R: Runner>(
     }
     run(runner, &node::qemu_cmd(j.node, a, files, tap, run_id)).await?;
     Ok(())
+}
+
+/// The VM's clock offset: measured at this boot (and kept in `clock.json` beside its console),
+/// or, for a VM booted by an earlier `up` of the run, as that boot measured it.
+fn clock_offset(files: &NodeFiles, ready: &node::Ready) -> Result<Option<i64>, VmError> {
+    let path = files.dir.join("clock.json");
+    if ready.clock_offset_ns.is_none() {
+        let kept = std::fs::read_to_string(&path).ok();
+        return Ok(kept
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["clock_offset_ns"].as_i64()));
+    }
+    let json = serde_json::json!({
+        "clock_offset_ns": ready.clock_offset_ns,
+        "bound_ns": ready.clock_offset_bound_ns,
+        "ready_line": ready.line,
+    });
+    assets::write_file(&path, json.to_string().as_bytes())?;
+    Ok(ready.clock_offset_ns)
 }
 
 /// Wait until `name` is a Ready node, then check its arch.
@@ -446,6 +469,7 @@ pub async fn abandon<R: Runner>(runner: &R, run_dir: &Path, nodes: &[(&str, Arch
             arch,
             tap: net::tap_name(n),
             files: NodeFiles::new(run_dir, n),
+            clock_offset_ns: None,
         })
         .collect();
     let _ = stop(runner, &vms).await;

@@ -16,8 +16,9 @@ use crate::spec::{Arch, Node};
 pub const READY_MARK: &str = "FAASBED READY";
 /// What it prints when it cannot go on (the rest of the line says why).
 pub const FAILED_MARK: &str = "FAASBED FAILED: ";
-/// Pause between two reads of the console log.
-const CONSOLE_POLL: Duration = Duration::from_millis(200);
+/// Pause between two reads of the console log (it bounds the clock offset's error when the
+/// console file's mtime cannot date the READY line).
+const CONSOLE_POLL: Duration = Duration::from_millis(20);
 
 /// Where a VM node's files live: `RUN/nodes/NAME/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -215,18 +216,77 @@ pub fn console_tail(text: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
+/// A VM's READY line and what it says about the VM's clock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ready {
+    /// The line, trimmed.
+    pub line: String,
+    /// VM clock minus host clock, ns (positive: the VM is ahead); `None` when the line has
+    /// no `clock_ns=`.
+    pub clock_offset_ns: Option<i64>,
+    /// How far off that offset may be beyond the VM's own print latency, ns: 0 when the
+    /// console file's mtime dates the line, else the time between two reads.
+    pub clock_offset_bound_ns: u64,
+}
+
+/// The `clock_ns=` reading of a READY line.
+pub fn clock_reading(line: &str) -> Option<u64> {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix("clock_ns="))
+        .and_then(|v| v.parse().ok())
+}
+
+/// VM clock minus host clock, ns.
+pub fn offset_ns(vm_ns: u64, host_ns: u64) -> i64 {
+    (i128::from(vm_ns) - i128::from(host_ns)).clamp(i128::from(i64::MIN), i128::from(i64::MAX))
+        as i64
+}
+
+fn unix_ns(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
 /// Wait until the console of `node` shows the READY line; fail on its FAILED line, when QEMU
 /// exits, or at `deadline`.
 pub async fn wait_ready(
     node: &str,
     files: &NodeFiles,
     deadline: Instant,
-) -> Result<String, VmError> {
+) -> Result<Ready, VmError> {
+    let mut last_read_ns: Option<u64> = None;
     loop {
         let text = std::fs::read_to_string(&files.console).unwrap_or_default();
+        let read_ns = unix_ns(std::time::SystemTime::now());
         if let Some(line) = text.lines().find(|l| l.contains(READY_MARK)) {
-            return Ok(line.trim().to_string());
+            let line = line.trim().to_string();
+            // When READY is the last line, the file's mtime is when QEMU wrote it.
+            let last = text
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .map(str::trim);
+            let mtime = std::fs::metadata(&files.console)
+                .and_then(|m| m.modified())
+                .ok()
+                .map(unix_ns)
+                .filter(|_| last == Some(line.as_str()));
+            // Otherwise it came between the last read and this one; a line that was there at
+            // the first read (a VM booted earlier) cannot be dated at all.
+            let dated = match (mtime, last_read_ns) {
+                (Some(m), _) => Some((m, 0)),
+                (None, Some(before)) => Some((read_ns, read_ns.saturating_sub(before))),
+                (None, None) => None,
+            };
+            return Ok(Ready {
+                clock_offset_ns: dated
+                    .zip(clock_reading(&line))
+                    .map(|((host_ns, _), vm)| offset_ns(vm, host_ns)),
+                clock_offset_bound_ns: dated.map_or(0, |(_, b)| b),
+                line,
+            });
         }
+        last_read_ns = Some(read_ns);
         let tail = || console_tail(&text, 12);
         if let Some(why) = text
             .lines()
