@@ -898,7 +898,7 @@ async fn images_are_built_once_per_source_and_deployed_by_the_pushed_digest() {
         [
             "docker buildx inspect faasbed",
             "docker buildx create --name faasbed --driver docker-container --driver-opt network=host",
-            &format!("docker buildx build --builder faasbed --platform linux/amd64 --push -t localhost:5111/faasbed/echo:{tag} --metadata-file {}/images/echo.json -f images/functions/echo/Dockerfile images/functions", r.display()),
+            &format!("docker buildx build --builder faasbed --platform linux/amd64,linux/arm64,linux/arm/v7 --push -t localhost:5111/faasbed/echo:{tag} --metadata-file {}/images/echo.json -f images/functions/echo/Dockerfile images/functions", r.display()),
         ]
     );
     assert_eq!(built.len(), 1);
@@ -988,7 +988,7 @@ async fn an_existing_cluster_gets_images_pushed_to_push_and_deployed_by_pull_and
         runner.log(),
         [
             "docker buildx inspect faasbed".to_string(),
-            format!("docker buildx build --builder faasbed --platform linux/amd64 --push -t registry.example.net:5000/faasbed/echo:{tag} --metadata-file {}/images/echo.json -f images/functions/echo/Dockerfile images/functions", r.display()),
+            format!("docker buildx build --builder faasbed --platform linux/amd64,linux/arm64,linux/arm/v7 --push -t registry.example.net:5000/faasbed/echo:{tag} --metadata-file {}/images/echo.json -f images/functions/echo/Dockerfile images/functions", r.display()),
         ]
     );
     let digest = fixture("k3d/buildx-metadata-echo.json")["containerimage.digest"]

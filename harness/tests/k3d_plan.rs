@@ -154,7 +154,7 @@ fn pi_nodes_boot_as_32_bit_arm_vms_and_join_without_showing_the_token() {
 }
 
 #[test]
-fn images_are_built_for_the_arches_their_functions_may_run_on() {
+fn images_are_built_for_the_three_arches_of_the_thesis() {
     let cmds = commands(&thesis_plan());
     let builds: Vec<&String> = cmds
         .iter()
@@ -162,7 +162,10 @@ fn images_are_built_for_the_arches_their_functions_may_run_on() {
         .collect();
     assert_eq!(builds.len(), 3, "one build per function source: {builds:?}");
     for b in builds {
-        assert!(b.contains("--platform linux/amd64,linux/arm/v7 "), "{b}");
+        assert!(
+            b.contains("--platform linux/amd64,linux/arm64,linux/arm/v7 "),
+            "{b}"
+        );
         assert!(b.contains("--push -t 'localhost:"), "{b}");
     }
 }
@@ -292,7 +295,10 @@ fn existing_images_are_pushed_to_push_and_deployed_by_pull() {
             b.contains(&format!("--push -t '{}/faasbed/", reg.push)),
             "{b}"
         );
-        assert!(b.contains("--platform linux/amd64,linux/arm/v7 "), "{b}");
+        assert!(
+            b.contains("--platform linux/amd64,linux/arm64,linux/arm/v7 "),
+            "{b}"
+        );
     }
     for st in steps(&p) {
         if let Step::Api {

@@ -405,7 +405,7 @@ impl<R: Runner> K3dPlatform<R> {
         self.reused
     }
 
-    /// Build every function source's image for the arches its functions may run on, push it
+    /// Build every function source's image for amd64, arm64 and arm/v7 (as the thesis did), push it
     /// to the cluster's registry, and return one [`Deployed`] per function (scenario order)
     /// whose image is pinned to the pushed digest. `functions_root` is `images/functions`.
     pub async fn build_images(

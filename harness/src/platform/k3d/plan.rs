@@ -367,10 +367,12 @@ pub fn image_builds<'s>(
     run: &Path,
     tag: impl Fn(&str) -> String,
 ) -> Vec<(&'s str, Cmd)> {
+    // One image per source for all three arches, as the thesis built them with buildx (amd64,
+    // arm64, arm/v7): any node of the cluster can run it, also one that joins later.
+    let platforms: Vec<&str> = Arch::ALL.iter().map(|a| a.oci_platform()).collect();
     sources(scenario)
-        .into_iter()
-        .map(|(source, arches)| {
-            let platforms: Vec<&str> = arches.iter().map(|a| a.oci_platform()).collect();
+        .into_keys()
+        .map(|source| {
             let push = cmd::image_ref(registry_push, source, &tag(source));
             let build = cmd::buildx_build(&push, &platforms, source, &metadata_file(run, source));
             (source, build)
