@@ -22,6 +22,14 @@ pub const K3S_VERSION: &str = "v1.34.2+k3s1";
 /// copies available to check were far older. 14.2.124 is also seen in public install scripts.)
 pub const OPENFAAS_CHART: &str = "14.2.34";
 
+/// Oldest Docker Engine the k3d platform is written against (with the buildx plugin, for
+/// `docker buildx build --push --metadata-file` of multi-platform images).
+///
+/// Source: Debian 12's `docker.io` package, 20.10.24+dfsg1: the machine this was developed on
+/// ran it (`docker network inspect` output in tests/fixtures/docker/ is from it); k3d v5 needs
+/// Docker 20.10 or newer.
+pub const DOCKER_MIN_VERSION: &str = "20.10";
+
 /// k3d version the k3d platform is written against.
 ///
 /// Source: k3d-io/k3d tag v5.9.0; `shared/specs/k3d-config-v1alpha5.schema.json` is
@@ -33,3 +41,14 @@ pub const K3D_VERSION: &str = "v5.9.0";
 /// Source: helm/helm release tag v3.19.0, published as
 /// `https://get.helm.sh/helm-v3.19.0-linux-amd64.tar.gz` (fetched by many public CI scripts).
 pub const HELM_VERSION: &str = "v3.19.0";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_k3s_binary_and_the_k3s_image_are_one_release() {
+        let tag = K3S_IMAGE.rsplit(':').next().unwrap_or_default();
+        assert_eq!(tag, K3S_VERSION.replace('+', "-"));
+    }
+}

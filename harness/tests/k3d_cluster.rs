@@ -54,8 +54,8 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The thesis without its Raspberry Pi VMs (which `up` does not start yet) and the functions
-/// pinned to them: the server and the two VPS agents, as k3d containers.
+/// The thesis without its Raspberry Pi VMs and the functions pinned to them: the server and the
+/// two VPS agents, as k3d containers (quicker, and no root needed).
 fn thesis_k3d_part() -> Scenario {
     let mut s = spec::load(&repo().join("scenarios/thesis.toml")).unwrap();
     s.nodes
@@ -166,6 +166,16 @@ async fn thesis_up_deploy_cold_down() {
     lifecycle(thesis_k3d_part(), "run-thesis-cluster-test").await;
 }
 
+#[tokio::test]
+#[ignore = "needs docker + k3d + internet"]
+async fn thesis_with_its_pis_as_qemu_vms_up_deploy_cold_down() {
+    // Also needs root (the VMs' TAP devices on the k3d bridge), qemu-system-arm and apt's armhf
+    // packages: the two Raspberry Pi 3 VMs boot and join as k3s agents, and the functions
+    // pinned to them run there under TCG emulation.
+    let s = spec::load(&repo().join("scenarios/thesis.toml")).unwrap();
+    lifecycle(s, "run-thesis-vm-test").await;
+}
+
 /// Not ignored: the ignored test's scenario stays valid and its plan has what the test runs.
 #[test]
 fn the_cluster_test_scenario_plans() {
@@ -185,7 +195,7 @@ fn the_cluster_test_scenario_plans() {
     assert_eq!(scenario.platform.k3d.cluster_name, "faasbed-test");
 }
 
-/// Not ignored: the k3d part of the thesis is what `up` can start, with the VPS functions.
+/// Not ignored: the k3d part of the thesis has only k3d containers, with the VPS functions.
 #[test]
 fn the_thesis_k3d_part_has_no_external_agents_and_keeps_the_vps_functions() {
     let s = thesis_k3d_part();

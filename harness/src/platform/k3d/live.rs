@@ -135,7 +135,10 @@ impl From<vm::VmError> for K3dError {
 /// The install command of each program the k3d platform runs.
 pub fn install_hint(program: &str) -> String {
     match program {
-        "docker" => "docker: `apt-get install -y docker.io` and the buildx plugin (Docker's docker-buildx-plugin package), then start dockerd".into(),
+        "docker" => format!(
+            "docker: `apt-get install -y docker.io` ({} or newer) and the buildx plugin (Docker's docker-buildx-plugin package), then start dockerd",
+            pins::DOCKER_MIN_VERSION
+        ),
         "k3d" => format!(
             "k3d: `curl -fsSL https://raw.githubusercontent.com/k3d-io/k3d/main/install.sh | TAG={} bash`",
             pins::K3D_VERSION
