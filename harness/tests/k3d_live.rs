@@ -504,10 +504,11 @@ async fn a_failed_delete_after_a_failed_step_says_how_to_clean_up() {
 #[tokio::test]
 async fn scenarios_with_ssh_nodes_on_k3d_are_refused_before_anything_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let text = format!(
-        "{SCENARIO}\n[[node]]\nname = \"pi-real\"\nclass = \"pi4\"\narch = \"arm64\"\nsite = \"home\"\nbackend = \"ssh\"\naddress = \"pi@10.0.0.9\"\n"
-    );
-    let s = spec::parse(&text, Path::new("ssh.toml")).unwrap();
+    // A scenario file cannot say this (validation refuses it at its line); a program can.
+    let mut s = spec::parse(SCENARIO, Path::new("ssh.toml")).unwrap();
+    s.nodes[1].name = "pi-real".into();
+    s.nodes[1].backend = spec::Backend::Ssh;
+    s.nodes[1].address = Some("pi@10.0.0.9".into());
     let runner = Scripted::new(vec![]);
     let (k, server) = scripted_kube(vec![]);
     let r = K3dPlatform::up_with(

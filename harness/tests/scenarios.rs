@@ -133,14 +133,31 @@ fn thesis_retargets_to_the_embedded_platform_keeping_placement() {
 
 #[test]
 fn ssh_hosts_cannot_be_emulated() {
-    let t = "[platform]\nkind = \"k3d\"\n[[node]]\nname = \"s\"\nclass = \"vps\"\nbackend = \"server\"\n\
+    let t = "[platform]\nkind = \"existing\"\nkubeconfig = \"kc.yaml\"\n[[node]]\nname = \"s\"\nclass = \"vps\"\nbackend = \"ssh\"\naddress = \"root@10.0.0.1\"\n\
              [[node]]\nname = \"pi\"\nclass = \"pi4\"\nbackend = \"ssh\"\naddress = \"pi@10.0.0.2\"\n";
     let s = faasbed::spec::parse(t, Path::new("x.toml")).unwrap();
     let e = s
         .retarget(faasbed::spec::PlatformKind::Local)
         .unwrap_err()
         .to_string();
-    assert!(e.contains("node pi") && e.contains("ssh"), "{e}");
+    assert!(e.contains("node s") && e.contains("ssh"), "{e}");
+}
+
+#[test]
+fn ssh_hosts_on_k3d_are_refused_at_their_line_with_the_way_out() {
+    let t = "[platform]\nkind = \"k3d\"\n[[node]]\nname = \"s\"\nclass = \"vps\"\nbackend = \"server\"\n\
+             [[node]]\nname = \"pi\"\nclass = \"pi4\"\nbackend = \"ssh\"\naddress = \"pi@10.0.0.2\"\n";
+    let e = faasbed::spec::parse(t, Path::new("x.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("x.toml:10") && e.contains("node[1].backend"),
+        "{e}"
+    );
+    assert!(
+        e.contains("kind = \"existing\"") && e.contains("backend = \"qemu\""),
+        "{e}"
+    );
 }
 
 #[test]

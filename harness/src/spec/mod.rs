@@ -175,7 +175,7 @@ pub enum Backend {
     Agent,
     /// k3d: a QEMU ARM VM joined as a k3s agent.
     Qemu,
-    /// k3d / existing: a real host reached over SSH and joined as a k3s agent.
+    /// existing: a real host of the cluster (reached at its `address`, e.g. a Pi or a VPS).
     Ssh,
 }
 

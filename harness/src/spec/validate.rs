@@ -244,7 +244,7 @@ fn parse_backend(cx: &Cx, b: &Spanned<String>, field: &str) -> R<Backend> {
             return Err(cx.err(
                 b.span(),
                 field,
-                format!("unknown backend {other:?}; local: native, qemu-user; k3d: server, agent, qemu, ssh"),
+                format!("unknown backend {other:?}; local: native, qemu-user; k3d: server, agent, qemu; existing: ssh"),
             ))
         }
     })
@@ -300,6 +300,12 @@ pub(super) fn check_backend(
         )),
         Backend::QemuVm => Err(
             "backend \"qemu-vm\" is not available on the local platform yet; use \"qemu-user\"".into(),
+        ),
+        Backend::Ssh if kind == PlatformKind::K3d => Err(
+            "backend \"ssh\" (a real host joining a k3d cluster) is not available yet; join your \
+             Pis and VPSs to a k3s server as the thesis did and use kind = \"existing\" (see \
+             scenarios/existing-pi-cluster.toml), or emulate the node with backend = \"qemu\""
+                .into(),
         ),
         Backend::Qemu if arch == Arch::Amd64 => Err(
             "backend \"qemu\" boots ARM VMs; an amd64 node is a k3d \"agent\"".into(),

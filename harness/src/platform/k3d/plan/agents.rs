@@ -1,6 +1,6 @@
-//! The plan's "agents outside k3d" section: QEMU VM nodes (assets, the cluster network, the
-//! join token, each VM's disk, TAP and QEMU command) and SSH hosts, with the same command lines
-//! [`crate::platform::k3d::vm`] runs.
+//! The plan's QEMU VM sections: the cached boot files of each arch (before the cluster), the
+//! cluster network, the join token, each VM's disk, TAP and QEMU command (after it), and the
+//! VMs' stop in `down`, with the same command lines [`crate::platform::k3d::vm`] runs.
 
 use std::path::{Path, PathBuf};
 
@@ -11,7 +11,7 @@ use crate::platform::k3d::config::{ClusterPlan, ExternalAgent};
 use crate::platform::k3d::vm::assets::{self, K3s, VmAssets};
 use crate::platform::k3d::vm::node::{self, NodeFiles};
 use crate::platform::k3d::vm::{self, net};
-use crate::spec::{Arch, Backend, Scenario};
+use crate::spec::{Arch, Scenario};
 
 /// What the VM cache folder prints as (it depends on the user's environment).
 pub const VM_CACHE: &str = "$VM_CACHE";
@@ -27,32 +27,12 @@ pub fn section(
     let mut steps = Vec::new();
     if cp.external_agents.is_empty() {
         steps.push(Step::Note(
-            "no qemu or ssh node: nothing joins from outside k3d".into(),
+            "no qemu node: nothing joins from outside k3d".into(),
         ));
     }
     let vms = vm::vm_nodes(cp);
     if !vms.is_empty() {
         vm_steps(scenario, cp, &vms, run, run_id, &mut steps);
-    }
-    let server_url = format!("https://<host address>:{}", cp.config.kube_api.host_port);
-    for a in cp
-        .external_agents
-        .iter()
-        .filter(|a| a.backend == Backend::Ssh)
-    {
-        let target = a.address.clone().unwrap_or_else(|| a.node.clone());
-        let remote = k3s_agent_cmd(a, &server_url).display();
-        steps.push(Step::Command {
-            cmd: Cmd::new("ssh").arg(target).arg(remote),
-            on: None,
-        });
-    }
-    if cp.external_agents.iter().any(|a| a.backend == Backend::Ssh) {
-        steps.push(Step::Note(
-            "not automated yet: SSH hosts joining a k3d cluster (`bench` refuses them; a cluster \
-             of real Pis and VPSs runs with platform kind = \"existing\")"
-                .into(),
-        ));
     }
     for a in &cp.external_agents {
         steps.push(Step::Wait {
@@ -66,7 +46,7 @@ pub fn section(
         });
     }
     Section {
-        title: "agents outside k3d (QEMU VMs, SSH hosts)".into(),
+        title: "agents outside k3d (QEMU VMs)".into(),
         steps,
     }
 }
@@ -235,11 +215,4 @@ pub fn stop_steps(cp: &ClusterPlan, run: &Path) -> Vec<Step> {
         )));
     }
     steps
-}
-
-/// `k3s agent` with the server URL; the token prints as [`REDACTED`].
-fn k3s_agent_cmd(a: &ExternalAgent, server_url: &str) -> Cmd {
-    Cmd::new("k3s")
-        .args(["agent", "--server", server_url, "--token", REDACTED])
-        .args(&a.k3s_args)
 }
