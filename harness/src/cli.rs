@@ -312,8 +312,18 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let n = local::sweep(None);
             let _ = std::fs::remove_file(home.root.join("current"));
             say(&format!(
-                "killed {n} labelled process(es) and removed leftover cgroups"
+                "killed {n} labelled process(es) (QEMU VMs included) and removed leftover cgroups"
             ));
+            let taps = crate::platform::k3d::vm::net::leftover_taps(Path::new("/sys/class/net"));
+            for tap in &taps {
+                let _ = crate::exec::run(&crate::platform::k3d::vm::net::tap_down(tap)).await;
+            }
+            if !taps.is_empty() {
+                say(&format!(
+                    "deleted the VMs' TAP device(s) {}",
+                    taps.join(", ")
+                ));
+            }
             if crate::exec::which("k3d").is_some() {
                 let deleted = crate::platform::k3d::live::sweep_clusters(&crate::exec::System)
                     .await

@@ -545,13 +545,24 @@ fn fake_assets(dir: &Path) -> faasbed::platform::k3d::vm::assets::VmAssets {
     a
 }
 
-#[tokio::test]
-async fn the_thesis_pis_boot_on_the_cluster_network_and_join_with_their_labels() {
-    use faasbed::platform::k3d::vm;
+/// The thesis, its cluster plan, and armhf assets in a temporary folder.
+fn thesis_vms() -> (
+    tempfile::TempDir,
+    Scenario,
+    faasbed::platform::k3d::ClusterPlan,
+    Vec<(spec::Arch, faasbed::platform::k3d::vm::assets::VmAssets)>,
+) {
     let dir = tempfile::tempdir().unwrap();
     let thesis = spec::load(&repo().join("scenarios/thesis.toml")).unwrap();
     let cp = faasbed::platform::k3d::plan(&thesis, RUN_ID).unwrap();
     let assets = vec![(spec::Arch::Armhf, fake_assets(dir.path()))];
+    (dir, thesis, cp, assets)
+}
+
+#[tokio::test]
+async fn the_thesis_pis_boot_on_the_cluster_network_and_join_with_their_labels() {
+    use faasbed::platform::k3d::vm;
+    let (dir, thesis, cp, assets) = thesis_vms();
     let runner = Scripted::new(vec![
         (
             "docker network inspect k3d-faasbed",
@@ -666,10 +677,7 @@ async fn the_thesis_pis_boot_on_the_cluster_network_and_join_with_their_labels()
 #[tokio::test]
 async fn a_vm_whose_node_registers_with_another_arch_is_an_error_naming_both() {
     use faasbed::platform::k3d::vm;
-    let dir = tempfile::tempdir().unwrap();
-    let thesis = spec::load(&repo().join("scenarios/thesis.toml")).unwrap();
-    let cp = faasbed::platform::k3d::plan(&thesis, RUN_ID).unwrap();
-    let assets = vec![(spec::Arch::Armhf, fake_assets(dir.path()))];
+    let (dir, thesis, cp, assets) = thesis_vms();
     let runner = Scripted::new(vec![
         (
             "docker network inspect",

@@ -161,6 +161,22 @@ pub fn tap_up(tap: &str, bridge: &str) -> [Cmd; 3] {
     ]
 }
 
+/// TAP devices a faasbed VM left behind (named `fb-…`, with the `tun_flags` a TUN/TAP device
+/// has), found under `sys_class_net` (`/sys/class/net`).
+pub fn leftover_taps(sys_class_net: &std::path::Path) -> Vec<String> {
+    let Ok(rd) = std::fs::read_dir(sys_class_net) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = rd
+        .flatten()
+        .filter(|e| e.path().join("tun_flags").exists())
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .filter(|n| n.starts_with("fb-"))
+        .collect();
+    out.sort();
+    out
+}
+
 /// The command that deletes `tap` (and unplugs it).
 pub fn tap_down(tap: &str) -> Cmd {
     Cmd::new("ip").args(["link", "del", tap])
@@ -244,6 +260,24 @@ mod tests {
         );
         let e = docker_network("[]").unwrap_err().to_string();
         assert!(e.contains("an array of one network"), "{e}");
+    }
+
+    #[test]
+    fn leftover_taps_are_the_fb_tun_devices() {
+        let d = tempfile::tempdir().unwrap();
+        for (name, tun) in [
+            ("fb-spberrypi-01", true),
+            ("fb-notatap", false),
+            ("tap0", true),
+            ("eth0", false),
+        ] {
+            std::fs::create_dir(d.path().join(name)).unwrap();
+            if tun {
+                std::fs::write(d.path().join(name).join("tun_flags"), "0x1002\n").unwrap();
+            }
+        }
+        assert_eq!(leftover_taps(d.path()), ["fb-spberrypi-01"]);
+        assert!(leftover_taps(&d.path().join("missing")).is_empty());
     }
 
     #[test]
