@@ -36,7 +36,14 @@ ip link set eth0 up || fail "no eth0 (virtio_net not loaded?)"
 ip addr add "$NODE_IP/$NODE_PREFIX" dev eth0
 ip route add default via "$GATEWAY"
 
-# What k3s needs from the kernel (it loads some itself, through /sbin/modprobe).
+# What k3s needs from the system, as the rancher/k3s image gives it: kubelet's and the pods'
+# state on the node disk (not in RAM), shared mount propagation, a machine id, cgroup v2.
+for d in kubelet:/var/lib/kubelet log:/var/log cni:/var/lib/cni; do
+    mkdir -p "/data/${d%%:*}" "${d#*:}"
+    mount --bind "/data/${d%%:*}" "${d#*:}" || fail "cannot bind /data/${d%%:*} to ${d#*:}"
+done
+mount --make-rshared / 2>/dev/null || say "cannot make / rshared"
+[ -s /etc/machine-id ] || tr -d - < /proc/sys/kernel/random/uuid > /etc/machine-id
 mount -t cgroup2 cgroup2 /sys/fs/cgroup || fail "cannot mount cgroup2"
 for m in overlay br_netfilter nf_conntrack iptable_nat iptable_filter xt_conntrack vxlan veth; do
     modprobe "$m" || say "modprobe $m failed"
