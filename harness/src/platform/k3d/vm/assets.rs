@@ -316,7 +316,27 @@ pub async fn prepare<R: Runner>(
     };
     let json = serde_json::to_string_pretty(&assets).unwrap_or_default();
     write_file(&dir.join(DONE), json.as_bytes())?;
+    prune_older(&dir);
     Ok(assets)
+}
+
+/// Remove the folders an older faasbed built for the same arch and k3s (another init hash):
+/// each holds a few hundred MB nothing boots from any more.
+fn prune_older(dir: &Path) {
+    let (Some(root), Some(name)) = (dir.parent(), dir.file_name().and_then(|n| n.to_str())) else {
+        return;
+    };
+    let Some((stem, _)) = name.rsplit_once("-init-") else {
+        return;
+    };
+    let prefix = format!("{stem}-init-");
+    for e in std::fs::read_dir(root).into_iter().flatten().flatten() {
+        let n = e.file_name();
+        let n = n.to_string_lossy();
+        if n.starts_with(&prefix) && n != name {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 /// The initramfs: busybox (as `/init` too), the init scripts, and the early modules with the
@@ -586,6 +606,33 @@ mod tests {
         assert_eq!(
             kernel_metapackage(Arch::Armhf),
             "linux-image-armmp-lpae:armhf"
+        );
+    }
+
+    #[test]
+    fn building_new_assets_prunes_those_of_an_older_init_only() {
+        let d = tempfile::tempdir().unwrap();
+        for n in [
+            "arm64-k3s-x-init-old",
+            "arm64-k3s-x-init-new",
+            "armhf-k3s-x-init-old",
+            "arm64-no-k3s-init-old",
+        ] {
+            std::fs::create_dir(d.path().join(n)).unwrap();
+        }
+        prune_older(&d.path().join("arm64-k3s-x-init-new"));
+        let mut left: Vec<String> = std::fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                "arm64-k3s-x-init-new",
+                "arm64-no-k3s-init-old",
+                "armhf-k3s-x-init-old"
+            ]
         );
     }
 
