@@ -883,6 +883,7 @@ async fn a_failed_down_is_retried_by_the_next_down() {
 async fn images_are_built_once_per_source_and_deployed_by_the_pushed_digest() {
     let run = Run::new().await;
     let mut rules = vec![
+        ok("docker buildx version"),
         (
             "docker buildx inspect",
             Reply::Fail("no builder \"faasbed\" found"),
@@ -905,6 +906,7 @@ async fn images_are_built_once_per_source_and_deployed_by_the_pushed_digest() {
     assert_eq!(
         images,
         [
+            "docker buildx version",
             "docker buildx inspect faasbed",
             "docker buildx create --name faasbed --driver docker-container --driver-opt network=host",
             &format!("docker buildx build --builder faasbed --platform linux/amd64,linux/arm64,linux/arm/v7 --push -t localhost:5111/faasbed/echo:{tag} --metadata-file {}/images/echo.json -f images/functions/echo/Dockerfile images/functions", r.display()),
@@ -919,6 +921,96 @@ async fn images_are_built_once_per_source_and_deployed_by_the_pushed_digest() {
     assert_eq!(
         built[0].image,
         format!("faasbed-registry.localhost:5000/faasbed/echo:{tag}@{digest}")
+    );
+    drop(p);
+    server.await.unwrap();
+}
+
+/// The ELF machine of a binary: 62 x86-64, 183 aarch64, 40 arm.
+fn elf_machine(path: &Path) -> u16 {
+    let b = std::fs::read(path).unwrap();
+    assert_eq!(&b[..4], b"\x7fELF", "{} is not ELF", path.display());
+    u16::from_le_bytes([b[18], b[19]])
+}
+
+#[tokio::test]
+async fn without_buildx_each_arch_is_built_from_scratch_and_joined_into_one_manifest_list() {
+    let run = Run::new().await;
+    let list_digest = format!("sha256:{}", "5e".repeat(32));
+    let mut rules = vec![
+        (
+            "docker buildx version",
+            Reply::Fail("'buildx' is not a docker command"),
+        ),
+        ok("docker build "),
+        ok("docker push "),
+        ok("docker manifest create"),
+        ok("docker manifest annotate"),
+        (
+            "docker manifest push",
+            Reply::Out(format!(
+                "Pushed ref localhost:5111/faasbed/echo@sha256:{}\n{list_digest}\n",
+                "0a".repeat(32)
+            )),
+        ),
+    ];
+    rules.extend(fresh_rules());
+    let runner = Scripted::new(rules);
+    let (k, server) = scripted_kube(up_exchanges());
+    let (p, _) = run.up(runner.clone(), k).await;
+    let p = p.unwrap();
+    let root = repo().join("images/functions");
+    let built = p
+        .build_images(&run.scenario, &root)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let hash = faasbed::build::source_hash(&root, "echo", "dockerfile").unwrap();
+    let list = format!("localhost:5111/faasbed/echo:{}", &hash[..16]);
+    let r = run.run_dir();
+    let log: Vec<String> = runner
+        .log()
+        .into_iter()
+        .skip(run.expected_up(true).len())
+        .collect();
+    let mut want = vec!["docker buildx version".to_string()];
+    for (arch, platform, suffix) in [
+        ("amd64", "linux/amd64", "amd64"),
+        ("arm64", "linux/arm64", "arm64"),
+        ("armhf", "linux/arm/v7", "armv7"),
+    ] {
+        want.push(format!(
+            "docker build --no-cache --platform {platform} -t {list}-{suffix} {}/images/echo-{arch}",
+            r.display()
+        ));
+        want.push(format!("docker push {list}-{suffix}"));
+    }
+    want.push(format!(
+        "docker manifest create --insecure --amend {list} {list}-amd64 {list}-arm64 {list}-armv7"
+    ));
+    want.push(format!(
+        "docker manifest annotate {list} {list}-amd64 --os linux --arch amd64"
+    ));
+    want.push(format!(
+        "docker manifest annotate {list} {list}-arm64 --os linux --arch arm64"
+    ));
+    want.push(format!(
+        "docker manifest annotate {list} {list}-armv7 --os linux --arch arm --variant v7"
+    ));
+    want.push(format!("docker manifest push --insecure --purge {list}"));
+    assert_eq!(log, want);
+    // Each build folder holds that arch's binary and the FROM scratch Dockerfile.
+    for (arch, machine) in [("amd64", 62), ("arm64", 183), ("armhf", 40)] {
+        let ctx = r.join("images").join(format!("echo-{arch}"));
+        assert_eq!(elf_machine(&ctx.join("fn")), machine, "{arch}");
+        let dockerfile = std::fs::read_to_string(ctx.join("Dockerfile")).unwrap();
+        assert!(dockerfile.starts_with("FROM scratch\n"), "{dockerfile}");
+    }
+    assert_eq!(
+        built[0].image,
+        format!(
+            "faasbed-registry.localhost:5000/faasbed/echo:{}@{list_digest}",
+            &hash[..16]
+        )
     );
     drop(p);
     server.await.unwrap();
@@ -981,7 +1073,11 @@ async fn an_existing_cluster_gets_images_pushed_to_push_and_deployed_by_pull_and
     let dir = tempfile::tempdir().unwrap();
     let scenario = existing_scenario(REGISTRY);
     // No helm rule: an install would fail the test.
-    let runner = Scripted::new(vec![ok("docker buildx inspect"), ok("docker buildx build")]);
+    let runner = Scripted::new(vec![
+        ok("docker buildx version"),
+        ok("docker buildx inspect"),
+        ok("docker buildx build"),
+    ]);
     let (k, server) = scripted_kube(attach_exchanges());
     let p = attach(&scenario, dir.path(), "127.0.0.7", runner.clone(), k)
         .await
@@ -996,6 +1092,7 @@ async fn an_existing_cluster_gets_images_pushed_to_push_and_deployed_by_pull_and
     assert_eq!(
         runner.log(),
         [
+            "docker buildx version".to_string(),
             "docker buildx inspect faasbed".to_string(),
             format!("docker buildx build --builder faasbed --platform linux/amd64,linux/arm64,linux/arm/v7 --push -t registry.example.net:5000/faasbed/echo:{tag} --metadata-file {}/images/echo.json -f images/functions/echo/Dockerfile images/functions", r.display()),
         ]

@@ -20,7 +20,7 @@ use super::config::{self, ClusterPlan, ConfigError, RUN_LABEL};
 use super::kube::{Kube, KubeError};
 use super::parse::{self, ParseError};
 use super::plan::{self, COLD_SETTLE, GONE_DEADLINE, HEALTHZ_DEADLINE};
-use super::{cmd, relabel, vm};
+use super::{cmd, images, relabel, vm};
 use crate::build::{self, BuildError};
 use crate::deploy::Deployed;
 use crate::exec::{Cmd, ExecError, Output, Runner, System};
@@ -110,6 +110,16 @@ pub enum K3dError {
         #[source]
         source: BuildError,
     },
+    /// A function source did not cross-compile for its images.
+    #[error("function source {source_name}: cannot cross-compile it for its images")]
+    Build {
+        source_name: String,
+        #[source]
+        source: BuildError,
+    },
+    /// `docker manifest push` printed no digest.
+    #[error("`{command}` printed no sha256 digest (it printed {stdout:?}); check docker is 20.10 or newer")]
+    NoDigest { command: String, stdout: String },
     /// An existing cluster's scenario names no registry to push function images to.
     #[error("scenario {}: platform existing names no registry for the function images of cluster {}; add under [platform]:\n  [platform.registry]\n  push = \"registry.lan:5000\"   # host[:port] this machine pushes to\n  pull = \"registry.lan:5000\"   # optional: how the nodes name it\nthe nodes must pull from it anonymously (see README, Platforms)", scenario.display(), kubeconfig.display())]
     NoRegistry {
@@ -428,7 +438,9 @@ impl<R: Runner> K3dPlatform<R> {
             .ok_or_else(|| K3dError::NoFunctions {
                 start: functions_root.to_path_buf(),
             })?;
-        if self.runner.run(&cmd::buildx_inspect()).await.is_err() {
+        // Without the buildx plugin: per-arch `docker build` FROM scratch and a manifest list.
+        let buildx = self.runner.run(&images::buildx_version()).await.is_ok();
+        if buildx && self.runner.run(&cmd::buildx_inspect()).await.is_err() {
             step(
                 &self.runner,
                 &cmd::buildx_create(),
@@ -453,7 +465,20 @@ impl<R: Runner> K3dPlatform<R> {
                 .unwrap_or_default()
         };
         let mut pushed = BTreeMap::new();
-        for (source, c) in plan::image_builds(scenario, &reg.push, &self.run_dir, tag) {
+        for (source, c) in plan::image_builds(scenario, &reg.push, &self.run_dir, &tag) {
+            if !buildx {
+                let list_ref = cmd::image_ref(&reg.push, source, &tag(source));
+                let image = images::build_and_push(
+                    &self.runner,
+                    functions_root,
+                    source,
+                    &list_ref,
+                    &self.run_dir,
+                )
+                .await?;
+                pushed.insert(source, image);
+                continue;
+            }
             step(
                 &self.runner,
                 &c.cwd(checkout),

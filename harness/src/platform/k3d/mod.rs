@@ -27,6 +27,7 @@ pub fn ce_probe_floor_note() -> String {
 pub mod cmd;
 pub mod config;
 pub mod functions;
+pub mod images;
 mod jpath;
 pub mod kube;
 pub mod label;

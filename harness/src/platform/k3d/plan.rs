@@ -404,6 +404,17 @@ fn images_section(
             "the Dockerfiles cross-compile with Go on the build platform, so no emulation is \
              needed; {CONTENT_HASH} is the hash of go.mod, contract/ and the function's folder"
         )),
+        Step::Command {
+            cmd: super::images::buildx_version(),
+            on: None,
+        },
+        Step::Note(
+            "when that fails (no buildx plugin), each build below is instead, per arch, \
+             faasbed's own Go cross-compile FROM scratch with `docker build --no-cache --platform \
+             …` and `docker push`, then one `docker manifest create/annotate/push` of the list \
+             under the same tag"
+                .into(),
+        ),
         Step::Probe {
             cmd: cmd::buildx_inspect(),
             skip_when: format!("builder {} exists", cmd::BUILDER),

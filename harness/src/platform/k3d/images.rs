@@ -1,0 +1,202 @@
+//! Function images where Docker has no buildx plugin: each arch's binary, cross-compiled by
+//! faasbed's own Go build, goes `FROM scratch` into an image of that platform (`docker build`),
+//! is pushed, and the three become one multi-arch manifest list (`docker manifest`), pushed
+//! under the source's tag. The result is what buildx would have pushed: one reference, one
+//! digest, every node pulls its own arch.
+
+use std::path::Path;
+
+use super::cmd;
+use super::live::K3dError;
+use super::parse::PushedImage;
+use crate::build;
+use crate::exec::{Cmd, Runner};
+use crate::spec::Arch;
+
+/// The image around one binary (the same as the last stage of `images/functions/*/Dockerfile`).
+pub const SCRATCH_DOCKERFILE: &str =
+    "FROM scratch\nCOPY fn /fn\nEXPOSE 8080\nUSER 65534\nENTRYPOINT [\"/fn\"]\n";
+
+/// `docker buildx version`: fails when the plugin is missing.
+pub fn buildx_version() -> Cmd {
+    Cmd::new("docker").args(["buildx", "version"])
+}
+
+/// The per-arch tag: `TAG-amd64`, `TAG-arm64`, `TAG-armv7`.
+pub fn arch_ref(list_ref: &str, arch: Arch) -> String {
+    let suffix = match arch {
+        Arch::Armhf => "armv7",
+        other => other.as_str(),
+    };
+    format!("{list_ref}-{suffix}")
+}
+
+/// `docker build` of `ctx` (binary + [`SCRATCH_DOCKERFILE`]) as a `platform` image. No cache:
+/// the legacy builder would reuse a layer built for another platform.
+pub fn docker_build(ctx: &Path, arch: Arch, reference: &str) -> Cmd {
+    Cmd::new("docker")
+        .args([
+            "build",
+            "--no-cache",
+            "--platform",
+            arch.oci_platform(),
+            "-t",
+            reference,
+        ])
+        .arg(ctx)
+        .timeout(cmd::BUILD_TIMEOUT)
+}
+
+/// `docker push REF`.
+pub fn docker_push(reference: &str) -> Cmd {
+    Cmd::new("docker")
+        .args(["push", reference])
+        .timeout(cmd::BUILD_TIMEOUT)
+}
+
+/// `docker manifest create` of the list from its members (`--insecure`: the k3d registry
+/// speaks plain HTTP; `--amend`: a list left by an earlier run is replaced).
+pub fn manifest_create(list_ref: &str, members: &[String]) -> Cmd {
+    Cmd::new("docker")
+        .args(["manifest", "create", "--insecure", "--amend", list_ref])
+        .args(members)
+}
+
+/// `docker manifest annotate` of one member with its os, arch and (arm/v7) variant.
+pub fn manifest_annotate(list_ref: &str, member: &str, arch: Arch) -> Cmd {
+    let c = Cmd::new("docker")
+        .args(["manifest", "annotate", list_ref, member])
+        .args(["--os", "linux", "--arch", arch.goarch()]);
+    match arch.goarm() {
+        Some(v) => c.args(["--variant", &format!("v{v}")]),
+        None => c,
+    }
+}
+
+/// `docker manifest push`: prints the pushed list's digest.
+pub fn manifest_push(list_ref: &str) -> Cmd {
+    Cmd::new("docker")
+        .args(["manifest", "push", "--insecure", "--purge", list_ref])
+        .timeout(cmd::BUILD_TIMEOUT)
+}
+
+/// The digest `docker manifest push` printed (its last `sha256:` line).
+pub fn pushed_digest(stdout: &str) -> Option<String> {
+    stdout
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| {
+            l.strip_prefix("sha256:")
+                .is_some_and(|h| h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit()))
+        })
+        .map(str::to_string)
+}
+
+/// Build, push and join into one manifest list the images of `source` for every arch;
+/// binaries and build folders go under `run_dir`.
+pub async fn build_and_push<R: Runner>(
+    runner: &R,
+    functions_root: &Path,
+    source: &str,
+    list_ref: &str,
+    run_dir: &Path,
+) -> Result<PushedImage, K3dError> {
+    let step = |what: String| {
+        move |e| K3dError::Exec {
+            step: what,
+            source: Box::new(e),
+        }
+    };
+    let built = build::build_all(
+        functions_root,
+        source,
+        &Arch::ALL,
+        &run_dir.join("binaries"),
+    )
+    .await
+    .map_err(|e| K3dError::Build {
+        source_name: source.to_string(),
+        source: e,
+    })?;
+    let mut members = Vec::new();
+    for b in &built {
+        let ctx = run_dir
+            .join("images")
+            .join(format!("{source}-{}", b.arch.as_str()));
+        let file = |name: &str, action| {
+            let path = ctx.join(name);
+            move |e| K3dError::File {
+                action,
+                path,
+                source: e,
+            }
+        };
+        std::fs::create_dir_all(&ctx).map_err(file("", "create"))?;
+        std::fs::copy(&b.path, ctx.join("fn")).map_err(file("fn", "write"))?;
+        std::fs::write(ctx.join("Dockerfile"), SCRATCH_DOCKERFILE)
+            .map_err(file("Dockerfile", "write"))?;
+        let member = arch_ref(list_ref, b.arch);
+        for c in [docker_build(&ctx, b.arch, &member), docker_push(&member)] {
+            runner.run(&c).await.map_err(step(format!(
+                "build and push the {} image of {source}",
+                b.arch
+            )))?;
+        }
+        members.push((member, b.arch));
+    }
+    let names: Vec<String> = members.iter().map(|(m, _)| m.clone()).collect();
+    let mut cmds = vec![manifest_create(list_ref, &names)];
+    cmds.extend(
+        members
+            .iter()
+            .map(|(m, a)| manifest_annotate(list_ref, m, *a)),
+    );
+    for c in cmds {
+        runner
+            .run(&c)
+            .await
+            .map_err(step(format!("make the manifest list of {source}")))?;
+    }
+    let out = runner
+        .run(&manifest_push(list_ref))
+        .await
+        .map_err(step(format!("push the manifest list of {source}")))?;
+    let digest = pushed_digest(&out.stdout).ok_or_else(|| K3dError::NoDigest {
+        command: manifest_push(list_ref).display(),
+        stdout: out.stdout.clone(),
+    })?;
+    Ok(PushedImage {
+        name: list_ref.to_string(),
+        digest,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pushed_list_digest_is_the_last_sha256_line() {
+        let d = format!("sha256:{}", "ab".repeat(32));
+        let out = format!(
+            "Pushed ref localhost:5111/faasbed/echo:t-amd64@sha256:{}\n{d}\n",
+            "cd".repeat(32)
+        );
+        assert_eq!(pushed_digest(&out), Some(d));
+        assert_eq!(pushed_digest("sha256:short\n"), None);
+    }
+
+    #[test]
+    fn arm_v7_members_carry_their_variant() {
+        let c = manifest_annotate("r:1", "r:1-armv7", Arch::Armhf).display();
+        assert_eq!(
+            c,
+            "docker manifest annotate r:1 r:1-armv7 --os linux --arch arm --variant v7"
+        );
+        assert_eq!(arch_ref("r:1", Arch::Arm64), "r:1-arm64");
+        assert!(docker_build(Path::new("/c"), Arch::Armhf, "r:1-armv7")
+            .display()
+            .contains("--no-cache --platform linux/arm/v7"));
+    }
+}
