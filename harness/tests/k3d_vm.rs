@@ -208,6 +208,7 @@ async fn boot_and_join(arch: Arch, subnet: u8) {
     };
     let runner = InNetns { ns: ns.clone() };
     let tap = net::tap_name(&node.name);
+    let t0 = Instant::now();
     vm::start(&runner, &join, &a, &files, "fbbr0", &tap, "run-vm-test")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -237,7 +238,8 @@ async fn boot_and_join(arch: Arch, subnet: u8) {
         "clock offset {off} ns from {line}"
     );
     eprintln!(
-        "{arch:?} VM clock offset {off} ns (bound {} ns)",
+        "{arch:?} VM: READY {:.1} s after start (disk, TAP, QEMU); clock offset {off} ns (bound {} ns)",
+        t0.elapsed().as_secs_f64(),
         ready.clock_offset_bound_ns
     );
 
