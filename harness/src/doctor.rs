@@ -124,7 +124,56 @@ pub async fn checks() -> Vec<Check> {
         }),
         required: false,
     });
+    out.push(vm_nodes_check().await);
     out
+}
+
+/// Optional: can this host start the k3d platform's QEMU VM nodes (programs, apt's ARM
+/// packages)? Root is checked when a run needs it.
+async fn vm_nodes_check() -> Check {
+    use crate::platform::k3d::vm;
+    let missing: Vec<&str> = vm::programs(&[Arch::Arm64, Arch::Armhf])
+        .into_iter()
+        .filter(|p| exec::which(p).is_none())
+        .collect();
+    let foreign = exec::run(&Cmd::new("dpkg").arg("--print-foreign-architectures"))
+        .await
+        .map(|o| o.stdout)
+        .unwrap_or_default();
+    let no_arch: Vec<&str> = ["arm64", "armhf"]
+        .into_iter()
+        .filter(|a| !foreign.split_whitespace().any(|f| f == *a))
+        .collect();
+    let sudo = if is_root() { "" } else { "sudo " };
+    let mut fixes = Vec::new();
+    if !no_arch.is_empty() {
+        let adds: Vec<String> = no_arch
+            .iter()
+            .map(|a| format!("{sudo}dpkg --add-architecture {a}"))
+            .collect();
+        fixes.push(format!("{} && {sudo}apt-get update", adds.join(" && ")));
+    }
+    if !missing.is_empty() {
+        fixes.push(apt_fix("qemu-system-arm e2fsprogs kmod iproute2 curl"));
+    }
+    Check {
+        name: "k3d QEMU VM nodes (optional: only for backend = \"qemu\")".into(),
+        ok: fixes.is_empty(),
+        detail: if fixes.is_empty() {
+            "qemu-system-aarch64/arm, mkfs.ext4, depmod, ip; apt has arm64 and armhf".into()
+        } else {
+            let mut why = Vec::new();
+            if !missing.is_empty() {
+                why.push(format!("missing {}", missing.join(", ")));
+            }
+            if !no_arch.is_empty() {
+                why.push(format!("apt has no {} packages", no_arch.join("/")));
+            }
+            why.join("; ")
+        },
+        fix: (!fixes.is_empty()).then(|| fixes.join("; ")),
+        required: false,
+    }
 }
 
 /// Install what is missing: apt packages (root only) and binfmt registrations.

@@ -465,7 +465,7 @@ impl<R: Runner> K3dPlatform<R> {
                 .unwrap_or_default()
         };
         let mut pushed = BTreeMap::new();
-        for (source, c) in plan::image_builds(scenario, &reg.push, &self.run_dir, &tag) {
+        for (source, c) in plan::image_builds(scenario, &reg.push, &self.run_dir, tag) {
             if !buildx {
                 let list_ref = cmd::image_ref(&reg.push, source, &tag(source));
                 let image = images::build_and_push(

@@ -592,6 +592,7 @@ fn rename(from: &Path, to: &Path) -> Result<(), VmError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -198,6 +198,7 @@ pub fn name_servers(resolv_conf: &str) -> Vec<Ipv4Addr> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
