@@ -170,6 +170,8 @@ async fn boot_and_join(arch: Arch, subnet: u8) {
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(a.kernel_release.starts_with("6."), "{a:?}");
 
+    // Declared before the lab, so it is dropped after it: the lab's drop reads QEMU's pidfile.
+    let run = tempfile::tempdir().unwrap();
     let ns = format!("fbvm-{}-{}", std::process::id(), arch.as_str());
     sh_host(&["ip", "netns", "add", &ns]);
     let mut lab = Lab {
@@ -183,7 +185,6 @@ async fn boot_and_join(arch: Arch, subnet: u8) {
 
     let s = scenario(arch);
     let node = s.node("raspberrypi-01").unwrap();
-    let run = tempfile::tempdir().unwrap();
     let files = NodeFiles::new(run.path(), &node.name);
     lab.files = Some(files.clone());
     let k3s_args = vec![
