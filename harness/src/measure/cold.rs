@@ -110,11 +110,6 @@ fn header_u64(inv: &crate::openfaas::Invocation, h: &str) -> Option<u64> {
     inv.header(h).and_then(|v| v.trim().parse().ok())
 }
 
-fn unix_ns(t: std::time::SystemTime) -> u64 {
-    t.duration_since(std::time::SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
-}
-
 /// Judge one answer: is it a verified cold start of `function` on an allowed node?
 pub fn verify(
     status: Option<u16>,
@@ -181,7 +176,7 @@ pub async fn probe_once<P: Platform>(
             s.node = inv.header(headers::NODE).map(str::to_string);
             s.arch = inv.header(headers::ARCH).map(str::to_string);
             s.instance = inv.header(headers::INSTANCE).map(str::to_string);
-            s.invoked_unix_ns = unix_ns(inv.sent_at);
+            s.invoked_unix_ns = crate::platform::local::unix_ns(inv.sent_at);
             s.first_byte_ns = inv.first_byte.as_nanos() as u64;
             s.total_ns = inv.total.as_nanos() as u64;
             s.spawned_unix_ns = header_u64(&inv, headers::SPAWNED);

@@ -63,7 +63,7 @@ pub fn assets_section(cp: &ClusterPlan) -> Section {
          $XDG_CACHE_HOME/faasbed/vm, else ~/.cache/faasbed/vm",
         names(vms.iter().map(|a| a.node.as_str()))
     )));
-    for (arch, _) in planned_assets(cp) {
+    for arch in vm::vm_arches(cp) {
         let dir = assets::assets_dir(&cache, arch, &K3s::Pinned);
         steps.push(Step::Note(format!(
             "VM assets for {arch}, built once into {} (skipped while its assets.json exists); \
@@ -109,25 +109,21 @@ pub fn assets_section(cp: &ClusterPlan) -> Section {
 /// Where the assets of each VM arch will be, as the plan prints them.
 fn planned_assets(cp: &ClusterPlan) -> Vec<(Arch, VmAssets)> {
     let cache = PathBuf::from(VM_CACHE);
-    let mut out: Vec<(Arch, VmAssets)> = Vec::new();
-    for a in vm::vm_nodes(cp) {
-        if out.iter().any(|(arch, _)| *arch == a.arch) {
-            continue;
-        }
-        let dir = assets::assets_dir(&cache, a.arch, &K3s::Pinned);
-        out.push((
-            a.arch,
-            VmAssets {
+    vm::vm_arches(cp)
+        .into_iter()
+        .map(|arch| {
+            let dir = assets::assets_dir(&cache, arch, &K3s::Pinned);
+            let a = VmAssets {
                 kernel: dir.join("vmlinuz"),
                 initrd: dir.join("initrd.gz"),
                 base_disk: dir.join("base.img"),
                 kernel_release: String::new(),
                 kernel_package: String::new(),
                 k3s: None,
-            },
-        ));
-    }
-    out
+            };
+            (arch, a)
+        })
+        .collect()
 }
 
 fn vm_steps(

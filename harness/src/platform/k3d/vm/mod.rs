@@ -230,16 +230,25 @@ pub async fn prepare_all<R: Runner>(
     cp: &ClusterPlan,
     cache: &Path,
 ) -> Result<Vec<(Arch, VmAssets)>, VmError> {
-    let mut out: Vec<(Arch, VmAssets)> = Vec::new();
-    for a in vm_nodes(cp) {
-        if out.iter().all(|(arch, _)| *arch != a.arch) {
-            out.push((
-                a.arch,
-                assets::prepare(runner, cache, a.arch, K3s::from_env()).await?,
-            ));
-        }
+    let mut out = Vec::new();
+    for arch in vm_arches(cp) {
+        out.push((
+            arch,
+            assets::prepare(runner, cache, arch, K3s::from_env()).await?,
+        ));
     }
     Ok(out)
+}
+
+/// The distinct arches of the plan's VM nodes, in node order (one set of assets each).
+pub fn vm_arches(cp: &ClusterPlan) -> Vec<Arch> {
+    let mut out: Vec<Arch> = Vec::new();
+    for a in vm_nodes(cp) {
+        if !out.contains(&a.arch) {
+            out.push(a.arch);
+        }
+    }
+    out
 }
 
 /// The Docker network k3d creates for cluster `name`.

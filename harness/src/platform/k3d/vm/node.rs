@@ -10,6 +10,7 @@ use tokio::time::Instant;
 use super::assets::VmAssets;
 use super::VmError;
 use crate::exec::{Cmd, RUN_ID_ENV};
+use crate::platform::local::unix_ns;
 use crate::spec::{Arch, Node};
 
 /// What the VM's boot script prints once its disks and network are up.
@@ -240,11 +241,6 @@ pub fn clock_reading(line: &str) -> Option<u64> {
 pub fn offset_ns(vm_ns: u64, host_ns: u64) -> i64 {
     (i128::from(vm_ns) - i128::from(host_ns)).clamp(i128::from(i64::MIN), i128::from(i64::MAX))
         as i64
-}
-
-fn unix_ns(t: std::time::SystemTime) -> u64 {
-    t.duration_since(std::time::SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 /// Wait until the console of `node` shows the READY line; fail on its FAILED line, when QEMU
