@@ -32,8 +32,8 @@ pub const DOCKER_MIN_VERSION: &str = "20.10";
 
 /// k3d version the k3d platform is written against.
 ///
-/// Source: k3d-io/k3d tag v5.9.0; `shared/specs/k3d-config-v1alpha5.schema.json` is
-/// byte-identical to `pkg/config/v1alpha5/schema.json` at that tag (see shared/specs/SOURCES.md).
+/// Source: k3d-io/k3d tag v5.9.0; `schemas/upstream/k3d-config-v1alpha5.schema.json` is
+/// byte-identical to `pkg/config/v1alpha5/schema.json` at that tag (see schemas/upstream/SOURCES.md).
 pub const K3D_VERSION: &str = "v5.9.0";
 
 /// helm version the k3d platform is written against (helm 3: the OpenFaaS docs use it).

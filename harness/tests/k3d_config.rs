@@ -1,5 +1,5 @@
 //! The k3d config generated from the shipped scenarios validates against k3d's own JSON schema
-//! (`shared/specs/k3d-config-v1alpha5.schema.json`), and a broken config does not.
+//! (`schemas/upstream/k3d-config-v1alpha5.schema.json`, vendored), and a broken config does not.
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
@@ -14,12 +14,12 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The schema sits in `shared/`, a sibling folder of the repo root (as in CI).
+/// The upstream schema, vendored under `schemas/upstream/` (see its SOURCES.md).
 fn schema() -> Value {
-    let path = repo().join("../shared/specs/k3d-config-v1alpha5.schema.json");
+    let path = repo().join("schemas/upstream/k3d-config-v1alpha5.schema.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "cannot read the k3d config schema at {}: {e}; clone the shared/ folder next to the repo root",
+            "cannot read the k3d config schema at {}: {e}; it is part of the repository: restore it with `git checkout -- schemas/upstream`",
             path.display()
         )
     });

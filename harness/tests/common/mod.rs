@@ -11,21 +11,10 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// `shared/specs/<name>`: CI clones the repo with `shared/` beside it.
+/// `schemas/upstream/<name>`: the upstream specs vendored into the repository (sources and
+/// licences in `schemas/upstream/SOURCES.md`), so a fresh clone has everything its tests read.
 pub fn upstream_spec(name: &str) -> PathBuf {
-    let candidates = [
-        repo().join("../shared/specs").join(name),
-        repo().join("shared/specs").join(name),
-    ];
-    for c in &candidates {
-        if c.is_file() {
-            return c.clone();
-        }
-    }
-    panic!(
-        "upstream spec {name} not found at {}; the tests need the shared/ folder beside the repository",
-        candidates[0].display()
-    );
+    repo().join("schemas/upstream").join(name)
 }
 
 /// OpenAPI 3.0 `nullable: true` → JSON Schema `anyOf [schema, null]`, recursively.

@@ -1,7 +1,7 @@
 //! Scenario → k3d `Simple` config (`k3d.io/v1alpha5`) plus the plan for agents k3d does not run.
 //!
 //! The config is built from typed serde structs that mirror k3d's JSON schema
-//! (`pkg/config/v1alpha5/schema.json`, copied to `shared/specs/`), never from hand-built YAML.
+//! (`pkg/config/v1alpha5/schema.json`, vendored in `schemas/upstream/`), never from hand-built YAML.
 //! The server and `agent` nodes become k3d containers; `qemu` and `ssh` nodes join the same
 //! cluster as k3s agents later, so they are listed in [`ClusterPlan::external_agents`].
 //!
