@@ -130,7 +130,7 @@ pub async fn checks() -> Vec<Check> {
 
 /// Optional: can this host start the k3d platform's QEMU VM nodes (programs, apt's ARM
 /// packages)? Root is checked when a run needs it.
-async fn vm_nodes_check() -> Check {
+pub async fn vm_nodes_check() -> Check {
     use crate::platform::k3d::vm;
     let missing: Vec<&str> = vm::programs(&[Arch::Arm64, Arch::Armhf])
         .into_iter()

@@ -10,7 +10,11 @@
 //! is in `tests/k3d_cluster.rs` (needs docker + k3d + internet).
 //!
 //! Needs root (network namespace, TAP), qemu-system-arm, kmod, e2fsprogs, and apt sources with
-//! the arm64/armhf architecture added: `.ci/run` sets all of that up.
+//! the arm64/armhf architecture added: `.ci/run` sets all of that up. Where any of it is
+//! missing, both tests are reported as *ignored* (never as passed), with the reason and the
+//! command that sets it up printed; `cargo test --test k3d_vm -- --include-ignored` runs them
+//! anyway. This file has its own harness (`libtest-mimic`), since libtest cannot ignore a test at
+//! run time.
 #![allow(clippy::unwrap_used)]
 
 use std::net::Ipv4Addr;
@@ -18,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use faasbed::doctor;
 use faasbed::exec::{self, Cmd, ExecError, Output, Runner, System};
 use faasbed::platform::k3d::vm::assets::{self, K3s};
 use faasbed::platform::k3d::vm::node::{self, Join, NodeFiles};
@@ -132,32 +137,27 @@ async fn console_line(files: &NodeFiles, mark: &str, deadline: Instant) -> Strin
     }
 }
 
-fn require_tools() {
-    assert!(
-        nix_root(),
-        "this test needs root (network namespace and TAP); CI runs as root"
-    );
-    let missing: Vec<&str> = vm::programs(&[Arch::Arm64, Arch::Armhf])
-        .into_iter()
-        .filter(|p| *p != "curl")
-        .filter(|p| exec::which(p).is_none())
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "missing {missing:?}: apt-get install -y --no-install-recommends qemu-system-arm e2fsprogs kmod iproute2 (see .ci/run)"
-    );
-}
-
-fn nix_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("Uid:"))
-        .is_some_and(|l| l.split_whitespace().nth(2) == Some("0"))
+/// Why this host cannot run the VM tests, with the commands that fix it; `None` when it can.
+fn missing_prerequisites(rt: &tokio::runtime::Runtime) -> Option<String> {
+    let mut why = Vec::new();
+    if !doctor::is_root() {
+        why.push(
+            "not root (a network namespace and TAP devices are needed): run the tests with sudo"
+                .to_string(),
+        );
+    }
+    let check = rt.block_on(doctor::vm_nodes_check());
+    if !check.ok {
+        why.push(format!(
+            "{}: {}",
+            check.detail,
+            check.fix.unwrap_or_default()
+        ));
+    }
+    (!why.is_empty()).then(|| why.join("; "))
 }
 
 async fn boot_and_join(arch: Arch, subnet: u8) {
-    require_tools();
     let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("vm-cache");
     std::fs::create_dir_all(&cache).unwrap();
     let stand_in = cache.join(format!("k3s-stand-in-{}", arch.as_str()));
@@ -295,12 +295,36 @@ async fn boot_and_join(arch: Arch, subnet: u8) {
     drop(lab);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn an_arm64_vm_boots_onto_the_bridge_and_starts_its_agent_with_the_join_config() {
-    boot_and_join(Arch::Arm64, 1).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn an_armhf_vm_boots_onto_the_bridge_and_starts_its_agent_with_the_join_config() {
-    boot_and_join(Arch::Armhf, 2).await;
+fn main() -> std::process::ExitCode {
+    let args = libtest_mimic::Arguments::from_args();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let missing = missing_prerequisites(&rt);
+    if let Some(why) = &missing {
+        eprintln!("k3d_vm: the QEMU VM tests are ignored on this host: {why}");
+    }
+    let rt = std::sync::Arc::new(rt);
+    let trial = |name: &str, arch: Arch, subnet: u8| {
+        let rt = rt.clone();
+        libtest_mimic::Trial::test(name, move || {
+            rt.block_on(boot_and_join(arch, subnet));
+            Ok(())
+        })
+        .with_ignored_flag(missing.is_some())
+    };
+    let trials = vec![
+        trial(
+            "an_arm64_vm_boots_onto_the_bridge_and_starts_its_agent_with_the_join_config",
+            Arch::Arm64,
+            1,
+        ),
+        trial(
+            "an_armhf_vm_boots_onto_the_bridge_and_starts_its_agent_with_the_join_config",
+            Arch::Armhf,
+            2,
+        ),
+    ];
+    libtest_mimic::run(&args, trials).exit_code()
 }
