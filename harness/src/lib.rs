@@ -8,6 +8,7 @@ pub mod deploy;
 pub mod doctor;
 pub mod exec;
 pub mod measure;
+pub mod nodes;
 pub mod openfaas;
 pub mod pins;
 pub mod platform;

@@ -1,0 +1,233 @@
+//! Replicas as real containers: faasbed's own containerd, OCI images written by faasbed and
+//! imported without a registry, one network namespace per replica on a CNI bridge, runc applying
+//! the CPU quota and memory limit, an arm64 image run through binfmt's qemu-user-static; and
+//! nothing left behind by `down`: no container, task, snapshot, network namespace, bridge,
+//! cgroup or containerd process.
+//!
+//! Needs root, `containerd runc containernetworking-plugins` and binfmt's `qemu-aarch64` with
+//! the `F` flag (`.ci/run` sets all of that up). Where any of it is missing, the tests are
+//! reported as *ignored* with the reason and the command that fixes it (own harness,
+//! `libtest-mimic`, since libtest cannot ignore a test at run time).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use faasbed::doctor;
+use faasbed::exec::{self, Cmd};
+use faasbed::nodes::containerd::{ctr, Image, ReplicaSpec, Runtime};
+use faasbed::spec::Arch;
+
+fn missing_prerequisites() -> Option<String> {
+    let mut why = Vec::new();
+    if !doctor::is_root() {
+        why.push("not root: run the tests with sudo".to_string());
+    }
+    let missing: Vec<&str> = ["containerd", "ctr", "runc", "ip"]
+        .into_iter()
+        .filter(|p| exec::which(p).is_none())
+        .collect();
+    if !missing.is_empty() || !Path::new("/usr/lib/cni/bridge").is_file() {
+        why.push(format!(
+            "missing {missing:?} or /usr/lib/cni/bridge: apt-get install -y containerd runc containernetworking-plugins iproute2"
+        ));
+    }
+    let binfmt =
+        std::fs::read_to_string("/proc/sys/fs/binfmt_misc/qemu-aarch64").unwrap_or_default();
+    if !(binfmt.starts_with("enabled")
+        && binfmt
+            .lines()
+            .any(|l| l.starts_with("flags:") && l.contains('F')))
+    {
+        why.push("binfmt has no enabled qemu-aarch64 with flag F: mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc; update-binfmts --enable qemu-aarch64 (package qemu-user-static)".to_string());
+    }
+    (!why.is_empty()).then(|| why.join("; "))
+}
+
+async fn get(addr: std::net::Ipv4Addr) -> (u16, http::HeaderMap) {
+    let url = format!("http://{addr}:8080/");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<http_body_util::Empty<bytes::Bytes>>();
+        if let Ok(r) = client.get(url.parse().unwrap()).await {
+            return (r.status().as_u16(), r.headers().clone());
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{url} never answered"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn cgroup_value(pid: u32, controller: &str, file: &str) -> Option<String> {
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    let path = cg.lines().find_map(|l| {
+        let mut f = l.splitn(3, ':');
+        let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
+        ctrls
+            .split(',')
+            .any(|c| c == controller)
+            .then(|| path.to_string())
+    })?;
+    std::fs::read_to_string(format!("/sys/fs/cgroup/{controller}{path}/{file}"))
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+async fn replicas_run_limited_on_the_bridge_and_down_leaves_nothing() {
+    let (_home_dir, home) = common::temp_home();
+    let root = faasbed::build::functions_root(&common::repo()).unwrap();
+    let state = tempfile::Builder::new()
+        .prefix("fbctd")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let run_id = format!("ctd-test-{}", std::process::id());
+    let rt = Runtime::start(state.path(), &run_id, "test-home", None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}: {:?}", std::error::Error::source(&e)));
+    let daemon_pid: Vec<u32> = exec::labelled_pids(Some(&run_id))
+        .iter()
+        .map(|p| p.0)
+        .collect();
+    assert!(
+        !daemon_pid.is_empty(),
+        "containerd is labelled with the run id"
+    );
+
+    let mut pids = Vec::new();
+    for (i, arch) in [Arch::Amd64, Arch::Arm64].into_iter().enumerate() {
+        let built = faasbed::build::build(&root, "echo", arch, &home.images())
+            .await
+            .unwrap();
+        let binary = std::fs::read(&built.path).unwrap();
+        let reference = format!("faasbed.local/echo:{}-{}", &built.hash[..12], arch.as_str());
+        let imported = rt
+            .import(
+                &Image {
+                    reference: &reference,
+                    arch,
+                    binary: &binary,
+                },
+                false,
+            )
+            .await
+            .unwrap();
+        assert!(imported.is_some_and(|s| s.ns() > 0));
+        // present now: a second import does nothing
+        assert!(rt
+            .import(
+                &Image {
+                    reference: &reference,
+                    arch,
+                    binary: &binary
+                },
+                false
+            )
+            .await
+            .unwrap()
+            .is_none());
+        let c = rt
+            .run(&ReplicaSpec {
+                name: format!("echo-{i}"),
+                image: reference.clone(),
+                site: 0,
+                cpus: Some(0.5),
+                memory_bytes: Some(64 << 20),
+                env: vec![
+                    ("PORT".into(), "8080".into()),
+                    ("NODE_NAME".into(), format!("node-{i}")),
+                ],
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e}: {:?}", std::error::Error::source(&e)));
+        let p = &c.phases;
+        assert!(
+            p.create.ns() > 0 && p.network.ns() > 0 && p.start.ns() > 0,
+            "{p:?}"
+        );
+        assert!(
+            p.network.start_ns <= p.create.start_ns && p.create.end_ns <= p.start.start_ns,
+            "{p:?}"
+        );
+        let (status, headers) = get(c.addr).await;
+        assert_eq!(status, 200);
+        assert_eq!(headers["x-faasbed-arch"], arch.goarch());
+        assert_eq!(headers["x-faasbed-node"], format!("node-{i}").as_str());
+        assert!(c.pid > 0);
+        assert_eq!(
+            cgroup_value(c.pid, "cpu", "cpu.cfs_quota_us").as_deref(),
+            Some("50000")
+        );
+        assert_eq!(
+            cgroup_value(c.pid, "memory", "memory.limit_in_bytes").as_deref(),
+            Some((64u64 << 20).to_string().as_str())
+        );
+        pids.push(c.pid);
+    }
+
+    let removed = rt.down().await.unwrap();
+    assert_eq!(removed, 2);
+    for pid in pids {
+        assert!(!exec::pid_alive(pid), "replica {pid} still runs");
+    }
+    for pid in daemon_pid {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while exec::pid_alive(pid) && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(!exec::pid_alive(pid), "containerd {pid} still runs");
+    }
+    let short = faasbed::nodes::containerd::short_id(&run_id);
+    let netns = exec::run(&Cmd::new("ip").args(["netns", "list"]))
+        .await
+        .unwrap()
+        .stdout;
+    assert!(!netns.contains(&format!("fb{short}")), "{netns}");
+    let links = exec::run(&Cmd::new("ip").args(["-o", "link"]))
+        .await
+        .unwrap()
+        .stdout;
+    assert!(!links.contains(&format!("fb{short}")), "{links}");
+    let shims = exec::labelled_pids(Some(&run_id));
+    assert!(shims.is_empty(), "left running: {shims:?}");
+    // the containerd state holds no container or snapshot of the run: restart it and ask
+    let rt2 = Runtime::start(state.path(), &run_id, "test-home", None)
+        .await
+        .unwrap();
+    let left = exec::run(&ctr::list_labelled(rt2.socket(), ctr::RUN_LABEL, &run_id))
+        .await
+        .unwrap();
+    assert!(ctr::parse_ids(&left.stdout).is_empty(), "{}", left.stdout);
+    let snaps = exec::run(&ctr::ctr(rt2.socket()).args(["snapshots", "ls"]))
+        .await
+        .unwrap()
+        .stdout;
+    assert!(!snaps.contains(&short), "{snaps}");
+    rt2.down().await.unwrap();
+}
+
+fn main() -> std::process::ExitCode {
+    let args = libtest_mimic::Arguments::from_args();
+    let missing = missing_prerequisites();
+    if let Some(why) = &missing {
+        eprintln!("containerd: the container runtime tests are ignored on this host: {why}");
+    }
+    let trials = vec![libtest_mimic::Trial::test(
+        "replicas_run_limited_on_the_bridge_and_down_leaves_nothing",
+        || {
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(replicas_run_limited_on_the_bridge_and_down_leaves_nothing());
+            Ok(())
+        },
+    )
+    .with_ignored_flag(missing.is_some())];
+    libtest_mimic::run(&args, trials).exit_code()
+}
