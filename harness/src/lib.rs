@@ -9,6 +9,7 @@ pub mod doctor;
 pub mod exec;
 pub mod measure;
 pub mod openfaas;
+pub mod output;
 pub mod pins;
 pub mod platform;
 pub mod progress;
