@@ -96,6 +96,31 @@ fn clean_sweeps_only_its_own_home_and_reports_what_it_removed() {
     assert!(cgroups_of(&run_b).is_empty());
 }
 
+#[tokio::test]
+async fn a_crashed_run_with_nested_function_groups_leaves_no_cgroup_behind() {
+    use faasbed::platform::local::cleanup::{self, Scope};
+    let t = Topology::deploy("harness/tests/fixtures/scenarios/limits.toml").await;
+    let run = t.platform.state().run_id.clone();
+    let top = cgroups_of(&run);
+    let nested: Vec<PathBuf> = top
+        .iter()
+        .flat_map(|d| std::fs::read_dir(d).into_iter().flatten().flatten())
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    if nested.is_empty() {
+        eprintln!("skipped: no writable cgroup hierarchy here (run as root on a cgroup host)");
+        return;
+    }
+    // The daemon dies as in a crash: its replicas live on in the function's nested group.
+    faasbed::exec::kill_group(t.platform.state().pid, libc::SIGKILL).unwrap();
+    let r = cleanup::sweep(&Scope::Run(run.clone()));
+    assert!(r.left.is_empty(), "{:?}", r.left);
+    assert_eq!(r.cgroups, top.len() + nested.len(), "{r:?}");
+    assert!(cgroups_of(&run).is_empty(), "{:?}", cgroups_of(&run));
+    assert!(faasbed::exec::labelled_pids(Some(&run)).is_empty());
+}
+
 /// The listening TCP sockets on `port`: (IPv4 sockets, IPv6 sockets) with their local address.
 fn listeners(port: u16) -> (Vec<String>, Vec<String>) {
     let read = |f: &str| -> Vec<String> {
