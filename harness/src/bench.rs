@@ -132,8 +132,10 @@ pub async fn bench(
     // Ctrl-C during `up` abandons what it started (processes of the run, the run's cluster);
     // a failed or interrupted `up` is recorded in run.json before the error returns.
     tokio::pin!(interrupt);
+    // If this process dies without `down`, the gateway daemon ends the run and marks it killed.
+    let run_json = store.path(files::RUN);
     let up = tokio::select! {
-        r = AnyPlatform::up(&opts.home, scenario, run_id) => r.map_err(BenchError::from),
+        r = AnyPlatform::up_watched(&opts.home, scenario, run_id, Some(&run_json)) => r.map_err(BenchError::from),
         _ = &mut interrupt => {
             AnyPlatform::abandon(&opts.home, scenario, run_id).await;
             Err(BenchError::Interrupted { dir: store.dir().to_path_buf() })

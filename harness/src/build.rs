@@ -290,7 +290,7 @@ fn check_source(root: &Path, source: &str) -> Result<(), BuildError> {
 }
 
 /// The function folders under `root`, comma-separated, for error messages.
-fn available_functions(root: &Path) -> String {
+pub(crate) fn available_functions(root: &Path) -> String {
     let mut names: Vec<String> = std::fs::read_dir(root)
         .into_iter()
         .flatten()

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use crate::deploy::{self, DeployError};
 use crate::doctor;
 use crate::openfaas::{headers, ClientError};
+use crate::output::{out, outln, say, OutputError};
 use crate::platform::local::{self, DaemonOpts, Home, LocalError, LocalPlatform};
 use crate::platform::{Platform, PlatformError};
 use crate::spec::{self, PlatformKind, SpecError};
@@ -115,8 +116,13 @@ enum Command {
     },
     /// Stop everything the topology started.
     Down,
-    /// Kill every process and remove every cgroup any faasbed run left behind.
-    Clean,
+    /// Kill the processes and remove the cgroups, TAP devices and k3d clusters that this home's
+    /// runs left behind (every faasbed run on the machine with `--all`).
+    Clean {
+        /// Sweep every faasbed run on the machine, not only this home's.
+        #[arg(long)]
+        all: bool,
+    },
     /// Check prerequisites and print the command that installs what is missing.
     Doctor,
     /// Install prerequisites (apt packages when root; binfmt_misc).
@@ -160,6 +166,12 @@ enum Command {
         scenario: PathBuf,
         #[arg(long)]
         images: PathBuf,
+        /// The bench process whose death ends the run (with `--run-json`).
+        #[arg(long, requires = "run_json")]
+        watch_pid: Option<u32>,
+        /// The run's run.json, marked `killed` when the watched process dies.
+        #[arg(long)]
+        run_json: Option<PathBuf>,
     },
 }
 
@@ -205,9 +217,17 @@ pub enum CliError {
     /// A platform that this build cannot run yet.
     #[error("{0}")]
     Unsupported(String),
-    /// Interrupted by Ctrl-C (after cleaning up).
-    #[error("interrupted; everything the run started was stopped")]
-    Interrupted,
+    /// Interrupted by SIGINT (Ctrl-C) or SIGTERM, after cleaning up; exits 128 + `signal`.
+    #[error("{what}")]
+    Interrupted {
+        /// The signal number.
+        signal: i32,
+        /// What was kept and stopped.
+        what: String,
+    },
+    /// Writing the output failed (a closed pipe ends the command quietly with exit 141).
+    #[error(transparent)]
+    Output(#[from] OutputError),
     /// A command ran but its result is a failure (message already printed).
     #[error("{0}")]
     Failed(String),
@@ -215,6 +235,7 @@ pub enum CliError {
 
 /// Entry point of the `faasbed` binary.
 pub fn main() -> ExitCode {
+    crate::output::install_panic_hook();
     let cli = Cli::parse();
     // The gateway daemon proxies every call: one thread avoids cross-thread wake-ups on that
     // path (measured with `just bench-local`); the CLI and the load generator use two workers.
@@ -235,24 +256,30 @@ pub fn main() -> ExitCode {
     };
     match rt.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(CliError::Interrupted) => {
-            eprintln!("error: {}", CliError::Interrupted);
-            ExitCode::from(130)
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            let mut src = std::error::Error::source(&e);
-            while let Some(s) = src {
-                eprintln!("  caused by: {s}");
-                src = s.source();
-            }
-            ExitCode::FAILURE
-        }
+        Err(e) => exit_code(&e),
     }
 }
 
-fn say(s: &str) {
-    eprintln!("{s}");
+/// Report `e` on stderr and choose the exit status: 128 + the signal for an interrupted command
+/// (130 for Ctrl-C, 143 for SIGTERM), 141 quietly for a closed stdout, else 1.
+fn exit_code(e: &CliError) -> ExitCode {
+    match e {
+        CliError::Output(OutputError::ClosedPipe) => {
+            return ExitCode::from(crate::output::CLOSED_PIPE_EXIT)
+        }
+        CliError::Interrupted { signal, .. } => {
+            say(&format!("error: {e}"));
+            return ExitCode::from(u8::try_from(128 + signal).unwrap_or(1));
+        }
+        _ => {}
+    }
+    say(&format!("error: {e}"));
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        say(&format!("  caused by: {s}"));
+        src = s.source();
+    }
+    ExitCode::FAILURE
 }
 
 /// Run a parsed command line.
@@ -308,38 +335,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             say(&format!("run {id}: down; no process of it is left"));
             Ok(())
         }
-        Command::Clean => {
-            let n = local::sweep(None);
-            let _ = std::fs::remove_file(home.root.join("current"));
-            say(&format!(
-                "killed {n} labelled process(es) (QEMU VMs included) and removed leftover cgroups"
-            ));
-            let taps = crate::platform::k3d::vm::net::leftover_taps(Path::new("/sys/class/net"));
-            for tap in &taps {
-                let _ = crate::exec::run(&crate::platform::k3d::vm::net::tap_down(tap)).await;
-            }
-            if !taps.is_empty() {
-                say(&format!(
-                    "deleted the VMs' TAP device(s) {}",
-                    taps.join(", ")
-                ));
-            }
-            if crate::exec::which("k3d").is_some() {
-                let deleted = crate::platform::k3d::live::sweep_clusters(&crate::exec::System)
-                    .await
-                    .map_err(|e| CliError::Failed(format!("sweeping k3d clusters: {e}")))?;
-                say(&format!(
-                    "deleted {} k3d cluster(s) of faasbed runs{}",
-                    deleted.len(),
-                    if deleted.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {}", deleted.join(", "))
-                    }
-                ));
-            }
-            Ok(())
-        }
+        Command::Clean { all } => clean_cmd(&home, all).await,
         Command::Doctor => {
             let checks = doctor::checks().await;
             let mut failed = false;
@@ -351,9 +347,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 } else {
                     "warn"
                 };
-                println!("{mark} {}: {}", c.name, c.detail);
+                outln(&format!("{mark} {}: {}", c.name, c.detail))?;
                 if let Some(fix) = &c.fix {
-                    println!("     fix: {fix}");
+                    outln(&format!("     fix: {fix}"))?;
                 }
                 failed |= !c.ok && c.required;
             }
@@ -372,15 +368,15 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let mut bad = 0;
             for p in &scenarios {
                 match spec::load(p) {
-                    Ok(s) => println!(
+                    Ok(s) => outln(&format!(
                         "{}: ok ({} platform, {} nodes, {} functions)",
                         p.display(),
                         s.platform.kind.as_str(),
                         s.nodes.len(),
                         s.functions.len()
-                    ),
+                    ))?,
                     Err(e) => {
-                        println!("{e}");
+                        outln(&e.to_string())?;
                         bad += 1;
                     }
                 }
@@ -406,11 +402,14 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             run_dir,
             scenario,
             images,
+            watch_pid,
+            run_json,
         } => {
             local::run_daemon(DaemonOpts {
                 run_dir,
                 scenario,
                 images,
+                watch: watch_pid.zip(run_json),
             })
             .await?;
             Ok(())
@@ -431,7 +430,7 @@ fn load_for(path: &Path, platform: Option<&str>) -> Result<spec::Scenario, CliEr
 fn report_cmd(run_dir: &Path) -> Result<(), CliError> {
     let w = crate::report::write_all(run_dir)?;
     for f in &w.files {
-        println!("{}", f.display());
+        outln(&f.display().to_string())?;
     }
     if !w.png_text {
         say("note: no TrueType font found (set FAASBED_FONT); PNG plots have no text, the SVGs do");
@@ -487,30 +486,54 @@ fn print_plan(path: &Path, home: &local::Home) -> Result<(), CliError> {
         run_dir: home.runs().join(&run_id),
         run_id,
     };
-    print!(
-        "{}",
-        crate::platform::k3d::plan::plan(&scenario, &opts)?.render()
-    );
+    out(&crate::platform::k3d::plan::plan(&scenario, &opts)?.render())?;
     Ok(())
 }
 
-/// SIGINT as a stream; installing it replaces the default "terminate" action.
-fn interrupt_signal() -> Result<tokio::signal::unix::Signal, CliError> {
-    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-        .map_err(|e| CliError::Failed(format!("cannot install the Ctrl-C handler: {e}")))
+/// SIGINT (Ctrl-C) and SIGTERM, as one stream; installing it replaces their default
+/// "terminate" action, so the command can clean up and then exit 128 + the signal.
+struct StopSignals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
 }
 
-/// Run `fut`; on Ctrl-C, bring `platform` down and report the interruption.
+impl StopSignals {
+    fn install() -> Result<StopSignals, CliError> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let fail =
+            |e: std::io::Error| CliError::Failed(format!("cannot install the Ctrl-C handler: {e}"));
+        Ok(StopSignals {
+            int: signal(SignalKind::interrupt()).map_err(fail)?,
+            term: signal(SignalKind::terminate()).map_err(fail)?,
+        })
+    }
+    /// The next signal's number.
+    async fn recv(&mut self) -> i32 {
+        tokio::select! {
+            _ = self.int.recv() => libc::SIGINT,
+            _ = self.term.recv() => libc::SIGTERM,
+        }
+    }
+}
+
+fn interrupted(signal: i32) -> CliError {
+    CliError::Interrupted {
+        signal,
+        what: "interrupted; everything the run started was stopped".into(),
+    }
+}
+
+/// Run `fut`; on Ctrl-C or SIGTERM, bring `platform` down and report the interruption.
 async fn or_interrupt<T, F>(platform: &mut LocalPlatform, fut: F) -> Result<T, CliError>
 where
     F: std::future::Future<Output = Result<T, CliError>>,
 {
-    let mut sigint = interrupt_signal()?;
+    let mut stop = StopSignals::install()?;
     tokio::select! {
         r = fut => r,
-        _ = sigint.recv() => {
+        sig = stop.recv() => {
             let _ = platform.down().await;
-            Err(CliError::Interrupted)
+            Err(interrupted(sig))
         }
     }
 }
@@ -528,14 +551,14 @@ async fn up(home: &Home, path: &Path, platform: Option<&str>) -> Result<(), CliE
         }
     }
     // The handler is in place before anything is spawned, so Ctrl-C at any point is caught.
-    let mut sigint = interrupt_signal()?;
+    let mut stop = StopSignals::install()?;
     let run_id = local::new_run_id();
     let started = tokio::select! {
         r = LocalPlatform::up(home, &scenario, &run_id) => r?,
-        _ = sigint.recv() => {
+        sig = stop.recv() => {
             local::sweep(Some(&run_id));
             let _ = std::fs::remove_file(home.root.join("current"));
-            return Err(CliError::Interrupted);
+            return Err(interrupted(sig));
         }
     };
     say(&format!(
@@ -602,14 +625,14 @@ async fn invoke(
         headers::HEALTHY,
     ] {
         if let Some(v) = inv.header(h) {
-            eprintln!("{h}: {v}");
+            say(&format!("{h}: {v}"));
         }
     }
-    eprintln!(
+    say(&format!(
         "status: {}  first byte: {:?}  total: {:?}",
         inv.status, inv.first_byte, inv.total
-    );
-    print!("{}", String::from_utf8_lossy(&inv.body));
+    ));
+    out(&String::from_utf8_lossy(&inv.body))?;
     if !inv.status.is_success() {
         return Err(CliError::Failed(format!(
             "function {function} answered {}",
@@ -633,30 +656,30 @@ async fn status(home: &Home, json: bool) -> Result<(), CliError> {
             "functions": fns,
             "placement": placements.iter().map(|(n, r)| (n.clone(), r.clone())).collect::<std::collections::BTreeMap<_, _>>(),
         });
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        outln(&serde_json::to_string_pretty(&v).unwrap_or_default())?;
         return Ok(());
     }
     let st = p.state();
-    println!(
-        "run {}  gateway {}  scenario {}",
+    let mut text = format!(
+        "run {}  gateway {}  scenario {}\n",
         st.run_id,
         st.url,
         st.scenario.display()
     );
     for n in &st.nodes {
-        println!(
-            "  node {:<16} class {:<5} arch {:<6} {:<10} site {:<10} launcher {} cgroup {}",
+        text += &format!(
+            "  node {:<16} class {:<5} arch {:<6} {:<10} site {:<10} launcher {} cgroup {}\n",
             n.name, n.class, n.arch, n.backend, n.site, n.launcher, n.enforcement
         );
     }
     for (f, (_, reps)) in fns.iter().zip(&placements) {
-        println!(
-            "  fn   {:<16} replicas {}/{}  invocations {}",
+        text += &format!(
+            "  fn   {:<16} replicas {}/{}  invocations {}\n",
             f.name, f.available_replicas, f.replicas, f.invocation_count
         );
         for r in reps {
-            println!(
-                "       on {:<16} {:<6} {:<5} instance {} {}",
+            text += &format!(
+                "       on {:<16} {:<6} {:<5} instance {} {}\n",
                 r.node,
                 r.arch,
                 r.class,
@@ -664,6 +687,67 @@ async fn status(home: &Home, json: bool) -> Result<(), CliError> {
                 if r.ready { "ready" } else { "starting" }
             );
         }
+    }
+    out(&text)?;
+    Ok(())
+}
+
+/// `faasbed clean`: sweep this home's runs (every run with `all`) and say what was removed.
+async fn clean_cmd(home: &Home, all: bool) -> Result<(), CliError> {
+    use crate::platform::k3d::vm::net;
+    use local::cleanup::{self, Scope};
+    let scope = if all {
+        Scope::All
+    } else {
+        Scope::home(&home.root)
+    };
+    let runs = scope.run_ids();
+    let whose = if all {
+        "every faasbed run".to_string()
+    } else {
+        format!("the runs of {}", home.root.display())
+    };
+    let r = cleanup::sweep(&scope);
+    // `current` names a run that is gone now (this home's runs are all in scope).
+    let _ = std::fs::remove_file(home.root.join("current"));
+    let taps = cleanup::leftover_taps(runs.as_ref(), &home.runs());
+    let mut tap_failed = Vec::new();
+    for tap in &taps {
+        if let Err(e) = crate::exec::run(&net::tap_down(tap)).await {
+            tap_failed.push(format!("{tap} ({e})"));
+        }
+    }
+    let clusters = if crate::exec::which("k3d").is_some() {
+        let ours = |run: &str| runs.as_ref().is_none_or(|r| r.contains(run));
+        crate::platform::k3d::live::sweep_clusters(&crate::exec::System, &ours)
+            .await
+            .map_err(|e| CliError::Failed(format!("sweeping k3d clusters: {e}")))?
+    } else {
+        Vec::new()
+    };
+    say(&format!(
+        "clean ({whose}): killed {} process(es), removed {} cgroup(s), deleted {} TAP device(s) and {} k3d cluster(s){}",
+        r.processes,
+        r.cgroups,
+        taps.len() - tap_failed.len(),
+        clusters.len(),
+        if clusters.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", clusters.join(", "))
+        }
+    ));
+    let mut left: Vec<String> = r
+        .left
+        .iter()
+        .map(|l| format!("cgroup {}: {}", l.path.display(), l.reason))
+        .collect();
+    left.extend(tap_failed.into_iter().map(|t| format!("TAP device {t}")));
+    if !left.is_empty() {
+        return Err(CliError::Failed(format!(
+            "could not remove:\n  {}",
+            left.join("\n  ")
+        )));
     }
     Ok(())
 }
@@ -712,7 +796,7 @@ async fn label_cmd(
     let scenario = scenario.map(spec::load).transpose()?;
     let kube = Kube::from_kubeconfig(kubeconfig).await?;
     let rows = relabel::decide(&kube, scenario.as_ref()).await?;
-    print!("{}", relabel::table(&rows));
+    out(&relabel::table(&rows))?;
     if dry_run {
         say("dry run: no label was changed");
     } else {
@@ -758,23 +842,30 @@ async fn bench_cmd(
         // Before any run directory exists: a missing docker or k3d fails here, at once.
         _ => crate::platform::k3d::preflight(&scenario.platform, crate::exec::which)?,
     }
-    let mut sigint = interrupt_signal()?;
+    let mut stop = StopSignals::install()?;
     let run_id = local::new_run_id();
     let mut progress = crate::progress::Bars::new(!json);
+    let signal = std::sync::Arc::new(std::sync::atomic::AtomicI32::new(libc::SIGINT));
+    let seen = signal.clone();
     let interrupt = async move {
-        sigint.recv().await;
+        seen.store(stop.recv().await, std::sync::atomic::Ordering::SeqCst);
     };
     let (store, summary) =
-        crate::bench::bench(&scenario, opts, &run_id, &mut progress, interrupt).await?;
+        match crate::bench::bench(&scenario, opts, &run_id, &mut progress, interrupt).await {
+            Err(e @ crate::bench::BenchError::Interrupted { .. }) => {
+                return Err(CliError::Interrupted {
+                    signal: signal.load(std::sync::atomic::Ordering::SeqCst),
+                    what: e.to_string(),
+                })
+            }
+            r => r?,
+        };
     progress.finish();
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&summary).unwrap_or_default()
-        );
+        outln(&serde_json::to_string_pretty(&summary).unwrap_or_default())?;
     } else {
-        print!("{}", summary.table());
-        println!("results: {}", store.dir().display());
+        out(&summary.table())?;
+        outln(&format!("results: {}", store.dir().display()))?;
     }
     let mut empty = summary.empty_results();
     for f in &scenario.functions {

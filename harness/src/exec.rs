@@ -16,6 +16,9 @@ use std::time::Duration;
 
 /// The environment variable that labels every process a run starts, so `faasbed clean` can find it.
 pub const RUN_ID_ENV: &str = "FAASBED_RUN_ID";
+/// The environment variable that labels every process a run starts with its faasbed home
+/// (absolute), so `faasbed clean` sweeps only its own home's runs.
+pub const HOME_ENV: &str = "FAASBED_HOME";
 
 /// A command to run: program, arguments, environment and working directory.
 #[derive(Debug, Clone)]
@@ -280,6 +283,11 @@ pub struct SpawnOpts {
     pub log: Option<PathBuf>,
     /// Detach from the parent's session (for the gateway daemon) instead of only a new group.
     pub new_session: bool,
+    /// faasbed home label, exported as [`HOME_ENV`] when set.
+    pub home: Option<PathBuf>,
+    /// Start from an empty environment: the child sees only the command's own variables and
+    /// the labels (function replicas), not the environment faasbed was started with.
+    pub clear_env: bool,
 }
 
 /// Start `cmd` as a long-running child in its own process group, labelled with the run id.
@@ -290,7 +298,16 @@ pub fn spawn(cmd: &Cmd, opts: &SpawnOpts) -> Result<tokio::process::Child, ExecE
     let line = cmd.display();
     tracing_log(&line);
     let mut c = cmd.to_tokio();
+    if opts.clear_env {
+        c.env_clear();
+        for (k, v) in &cmd.env {
+            c.env(k, v);
+        }
+    }
     c.env(RUN_ID_ENV, &opts.run_id).stdin(Stdio::null());
+    if let Some(h) = &opts.home {
+        c.env(HOME_ENV, h);
+    }
     match &opts.log {
         Some(p) => {
             let f = std::fs::OpenOptions::new()
@@ -386,15 +403,34 @@ pub fn pid_alive(pid: u32) -> bool {
     }
 }
 
+/// A live process that carries a run label.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Labelled {
+    /// Process id.
+    pub pid: u32,
+    /// Its [`RUN_ID_ENV`] value.
+    pub run_id: String,
+    /// Its [`HOME_ENV`] value, when it has one.
+    pub home: Option<PathBuf>,
+}
+
 /// Pids of every live process labelled with `run_id` (or any run, when `run_id` is `None`),
 /// found through `/proc/<pid>/environ`. Used by `faasbed down` and `faasbed clean` to sweep.
 pub fn labelled_pids(run_id: Option<&str>) -> Vec<(u32, String)> {
+    labelled()
+        .into_iter()
+        .filter(|l| run_id.is_none_or(|r| r == l.run_id))
+        .map(|l| (l.pid, l.run_id))
+        .collect()
+}
+
+/// Every live process (not this one) that carries a [`RUN_ID_ENV`] label, with its labels.
+pub fn labelled() -> Vec<Labelled> {
     let mut out = Vec::new();
     let me = std::process::id();
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return out;
     };
-    let key = format!("{RUN_ID_ENV}=");
     for e in dir.flatten() {
         let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
             continue;
@@ -405,17 +441,27 @@ pub fn labelled_pids(run_id: Option<&str>) -> Vec<(u32, String)> {
         let Ok(env) = std::fs::read(e.path().join("environ")) else {
             continue;
         };
-        for var in env.split(|b| *b == 0) {
-            if let Some(v) = var.strip_prefix(key.as_bytes()) {
-                let v = String::from_utf8_lossy(v).into_owned();
-                if run_id.is_none_or(|r| r == v) && pid_alive(pid) {
-                    out.push((pid, v));
-                }
-                break;
+        if let Some(l) = parse_labels(pid, &env) {
+            if pid_alive(pid) {
+                out.push(l);
             }
         }
     }
     out
+}
+
+/// The run labels in a NUL-separated environment block (`/proc/<pid>/environ`).
+fn parse_labels(pid: u32, environ: &[u8]) -> Option<Labelled> {
+    use std::os::unix::ffi::OsStrExt;
+    let get = |key: &str| {
+        environ.split(|b| *b == 0).find_map(|var| {
+            var.strip_prefix(key.as_bytes())
+                .and_then(|v| v.strip_prefix(b"="))
+        })
+    };
+    let run_id = String::from_utf8_lossy(get(RUN_ID_ENV)?).into_owned();
+    let home = get(HOME_ENV).map(|h| PathBuf::from(std::ffi::OsStr::from_bytes(h)));
+    Some(Labelled { pid, run_id, home })
 }
 
 /// Find a program on `PATH`.
@@ -467,6 +513,17 @@ mod tests {
         let err = run(&Cmd::new("faasbed-no-such-program")).await.unwrap_err();
         assert!(matches!(err, ExecError::Spawn { .. }));
         assert!(err.to_string().contains("faasbed doctor"));
+    }
+
+    #[test]
+    fn labels_come_from_the_environment_block() {
+        let env = b"PATH=/bin\0FAASBED_RUN_ID=r1\0FAASBED_HOME=/tmp/h\0";
+        let l = parse_labels(7, env).unwrap();
+        assert_eq!(l.run_id, "r1");
+        assert_eq!(l.home.as_deref(), Some(Path::new("/tmp/h")));
+        // a shell that only exports FAASBED_HOME is no run's process
+        assert!(parse_labels(8, b"FAASBED_HOME=/tmp/h\0").is_none());
+        assert!(parse_labels(9, b"FAASBED_RUN_ID_X=1\0").is_none());
     }
 
     #[test]

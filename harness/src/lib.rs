@@ -10,6 +10,7 @@ pub mod exec;
 pub mod measure;
 pub mod nodes;
 pub mod openfaas;
+pub mod output;
 pub mod pins;
 pub mod platform;
 pub mod progress;

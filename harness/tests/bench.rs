@@ -254,7 +254,7 @@ fn ctrl_c_mid_run_keeps_partial_results_and_leaves_no_process() {
     wait_for_lines(&run.join("samples.jsonl"), "warm", 20, &mut child);
     let out = ctrl_c(child);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(out.status.code(), Some(130), "{err}");
     assert!(err.contains("interrupted; partial results are in"), "{err}");
     let manifest: Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
@@ -322,7 +322,7 @@ fn ctrl_c_during_up_records_the_run_and_leaves_no_process() {
     let run = run_dir_when_ready(&results, &mut child);
     let out = ctrl_c(child);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(out.status.code(), Some(130), "{err}");
     assert!(err.contains("interrupted"), "{err}");
     let manifest: Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();

@@ -1355,6 +1355,22 @@ fn label_cli_names_a_missing_kubeconfig() {
     assert!(err.contains(&kc.display().to_string()), "{err}");
 }
 
+/// `faasbed clean` without `--all` deletes only the clusters of its own home's runs.
+#[tokio::test]
+async fn sweep_of_one_home_leaves_other_homes_clusters() {
+    let listing = fixture("k3d/cluster-list.json");
+    let runner = Scripted::new(vec![("k3d cluster list", Reply::Out(listing.to_string()))]);
+    // the fixture's cluster belongs to a run that is not one of this home's
+    let deleted = live::sweep_clusters(&runner, &|run| run == "some-other-run")
+        .await
+        .unwrap();
+    assert!(deleted.is_empty(), "{deleted:?}");
+    assert!(!runner
+        .log()
+        .iter()
+        .any(|l| l.starts_with("k3d cluster delete")));
+}
+
 /// `faasbed clean` deletes the clusters faasbed runs created and leaves every other one alone.
 #[tokio::test]
 async fn sweep_deletes_only_clusters_of_faasbed_runs() {
@@ -1377,7 +1393,7 @@ async fn sweep_deletes_only_clusters_of_faasbed_runs() {
         ("k3d cluster list", Reply::Out(listing.to_string())),
         ok("k3d cluster delete faasbed"),
     ]);
-    let deleted = live::sweep_clusters(&runner).await.unwrap();
+    let deleted = live::sweep_clusters(&runner, &|_| true).await.unwrap();
     assert_eq!(deleted, ["faasbed"]);
     let deletes: Vec<String> = runner
         .log()

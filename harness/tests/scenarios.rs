@@ -39,7 +39,8 @@ fn every_invalid_scenario_fails_with_its_located_message() {
         files.len()
     );
     for p in files {
-        let text = std::fs::read_to_string(&p).unwrap();
+        // read as bytes: one file of the corpus is deliberately not UTF-8
+        let text = String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned();
         let expect = text
             .lines()
             .next()
@@ -181,4 +182,32 @@ fn the_existing_example_is_the_thesis_topology_with_its_own_registry() {
         .map(|n| n.name.as_str())
         .collect();
     assert_eq!(pis, ["raspberrypi-01", "raspberrypi-02"]);
+}
+
+#[test]
+fn validation_names_the_available_sources_and_the_limits() {
+    let t = "[[node]]\nname = \"v\"\nclass = \"vps\"\n[[function]]\nname = \"f\"\nsource = \"nosuch\"\n";
+    let e = faasbed::spec::parse(t, &repo().join("scenarios/x.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("x.toml:6:10"), "{e}");
+    assert!(e.contains("available: cpu, echo, json"), "{e}");
+    let t = "[[node]]\nname = \"v\"\nclass = \"vps\"\n[experiment.cold]\nidle_gap = \"2h\"\n";
+    let e = faasbed::spec::parse(t, Path::new("x.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("x.toml:5:12") && e.contains("limit of 1h"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_file_that_is_not_utf8_is_located_at_its_first_bad_byte() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("latin1.toml");
+    std::fs::write(&p, b"[[node]]\nname = \"v\"\nclass = \"vps\"\n# na\xefve\n").unwrap();
+    let e = faasbed::spec::load(&p).unwrap_err().to_string();
+    assert!(e.contains("latin1.toml:4:5: byte 0xef is not UTF-8"), "{e}");
+    assert!(!e.contains("pass an existing file"), "{e}");
 }

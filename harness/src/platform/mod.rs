@@ -153,10 +153,21 @@ impl AnyPlatform {
         scenario: &Scenario,
         run_id: &str,
     ) -> Result<Self, PlatformError> {
+        Self::up_watched(home, scenario, run_id, None).await
+    }
+
+    /// [`AnyPlatform::up`] for `bench`: on the local platform the gateway daemon watches this
+    /// process and, should it die without `down`, ends the run and marks `run_json` `killed`.
+    pub async fn up_watched(
+        home: &local::Home,
+        scenario: &Scenario,
+        run_id: &str,
+        run_json: Option<&Path>,
+    ) -> Result<Self, PlatformError> {
         let kind = scenario.platform.kind;
         if kind == PlatformKind::Local {
             return Ok(AnyPlatform::Local(
-                local::LocalPlatform::up(home, scenario, run_id).await?,
+                local::LocalPlatform::up_watched(home, scenario, run_id, run_json).await?,
             ));
         }
         k3d::preflight(&scenario.platform, crate::exec::which).map_err(k3d_err)?;

@@ -43,6 +43,9 @@ pub enum SpecError {
         node: String,
         message: String,
     },
+    /// The file is not UTF-8.
+    #[error("{at}: byte 0x{byte:02x} is not UTF-8; a scenario file must be UTF-8 text: re-save it as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)")]
+    NotUtf8 { at: Location, byte: u8 },
     /// A value is well-typed but not allowed.
     #[error("{at}: {field}: {message}")]
     Invalid {
@@ -542,11 +545,24 @@ impl Scenario {
 
 /// Read and check a scenario file.
 pub fn load(path: &Path) -> Result<Scenario, SpecError> {
-    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
+    let bytes = std::fs::read(path).map_err(|source| SpecError::Read {
         path: path.to_path_buf(),
         source,
     })?;
+    let text = String::from_utf8(bytes).map_err(|e| not_utf8(path, e.as_bytes()))?;
     parse(&text, path)
+}
+
+/// The error for a file that is not UTF-8, at the line and column of its first invalid byte.
+fn not_utf8(path: &Path, bytes: &[u8]) -> SpecError {
+    let valid = std::str::from_utf8(bytes)
+        .err()
+        .map_or(0, |e| e.valid_up_to());
+    let prefix = std::str::from_utf8(&bytes[..valid]).unwrap_or_default();
+    SpecError::NotUtf8 {
+        at: Location::of(path, prefix, valid),
+        byte: bytes.get(valid).copied().unwrap_or(0),
+    }
 }
 
 /// Parse and check scenario text; `path` is used in messages and provenance only.

@@ -132,7 +132,7 @@ pub struct RawFunction {
     #[serde(default)]
     pub constraints: Vec<Spanned<String>>,
     #[serde(default)]
-    pub env: BTreeMap<String, String>,
+    pub env: BTreeMap<String, Spanned<String>>,
     pub replicas: Option<Spanned<i64>>,
     #[serde(default)]
     pub limits: Option<RawLimits>,

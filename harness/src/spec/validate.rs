@@ -557,17 +557,7 @@ fn functions(cx: &Cx, nodes: &[Node], raw: &[RawFunction]) -> R<Vec<Function>> {
             ));
         }
         let src = rf.source.get_ref();
-        if src.is_empty()
-            || !src
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            return Err(cx.err(
-                rf.source.span(),
-                f("source"),
-                "source is a folder name under images/functions, e.g. \"echo\"",
-            ));
-        }
+        check_source(cx, &rf.source, &f("source"))?;
         let mut cons = Vec::new();
         for (j, c) in rf.constraints.iter().enumerate() {
             let parsed = Constraint::parse(c.get_ref())
@@ -609,30 +599,23 @@ fn functions(cx: &Cx, nodes: &[Node], raw: &[RawFunction]) -> R<Vec<Function>> {
             }
         }
         let path = match &rf.path {
-            Some(p) if p.get_ref().starts_with('/') => p.get_ref().clone(),
-            Some(p) => {
-                return Err(cx.err(
-                    p.span(),
-                    f("path"),
-                    "path must start with '/', e.g. \"/?kib=64\"",
-                ))
-            }
+            Some(p) => check_path(p.get_ref()).map_err(|m| cx.err(p.span(), f("path"), m))?,
             None => "/".to_string(),
         };
-        for k in rf.env.keys() {
-            if k.is_empty() || k.contains('=') || k.contains('\0') {
-                return Err(cx.err(
-                    rf.name.span(),
-                    f(&format!("env.{k}")),
-                    "environment variable names must be non-empty and contain no '='",
-                ));
+        for (k, v) in &rf.env {
+            if let Some(why) = crate::platform::local::env::refused(k) {
+                return Err(cx.err(v.span(), f(&format!("env.{k}")), why));
             }
         }
         out.push(Function {
             name: name.clone(),
             source: src.clone(),
             constraints: cons,
-            env: rf.env.clone(),
+            env: rf
+                .env
+                .iter()
+                .map(|(k, v)| (k.clone(), v.get_ref().clone()))
+                .collect(),
             replicas,
             limits,
             path,
@@ -640,6 +623,61 @@ fn functions(cx: &Cx, nodes: &[Node], raw: &[RawFunction]) -> R<Vec<Function>> {
         });
     }
     Ok(out)
+}
+
+/// The path and query a function is invoked with: starts with '/', no control character or
+/// space (a CR/LF would split the request), and valid in an HTTP request line.
+fn check_path(p: &str) -> Result<String, String> {
+    if !p.starts_with('/') {
+        return Err("path must start with '/', e.g. \"/?kib=64\"".into());
+    }
+    if let Some((i, c)) = p.char_indices().find(|(_, c)| c.is_control() || *c == ' ') {
+        return Err(format!(
+            "path has {c:?} at byte {i}; a control character or space cannot go into an HTTP request line: percent-encode it (e.g. %0D%0A, %20)"
+        ));
+    }
+    p.parse::<http::uri::PathAndQuery>()
+        .map_err(|e| format!("path {p:?} is not a valid URL path and query ({e}); percent-encode the characters that are not"))?;
+    Ok(p.to_string())
+}
+
+/// `source` names a function folder of the Go module in `images/functions/` (found above the
+/// scenario file, else above the current directory, as the build finds it).
+fn check_source(cx: &Cx, src: &Spanned<String>, field: &str) -> R<()> {
+    let name = src.get_ref();
+    let start = cx.path.parent().unwrap_or(Path::new("."));
+    let root = crate::build::functions_root(start)
+        .or_else(|| crate::build::functions_root(Path::new(".")));
+    let plain = !name.is_empty()
+        && name != "contract"
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    match root {
+        Some(root) if !plain || !root.join(name).is_dir() => Err(cx.err(
+            src.span(),
+            field,
+            format!(
+                "no function {name:?} in {}; available: {}",
+                root.display(),
+                crate::build::available_functions(&root)
+            ),
+        )),
+        None if !plain => Err(cx.err(
+            src.span(),
+            field,
+            "source is a folder name under images/functions, e.g. \"echo\"",
+        )),
+        None => Err(cx.err(
+            src.span(),
+            field,
+            format!(
+                "no images/functions/go.mod above {} or the current directory to find {name:?} in; run faasbed from its checkout",
+                start.display()
+            ),
+        )),
+        Some(_) => Ok(()),
+    }
 }
 
 fn label_hint(key: &str, nodes: &[Node]) -> String {
@@ -662,23 +700,47 @@ fn dur(
     v: &Option<Spanned<String>>,
     field: &str,
     default: Duration,
-    min: Duration,
+    range: std::ops::RangeInclusive<Duration>,
 ) -> R<Duration> {
     match v {
         None => Ok(default),
         Some(s) => {
             let d = parse_duration(s.get_ref()).map_err(|e| cx.err(s.span(), field, e))?;
-            if d < min {
+            if d < *range.start() {
                 return Err(cx.err(
                     s.span(),
                     field,
-                    format!("must be at least {}", humantime::format_duration(min)),
+                    format!(
+                        "must be at least {}",
+                        humantime::format_duration(*range.start())
+                    ),
+                ));
+            }
+            if d > *range.end() {
+                return Err(cx.err(
+                    s.span(),
+                    field,
+                    format!(
+                        "{:?} is longer than the limit of {}; split a longer experiment into several runs",
+                        s.get_ref(),
+                        humantime::format_duration(*range.end())
+                    ),
                 ));
             }
             Ok(d)
         }
     }
 }
+
+/// The longest measured warm phase of one function.
+const MAX_WARM: Duration = Duration::from_secs(24 * 3600);
+/// The longest warm-up, idle gap or per-request/cold-start timeout.
+const MAX_WAIT: Duration = Duration::from_secs(3600);
+const MAX_TIMEOUT: Duration = Duration::from_secs(600);
+/// The most warm requests one function's open-loop schedule may hold (each is a stored sample).
+const MAX_WARM_REQUESTS: f64 = 10_000_000.0;
+/// The most cold starts per function.
+const MAX_REPETITIONS: i64 = 10_000;
 
 fn int_in(
     cx: &Cx,
@@ -745,14 +807,14 @@ fn experiment(cx: &Cx, e: &RawExperiment) -> R<Experiment> {
             &w.duration,
             "experiment.warm.duration",
             Duration::from_secs(5),
-            Duration::from_millis(100),
+            Duration::from_millis(100)..=MAX_WARM,
         )?,
         warmup: dur(
             cx,
             &w.warmup,
             "experiment.warm.warmup",
             Duration::from_secs(1),
-            Duration::ZERO,
+            Duration::ZERO..=MAX_WAIT,
         )?,
         connections: int_in(
             cx,
@@ -766,7 +828,7 @@ fn experiment(cx: &Cx, e: &RawExperiment) -> R<Experiment> {
             &w.timeout,
             "experiment.warm.timeout",
             Duration::from_secs(10),
-            Duration::from_millis(1),
+            Duration::from_millis(1)..=MAX_TIMEOUT,
         )?,
     };
     let c = &e.cold;
@@ -776,23 +838,43 @@ fn experiment(cx: &Cx, e: &RawExperiment) -> R<Experiment> {
             &c.repetitions,
             "experiment.cold.repetitions",
             20,
-            1..=100_000,
+            1..=MAX_REPETITIONS,
         )? as u32,
         idle_gap: dur(
             cx,
             &c.idle_gap,
             "experiment.cold.idle_gap",
             Duration::from_millis(300),
-            Duration::ZERO,
+            Duration::ZERO..=MAX_WAIT,
         )?,
         timeout: dur(
             cx,
             &c.timeout,
             "experiment.cold.timeout",
             Duration::from_secs(60),
-            Duration::from_millis(10),
+            Duration::from_millis(10)..=MAX_TIMEOUT,
         )?,
     };
+    let planned = warm.rate * (warm.warmup + warm.duration).as_secs_f64();
+    if warm.mode == WarmMode::Open && planned > MAX_WARM_REQUESTS {
+        let span = w
+            .rate
+            .as_ref()
+            .map(Spanned::span)
+            .or_else(|| w.duration.as_ref().map(Spanned::span))
+            .unwrap_or(0..0);
+        return Err(cx.err(
+            span,
+            if w.rate.is_some() {
+                "experiment.warm.rate"
+            } else {
+                "experiment.warm.duration"
+            },
+            format!(
+                "rate × (warmup + duration) is {planned:.0} requests per function, above the limit of {MAX_WARM_REQUESTS:.0} (each is a stored sample); lower the rate or the duration"
+            ),
+        ));
+    }
     Ok(Experiment { seed, warm, cold })
 }
 

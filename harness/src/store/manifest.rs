@@ -49,7 +49,8 @@ pub struct RunManifest {
     pub started_at: String,
     /// End, RFC 3339 (absent while running or after a crash).
     pub ended_at: Option<String>,
-    /// `running`, `complete`, `interrupted` or `failed: <reason>`.
+    /// `running`, `complete`, `interrupted`, `killed` (the bench process died; its gateway
+    /// daemon ended the run) or `failed: <reason>`.
     pub status: String,
 }
 

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"os"
 	"runtime"
@@ -144,13 +145,15 @@ func Wrap(id Identity, h Handler) http.Handler {
 	})
 }
 
-// Addr is the listen address: all interfaces, port $PORT (default 8080).
+// Addr is the listen address: host $HOST (default: all interfaces, as a pod needs), port
+// $PORT (default 8080). faasbed's local platform sets HOST=127.0.0.1, so a replica is reached
+// only through the gateway and its link emulation.
 func Addr() string {
 	port := os.Getenv("PORT")
 	if port == "" {
 		port = "8080"
 	}
-	return ":" + port
+	return net.JoinHostPort(os.Getenv("HOST"), port)
 }
 
 // Main serves h under the contract until the process is killed; it exits 1 if it cannot listen.

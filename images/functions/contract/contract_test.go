@@ -50,3 +50,19 @@ func TestInstanceIDsDiffer(t *testing.T) {
 		t.Fatalf("ids %q %q", a, b)
 	}
 }
+
+func TestAddrBindsHostWhenTold(t *testing.T) {
+	t.Setenv("PORT", "8123")
+	t.Setenv("HOST", "")
+	if got := Addr(); got != ":8123" {
+		t.Fatalf("without HOST: %q, want all interfaces", got)
+	}
+	t.Setenv("HOST", "127.0.0.1")
+	if got := Addr(); got != "127.0.0.1:8123" {
+		t.Fatalf("HOST=127.0.0.1: %q", got)
+	}
+	t.Setenv("HOST", "::1")
+	if got := Addr(); got != "[::1]:8123" {
+		t.Fatalf("HOST=::1: %q", got)
+	}
+}

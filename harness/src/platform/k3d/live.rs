@@ -548,14 +548,19 @@ fn cluster_of_run(
 
 /// Delete every k3d cluster a faasbed run created (its containers carry [`RUN_LABEL`]), e.g.
 /// after a crash; clusters without the label are left alone. Returns the names deleted.
-pub async fn sweep_clusters<R: Runner>(runner: &R) -> Result<Vec<String>, K3dError> {
+/// Only clusters whose run id `ours` accepts are deleted (`faasbed clean` without `--all`: the
+/// runs of its home).
+pub async fn sweep_clusters<R: Runner>(
+    runner: &R,
+    ours: &dyn Fn(&str) -> bool,
+) -> Result<Vec<String>, K3dError> {
     let listed = step(runner, &cmd::cluster_list(), "list k3d clusters").await?;
     let mut deleted = Vec::new();
     for c in parse::k3d_clusters(&listed.stdout)? {
         let ours = c
             .nodes
             .iter()
-            .any(|n| n.runtime_labels.contains_key(RUN_LABEL));
+            .any(|n| n.runtime_labels.get(RUN_LABEL).is_some_and(|r| ours(r)));
         if ours {
             step(runner, &cmd::cluster_delete(&c.name), "delete k3d cluster").await?;
             deleted.push(c.name);

@@ -250,33 +250,6 @@ fn write(dir: &Path, file: &str, value: &str) -> Result<(), String> {
         .map_err(|err| format!("cannot write {value:?} to {}: {err}", p.display()))
 }
 
-/// Remove every `faasbed-<run>-*` group (or every `faasbed-*` group) left behind. Returns how many.
-pub fn sweep(h: Option<&Hierarchy>, run_id: Option<&str>) -> usize {
-    let prefix = match run_id {
-        Some(r) => format!("faasbed-{r}-"),
-        None => "faasbed-".to_string(),
-    };
-    let bases: Vec<PathBuf> = match h {
-        Some(Hierarchy::V1 { cpu, memory }) => cpu.iter().chain(memory.iter()).cloned().collect(),
-        Some(Hierarchy::V2 { base }) => vec![base.clone()],
-        None => vec![],
-    };
-    let mut n = 0;
-    for b in bases {
-        let Ok(rd) = std::fs::read_dir(&b) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            if e.file_name().to_string_lossy().starts_with(&prefix)
-                && std::fs::remove_dir(e.path()).is_ok()
-            {
-                n += 1;
-            }
-        }
-    }
-    n
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,10 +6,13 @@
 //! password to `<run dir>/password` (mode 0600). Later commands attach through those files.
 
 pub mod cgroup;
+pub mod cleanup;
+pub mod env;
 pub mod gateway;
 pub mod link;
 pub mod node;
 pub mod registry;
+pub mod supervise;
 pub mod upstream;
 
 use std::io::Write;
@@ -233,6 +236,9 @@ pub struct DaemonOpts {
     pub scenario: PathBuf,
     /// Where function binaries are.
     pub images: PathBuf,
+    /// The bench process to watch, and its run's `run.json`: when it dies, the daemon ends the
+    /// run and marks it `killed` ([`supervise`]). `None`: live until `faasbed down`.
+    pub watch: Option<(u32, PathBuf)>,
 }
 
 impl LocalPlatform {
@@ -241,6 +247,17 @@ impl LocalPlatform {
         home: &Home,
         scenario: &Scenario,
         run_id: &str,
+    ) -> Result<LocalPlatform, LocalError> {
+        Self::up_watched(home, scenario, run_id, None).await
+    }
+
+    /// [`LocalPlatform::up`], with the daemon watching this process when `run_json` is given:
+    /// if this process dies without `down`, the daemon ends the run and marks `run_json` killed.
+    pub async fn up_watched(
+        home: &Home,
+        scenario: &Scenario,
+        run_id: &str,
+        run_json: Option<&Path>,
     ) -> Result<LocalPlatform, LocalError> {
         let run_id = run_id.to_string();
         let run_dir = home.runs().join(&run_id);
@@ -259,7 +276,7 @@ impl LocalPlatform {
         };
         let scenario_path =
             std::fs::canonicalize(&scenario.path).unwrap_or_else(|_| scenario.path.clone());
-        let cmd = Cmd::new(exe)
+        let mut cmd = Cmd::new(exe)
             .arg("gateway-daemon")
             .arg("--run-dir")
             .arg(&run_dir)
@@ -267,6 +284,14 @@ impl LocalPlatform {
             .arg(&scenario_path)
             .arg("--images")
             .arg(home.images());
+        if let Some(rj) = run_json {
+            let rj = std::path::absolute(rj).unwrap_or_else(|_| rj.to_path_buf());
+            cmd = cmd
+                .arg("--watch-pid")
+                .arg(std::process::id().to_string())
+                .arg("--run-json")
+                .arg(rj);
+        }
         let log = logs.join("gateway.log");
         let mut child = exec::spawn(
             &cmd,
@@ -275,6 +300,8 @@ impl LocalPlatform {
                 cgroup_procs: vec![],
                 log: Some(log.clone()),
                 new_session: true,
+                home: Some(std::fs::canonicalize(&home.root).unwrap_or_else(|_| home.root.clone())),
+                clear_env: false,
             },
         )?;
         std::fs::write(home.current_file(), &run_id).map_err(io("write .faasbed/current"))?;
@@ -385,21 +412,10 @@ impl LocalPlatform {
 }
 
 /// Kill every process labelled with `run_id` (every faasbed run when `None`) and remove its
-/// cgroups. Returns the number of processes killed.
+/// cgroups. Returns the number of processes killed; [`cleanup::sweep`] reports more.
 pub fn sweep(run_id: Option<&str>) -> usize {
-    let pids = exec::labelled_pids(run_id);
-    for (pid, _) in &pids {
-        // SAFETY: kill has no memory-safety preconditions.
-        unsafe {
-            libc::kill(*pid as i32, libc::SIGKILL);
-        }
-    }
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while pids.iter().any(|(p, _)| exec::pid_alive(*p)) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    cgroup::sweep(cgroup::detect().as_ref(), run_id);
-    pids.len()
+    let scope = run_id.map_or(cleanup::Scope::All, |r| cleanup::Scope::Run(r.to_string()));
+    cleanup::sweep(&scope).processes
 }
 
 impl Platform for LocalPlatform {
@@ -554,9 +570,40 @@ pub async fn run_daemon(opts: DaemonOpts) -> Result<(), LocalError> {
     let bytes = serde_json::to_vec_pretty(&state).unwrap_or_default();
     write_atomic(&opts.run_dir.join("gateway.json"), &bytes, 0o644)?;
     eprintln!("faasbed gateway {} listening on {}", run_id, state.url);
-    wait_for_stop_signal().await;
+    let orphaned = async {
+        match &opts.watch {
+            Some((pid, _)) => supervise::parent_exited(*pid).await,
+            None => std::future::pending().await,
+        }
+    };
+    let killed = tokio::select! {
+        _ = wait_for_stop_signal() => false,
+        _ = orphaned => true,
+    };
     eprintln!("faasbed gateway {run_id}: stopping");
     served.stop().await;
+    if let (true, Some((pid, run_json))) = (killed, &opts.watch) {
+        // The bench process died without `down`: end what is left of the run, then say so.
+        let swept = cleanup::sweep(&cleanup::Scope::Run(run_id.clone()));
+        let marked = supervise::mark_killed(run_json);
+        eprintln!(
+            "faasbed gateway {run_id}: bench process {pid} died; ended the run ({} process(es), {} cgroup(s)); {}: {}",
+            swept.processes,
+            swept.cgroups,
+            run_json.display(),
+            match marked {
+                Ok(true) => "marked killed".to_string(),
+                Ok(false) => "already ended, left as it is".to_string(),
+                Err(e) => format!("cannot mark it killed: {e}"),
+            }
+        );
+        if let Some(home) = opts.run_dir.parent().and_then(Path::parent) {
+            let current = home.join("current");
+            if std::fs::read_to_string(&current).is_ok_and(|c| c.trim() == run_id) {
+                let _ = std::fs::remove_file(current);
+            }
+        }
+    }
     Ok(())
 }
 

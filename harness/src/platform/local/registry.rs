@@ -256,6 +256,7 @@ impl Registry {
                 d.service
             )));
         }
+        super::env::check(&d.env_vars).map_err(bad)?;
         let constraints = d
             .constraints
             .iter()
@@ -414,11 +415,9 @@ impl Registry {
             .ok_or_else(|| LocalError::BadRequest(format!("no {} binary", nr.node.arch)))?;
         let d = f.deployment();
         let port = free_port()?;
-        let mut cmd = nr
-            .command(&binary)
-            .env("PORT", port.to_string())
-            .env("NODE_NAME", &nr.node.name);
-        for (k, v) in &d.env_vars {
+        // A scrubbed environment: the contract's variables and the function's envVars only.
+        let mut cmd = nr.command(&binary);
+        for (k, v) in super::env::replica(port, &nr.node.name, &d.env_vars) {
             cmd = cmd.env(k, v);
         }
         let log = self
@@ -438,6 +437,9 @@ impl Registry {
                 cgroup_procs: procs,
                 log: Some(log),
                 new_session: false,
+                // The daemon's own home label passes on to its replicas.
+                home: std::env::var_os(exec::HOME_ENV).map(PathBuf::from),
+                clear_env: true,
             },
         )?;
         let pid = child.id().unwrap_or(0);

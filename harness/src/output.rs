@@ -1,0 +1,88 @@
+//! The CLI's output: stdout through [`out`], messages through [`say`]. A closed pipe never panics.
+//!
+//! When the reader of stdout goes away (`faasbed status | head -1`), the write fails with EPIPE
+//! and the command ends quietly with exit status [`CLOSED_PIPE_EXIT`] (141 = 128 + SIGPIPE, what
+//! a shell reports for `cat`, `git log` or `seq` in the same place), after the command's own
+//! cleanup ran. Messages on stderr are best effort: a closed stderr loses them and changes
+//! nothing else. [`install_panic_hook`] turns a `println!` that hits a closed pipe anywhere else
+//! into the same quiet exit instead of a panic message.
+
+use std::io::Write;
+
+/// Exit status of a command whose stdout was closed by its reader: 128 + SIGPIPE.
+pub const CLOSED_PIPE_EXIT: u8 = 141;
+
+/// Errors writing the command's output.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// The reader of stdout went away (EPIPE); the command ends quietly with exit 141.
+    #[error("stdout was closed by its reader")]
+    ClosedPipe,
+    /// Another write error (a full disk behind a redirect, ...).
+    #[error("cannot write to stdout: {0}; check where stdout is redirected")]
+    Io(#[source] std::io::Error),
+}
+
+/// Write `s` to stdout and flush it.
+pub fn out(s: &str) -> Result<(), OutputError> {
+    let mut o = std::io::stdout().lock();
+    o.write_all(s.as_bytes())
+        .and_then(|()| o.flush())
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::BrokenPipe => OutputError::ClosedPipe,
+            _ => OutputError::Io(e),
+        })
+}
+
+/// Write `s` and a newline to stdout.
+pub fn outln(s: &str) -> Result<(), OutputError> {
+    out(&format!("{s}\n"))
+}
+
+/// Write a message line to stderr; a closed or failing stderr is ignored.
+pub fn say(s: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{s}");
+}
+
+/// Make a `print!`/`eprint!` that fails on a closed pipe exit quietly with
+/// [`CLOSED_PIPE_EXIT`] instead of printing a panic; every other panic is reported as before.
+pub fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if is_closed_pipe_panic(payload) {
+            std::process::exit(i32::from(CLOSED_PIPE_EXIT));
+        }
+        previous(info);
+    }));
+}
+
+/// Is this the message std's print macros panic with when the pipe is closed?
+fn is_closed_pipe_panic(msg: &str) -> bool {
+    msg.starts_with("failed printing to std")
+        && (msg.contains("Broken pipe") || msg.contains("os error 32"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_the_print_macro_panic_on_a_closed_pipe_only() {
+        assert!(is_closed_pipe_panic(
+            "failed printing to stdout: Broken pipe (os error 32)"
+        ));
+        assert!(is_closed_pipe_panic(
+            "failed printing to stderr: Broken pipe (os error 32)"
+        ));
+        assert!(!is_closed_pipe_panic(
+            "failed printing to stdout: No space left on device (os error 28)"
+        ));
+        assert!(!is_closed_pipe_panic("index out of bounds"));
+    }
+}
