@@ -8,6 +8,7 @@
 pub mod cgroup;
 pub mod gateway;
 pub mod link;
+pub mod namespace;
 pub mod node;
 pub mod registry;
 pub mod upstream;
@@ -34,6 +35,12 @@ pub enum LocalError {
     /// No such function.
     #[error("function {0} not found")]
     NotFound(String),
+    /// No such namespace, secret or other named object (404); the message names it.
+    #[error("{0}")]
+    NoSuch(String),
+    /// The object exists already (409); the message names it.
+    #[error("{0}")]
+    Conflict(String),
     /// A replica did not exit after SIGKILL.
     #[error("replica pid {pid} did not exit after SIGKILL")]
     Stuck { pid: u32 },
