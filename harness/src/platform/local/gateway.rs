@@ -15,13 +15,13 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
 
-use super::namespace;
 use super::registry::{Picked, Registry, NAMESPACE};
 use super::upstream::Upstream;
 use super::LocalError;
+use super::{namespace, secrets};
 use crate::openfaas::{
     headers, DeleteFunctionRequest, FunctionDeployment, GatewayInfo, ProviderInfo,
-    ScaleServiceRequest, VersionInfo,
+    ScaleServiceRequest, Secret, VersionInfo,
 };
 
 /// Largest body a `/system/*` call may send, bytes.
@@ -133,6 +133,16 @@ impl Gateway {
         // Every other route is about one namespace's objects: `?namespace=` names it.
         namespace::check(namespace::from_query(req.uri().query()).as_deref())?;
         match (method, path) {
+            (m, "/system/secrets") => {
+                let body = match m {
+                    Method::GET => None,
+                    _ => Some(body_json::<Secret>(req).await?),
+                };
+                Ok(match secrets::handle(reg.secrets()?, &m, body)? {
+                    (status, Some(list)) => json(status, &list),
+                    (status, None) => text(status, ""),
+                })
+            }
             (Method::GET, "/system/functions") => Ok(json(StatusCode::OK, &reg.list())),
             (Method::POST, "/system/functions") => {
                 let d: FunctionDeployment = body_json(req).await?;

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use super::registry::NAMESPACE;
+pub use super::registry::NAMESPACE;
 use super::LocalError;
 use crate::openfaas::FunctionNamespace;
 

@@ -2,7 +2,7 @@
 //! spawning, health, scaling (to and from zero), death detection and replacement.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
@@ -12,13 +12,13 @@ use tokio::sync::watch;
 
 use super::cgroup::{self, Enforcement, NodeCgroup};
 use super::node::NodeRuntime;
+use super::secrets::{self, SecretStore};
 use super::{unix_ns, LocalError};
 use crate::exec::{self, SpawnOpts};
 use crate::openfaas::{FunctionDeployment, FunctionResources, FunctionStatus, LABEL_SCALE_MIN};
 use crate::spec::{all_match, Arch, Constraint};
 
-/// Prefix of local image references: `faasbed.local/<source>:<hash16>`.
-pub const LOCAL_IMAGE_PREFIX: &str = "faasbed.local/";
+pub use super::image::{image_dir, LOCAL_IMAGE_PREFIX};
 
 /// OpenFaaS CE limits, applied here too so results stay comparable.
 pub const MAX_FUNCTIONS: usize = 15;
@@ -28,6 +28,8 @@ pub const MAX_REPLICAS: u64 = 5;
 pub const NAMESPACE: &str = "openfaas-fn";
 /// Interval between health probes of a starting replica.
 pub const HEALTH_POLL: Duration = Duration::from_millis(1);
+/// How long an update waits for a retired replica's calls in flight before ending it.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Lifecycle of one replica.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -193,6 +195,7 @@ pub struct Registry {
     logs: PathBuf,
     functions: Mutex<BTreeMap<String, Arc<Func>>>,
     health_timeout: Duration,
+    secrets: Option<SecretStore>,
 }
 
 /// A replica chosen for one call, and whether the call had to wait for it to start.
@@ -201,23 +204,6 @@ pub struct Picked {
     pub replica: Arc<Replica>,
     /// The call waited for a cold start.
     pub cold: bool,
-}
-
-/// Parse a local image reference `faasbed.local/<source>:<hash>` into the folder of its binaries.
-pub fn image_dir(images: &Path, image: &str) -> Result<(PathBuf, String), String> {
-    let rest = image.strip_prefix(LOCAL_IMAGE_PREFIX).ok_or_else(|| {
-        format!(
-            "image {image:?} is not a local build; the local platform runs images named {}<source>:<hash>, made by `faasbed deploy`",
-            LOCAL_IMAGE_PREFIX
-        )
-    })?;
-    let (source, hash) = rest
-        .split_once(':')
-        .ok_or_else(|| format!("image {image:?} has no :<hash> tag"))?;
-    if source.contains('/') || source.contains("..") || hash.contains('/') || hash.contains("..") {
-        return Err(format!("image {image:?} is not a valid local image name"));
-    }
-    Ok((images.join(format!("{source}-{hash}")), source.to_string()))
 }
 
 impl Registry {
@@ -236,7 +222,40 @@ impl Registry {
             logs,
             functions: Mutex::new(BTreeMap::new()),
             health_timeout,
+            secrets: None,
         }
+    }
+
+    /// Keep the run's secrets in `store` (without one, deployments naming secrets are refused).
+    pub fn with_secrets(mut self, store: SecretStore) -> Self {
+        self.secrets = Some(store);
+        self
+    }
+
+    /// The run's secrets.
+    pub fn secrets(&self) -> Result<&SecretStore, LocalError> {
+        self.secrets
+            .as_ref()
+            .ok_or_else(|| LocalError::BadRequest("this gateway keeps no secrets".into()))
+    }
+
+    /// Check `d`'s secrets exist and can be mounted, and copy them into its folder.
+    fn prepare_secrets(&self, d: &FunctionDeployment) -> Result<(), LocalError> {
+        if d.secrets.is_empty() {
+            if let Some(s) = &self.secrets {
+                s.drop_view(&d.service);
+            }
+            return Ok(());
+        }
+        let store = self.secrets()?;
+        store.check_exist(&d.secrets)?;
+        // SAFETY: geteuid has no preconditions.
+        secrets::mountable(&d.service, unsafe { libc::geteuid() })?;
+        std::fs::create_dir_all(secrets::MOUNT_PATH).map_err(|source| LocalError::Io {
+            what: format!("create {}", secrets::MOUNT_PATH),
+            source,
+        })?;
+        store.make_view(&d.service, &d.secrets).map(drop)
     }
 
     /// The function named `name`.
@@ -268,14 +287,10 @@ impl Registry {
         if eligible.is_empty() {
             let cs: Vec<String> = constraints.iter().map(ToString::to_string).collect();
             return Err(bad(format!(
-                "no node satisfies constraints [{}] of function {}; nodes: {}",
+                "no node satisfies constraints [{}] of function {}; each node's labels: {}",
                 cs.join(", "),
                 d.service,
-                self.nodes
-                    .iter()
-                    .map(|n| n.node.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                crate::spec::describe_labels(self.nodes.iter().map(|n| &n.node))
             )));
         }
         let (dir, source) = image_dir(&self.images, &d.image).map_err(bad)?;
@@ -308,6 +323,9 @@ impl Registry {
     /// `POST /system/functions`: register and start `com.openfaas.scale.min` replicas (default 1).
     pub async fn deploy(self: &Arc<Self>, d: FunctionDeployment) -> Result<(), LocalError> {
         let (constraints, eligible, binaries, min) = self.resolve(&d)?;
+        if self.get(&d.service).is_none() {
+            self.prepare_secrets(&d)?;
+        }
         let f = {
             let mut fs = lock(&self.functions);
             if fs.contains_key(&d.service) {
@@ -339,19 +357,85 @@ impl Registry {
         self.scale(&f, min).await
     }
 
-    /// `PUT /system/functions`: replace the spec and restart every replica with it.
+    /// `PUT /system/functions`: a rolling update, as a Kubernetes Deployment with maxSurge 1 and
+    /// maxUnavailable 0 (faas-netes' strategy): for each replica, start one with the new spec,
+    /// wait until it is healthy, then retire one old replica (out of rotation first, ended once
+    /// its calls in flight are answered). The old replicas serve until then; if a new replica
+    /// fails, it is ended, the old spec is restored and the error says why.
     pub async fn update(self: &Arc<Self>, d: FunctionDeployment) -> Result<(), LocalError> {
         let f = self
             .get(&d.service)
             .ok_or_else(|| LocalError::NotFound(d.service.clone()))?;
         let (constraints, eligible, binaries, min) = self.resolve(&d)?;
+        self.prepare_secrets(&d)?;
+        let _g = f.scale_lock.lock().await;
         let desired = f.desired.load(Ordering::SeqCst).max(min);
-        self.scale(&f, 0).await?;
-        *lock(&f.deployment) = d;
-        *lock(&f.constraints) = constraints;
-        *lock(&f.eligible) = eligible;
-        *lock(&f.binaries) = binaries;
-        self.scale(&f, desired).await
+        let old = f.live();
+        let before = (
+            std::mem::replace(&mut *lock(&f.deployment), d),
+            std::mem::replace(&mut *lock(&f.constraints), constraints),
+            std::mem::replace(&mut *lock(&f.eligible), eligible),
+            std::mem::replace(&mut *lock(&f.binaries), binaries),
+            f.desired.swap(desired, Ordering::SeqCst),
+        );
+        let mut old_left = old.iter();
+        for _ in 0..desired {
+            let r = self.spawn(&f)?;
+            let state = r.settled(Instant::now() + self.health_timeout).await;
+            if state != ReplicaState::Ready {
+                let err = self.start_error(&f, &r, state);
+                self.retire(&f, &r).await?;
+                let (dep, cons, elig, bins, n) = before;
+                *lock(&f.deployment) = dep;
+                *lock(&f.constraints) = cons;
+                *lock(&f.eligible) = elig;
+                *lock(&f.binaries) = bins;
+                f.desired.store(n, Ordering::SeqCst);
+                return Err(err);
+            }
+            if let Some(o) = old_left.next() {
+                self.retire(&f, o).await?;
+            }
+        }
+        for o in old_left {
+            self.retire(&f, o).await?;
+        }
+        Ok(())
+    }
+
+    /// Take `r` out of rotation, wait (at most [`DRAIN_TIMEOUT`]) until no call holds it, then
+    /// end it and wait until it has exited.
+    async fn retire(&self, f: &Func, r: &Arc<Replica>) -> Result<(), LocalError> {
+        lock(&f.replicas).retain(|x| !Arc::ptr_eq(x, r));
+        // Left holding it: `r` here and its reaper (while it runs); every call in flight holds
+        // one more (`Picked`).
+        let deadline = Instant::now() + DRAIN_TIMEOUT;
+        while Arc::strong_count(r) > 2 && Instant::now() < deadline {
+            tokio::time::sleep(HEALTH_POLL).await;
+        }
+        let _ = exec::kill_group(r.pid, libc::SIGKILL);
+        if !r.gone(Instant::now() + Duration::from_secs(10)).await {
+            return Err(LocalError::Stuck { pid: r.pid });
+        }
+        Ok(())
+    }
+
+    /// Why replica `r` of `f` did not become ready.
+    fn start_error(&self, f: &Func, r: &Replica, state: ReplicaState) -> LocalError {
+        let function = f.deployment().service;
+        let node = self.nodes[r.node].node.name.clone();
+        match state {
+            ReplicaState::Dead => LocalError::ReplicaDied {
+                log: self.logs.join(format!("{function}.{node}.log")),
+                function,
+                node,
+            },
+            _ => LocalError::HealthTimeout {
+                function,
+                node,
+                timeout: self.health_timeout,
+            },
+        }
     }
 
     /// `DELETE /system/functions`: stop every replica and forget the function.
@@ -361,6 +445,9 @@ impl Registry {
             .ok_or_else(|| LocalError::NotFound(name.to_string()))?;
         self.scale(&f, 0).await?;
         lock(&self.functions).remove(name);
+        if let Some(s) = &self.secrets {
+            s.drop_view(name);
+        }
         Ok(())
     }
 
@@ -438,6 +525,10 @@ impl Registry {
                 cgroup_procs: procs,
                 log: Some(log),
                 new_session: false,
+                bind_ro: (!d.secrets.is_empty()).then(|| {
+                    let view = self.secrets.as_ref().map(|s| s.view_dir(&d.service));
+                    (view.unwrap_or_default(), PathBuf::from(secrets::MOUNT_PATH))
+                }),
             },
         )?;
         let pid = child.id().unwrap_or(0);
@@ -500,22 +591,11 @@ impl Registry {
                 replica: starting,
                 cold: true,
             }),
-            ReplicaState::Dead => Err(LocalError::ReplicaDied {
-                function: f.deployment().service,
-                node: self.nodes[starting.node].node.name.clone(),
-                log: self.logs.join(format!(
-                    "{}.{}.log",
-                    f.deployment().service,
-                    self.nodes[starting.node].node.name
-                )),
-            }),
-            ReplicaState::Starting => {
-                let _ = exec::kill_group(starting.pid, libc::SIGKILL);
-                Err(LocalError::HealthTimeout {
-                    function: f.deployment().service,
-                    node: self.nodes[starting.node].node.name.clone(),
-                    timeout: self.health_timeout,
-                })
+            state => {
+                if state == ReplicaState::Starting {
+                    let _ = exec::kill_group(starting.pid, libc::SIGKILL);
+                }
+                Err(self.start_error(f, &starting, state))
             }
         }
     }
