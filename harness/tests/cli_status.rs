@@ -1,6 +1,8 @@
 //! `faasbed status` shows each node's labels (text and `--json`), so a user writing a
 //! constraint sees the values to use.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::process::Command;

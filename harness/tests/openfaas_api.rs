@@ -4,6 +4,8 @@
 //! faas-netes CE (`pkg/handlers/*.go` at openfaas/faas-netes 39509ce, the 2024 CE) and the
 //! upstream OpenAPI spec (`schemas/upstream/openfaas-gateway.openapi.yml`).
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::time::Duration;

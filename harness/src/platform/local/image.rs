@@ -19,7 +19,12 @@ pub fn latest_file(images: &Path, source: &str) -> PathBuf {
 /// Record `hash` (16 hex digits or more; 16 are kept) as the last build of `source`.
 pub fn record_latest(images: &Path, source: &str, hash: &str) -> std::io::Result<()> {
     let short = hash.get(..16).unwrap_or(hash);
-    let tmp = images.join(format!(".{source}.latest.{}", std::process::id()));
+    // Unique per writer: builds run concurrently (threads of one process, and processes).
+    let tmp = images.join(format!(
+        ".{source}.latest.{}-{}",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
     std::fs::write(&tmp, short)?;
     std::fs::rename(&tmp, latest_file(images, source))
 }
@@ -107,6 +112,7 @@ pub fn image_dir(images: &Path, image: &str) -> Result<(PathBuf, String), String
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -137,6 +143,25 @@ mod tests {
             known(images),
             "faasbed.local/echo:latest (= :0123456789abcdef)"
         );
+    }
+
+    #[test]
+    fn concurrent_builds_record_the_latest_without_error() {
+        let d = tempfile::tempdir().unwrap();
+        let images = d.path().to_path_buf();
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let images = images.clone();
+                std::thread::spawn(move || {
+                    (0..50).try_for_each(|_| record_latest(&images, "echo", "0123456789abcdef"))
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap().unwrap();
+        }
+        let latest = std::fs::read_to_string(latest_file(&images, "echo")).unwrap();
+        assert_eq!(latest, "0123456789abcdef");
     }
 
     #[test]

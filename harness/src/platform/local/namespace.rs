@@ -87,6 +87,7 @@ pub fn refuse_change(method: &http::Method, name: &str) -> LocalError {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
