@@ -170,6 +170,12 @@ impl Gw {
 async fn remove_in_another_namespace_never_touches_openfaas_fn() {
     let gw = Gw::start().await;
     gw.deploy("echo", "").await;
+    // `faas-cli invoke echo -n other`: proxy/invoke.go calls `/function/echo.other`.
+    let url = |p: &str| format!("{}{p}", gw.served.url);
+    let (s, _, _) = http("POST", &url("/function/echo.other"), None, Some("x")).await;
+    assert_eq!(s, 404, "no function echo in namespace other");
+    let (s, _, b) = http("POST", &url("/function/echo.openfaas-fn"), None, Some("x")).await;
+    assert_eq!((s, &b[..]), (200, &b"x"[..]));
     let (s, _, b) = gw.send(&REMOVE_OTHER_NS).await;
     assert_eq!(
         s, 400,
