@@ -609,3 +609,46 @@ async fn an_update_keeps_the_old_replica_serving_until_the_new_one_is_healthy() 
     assert!(calls.iter().any(|(_, id, _, _)| *id == new_id));
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_failed_update_leaves_the_old_replica_and_spec_serving() {
+    let gw = Gw::start().await;
+    gw.deploy("echo", r#","envVars":{"V":"1"}"#).await;
+    let (_, h, _) = http(
+        "GET",
+        &format!("{}/function/echo", gw.served.url),
+        None,
+        None,
+    )
+    .await;
+    let old_id = h[faasbed::openfaas::headers::INSTANCE]
+        .to_str()
+        .unwrap()
+        .to_string();
+    // A spec whose replica cannot start: it cannot listen on `PORT=not-a-port` and exits.
+    let body = format!(
+        r#"{{"service":"echo","image":"{}","envVars":{{"PORT":"not-a-port"}}}}"#,
+        gw.image
+    );
+    let (s, _, b) = gw.raw("PUT", "/system/functions", Some(&body)).await;
+    assert_eq!(s, 502, "{b}");
+    assert!(b.contains("exited before it was healthy"), "{b}");
+    let (s, h, _) = http(
+        "GET",
+        &format!("{}/function/echo", gw.served.url),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(h[faasbed::openfaas::headers::INSTANCE], old_id.as_str());
+    let (_, _, b) = gw.raw("GET", "/system/function/echo", None).await;
+    let st: serde_json::Value = serde_json::from_str(&b).unwrap();
+    assert_eq!(
+        st["envVars"],
+        serde_json::json!({"V":"1"}),
+        "the old spec is restored"
+    );
+    assert_eq!(st["availableReplicas"], 1);
+    gw.stop().await;
+}
