@@ -129,7 +129,17 @@ pub async fn build(
         path: cache_dir.to_path_buf(),
         source: e,
     })?;
-    build_with(&exec::System, &go, &version, root, source, arch, &cache_dir).await
+    let built = build_with(&exec::System, &go, &version, root, source, arch, &cache_dir).await?;
+    // What `faasbed.local/<source>:latest` (or plain `<source>`) names on the local platform.
+    crate::platform::local::image::record_latest(&cache_dir, source, &built.hash).map_err(|e| {
+        BuildError::Cache {
+            source_name: source.to_string(),
+            arch,
+            path: crate::platform::local::image::latest_file(&cache_dir, source),
+            source: e,
+        }
+    })?;
+    Ok(built)
 }
 
 /// [`build`] for each of `arches`, in order.

@@ -671,6 +671,8 @@ async fn status(home: &Home, json: bool) -> Result<(), CliError> {
             "  node {:<16} class {:<5} arch {:<6} {:<10} site {:<10} launcher {} cgroup {}\n",
             n.name, n.class, n.arch, n.backend, n.site, n.launcher, n.enforcement
         );
+        let labels: Vec<String> = n.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!("       labels {}", labels.join(", "));
     }
     for (f, (_, reps)) in fns.iter().zip(&placements) {
         text += &format!(

@@ -288,6 +288,10 @@ pub struct SpawnOpts {
     /// Start from an empty environment: the child sees only the command's own variables and
     /// the labels (function replicas), not the environment faasbed was started with.
     pub clear_env: bool,
+    /// `(source, target)`: give the child its own mount namespace (changes in it never reach
+    /// the host) in which the folder `source` is bind-mounted read-only on `target`, which must
+    /// exist. Needs root (`CAP_SYS_ADMIN`); the spawn fails otherwise.
+    pub bind_ro: Option<(PathBuf, PathBuf)>,
 }
 
 /// Start `cmd` as a long-running child in its own process group, labelled with the run id.
@@ -343,6 +347,10 @@ pub fn spawn(cmd: &Cmd, opts: &SpawnOpts) -> Result<tokio::process::Child, ExecE
     }
     let fds: Vec<i32> = files.iter().map(|f| f.as_raw_fd()).collect();
     let new_session = opts.new_session;
+    let bind = match &opts.bind_ro {
+        Some((src, dst)) => Some((c_path(src, &line)?, c_path(dst, &line)?)),
+        None => None,
+    };
     // SAFETY: the closure only calls async-signal-safe libc functions (setsid, setpgid, write)
     // on file descriptors opened above, and allocates nothing.
     unsafe {
@@ -359,6 +367,9 @@ pub fn spawn(cmd: &Cmd, opts: &SpawnOpts) -> Result<tokio::process::Child, ExecE
                     return Err(std::io::Error::last_os_error());
                 }
             }
+            if let Some((src, dst)) = &bind {
+                bind_read_only(src, dst)?;
+            }
             Ok(())
         });
     }
@@ -368,6 +379,55 @@ pub fn spawn(cmd: &Cmd, opts: &SpawnOpts) -> Result<tokio::process::Child, ExecE
     })?;
     drop(files);
     Ok(child)
+}
+
+/// A path as a C string for the child; a path with a NUL byte is an error naming the command.
+fn c_path(p: &Path, line: &str) -> Result<std::ffi::CString, ExecError> {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(|e| ExecError::Io {
+        command: line.to_string(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
+    })
+}
+
+/// In the child before `exec`: a private mount namespace with `src` bound read-only on `dst`.
+/// Only system calls on memory prepared before the fork (async-signal-safe).
+fn bind_read_only(src: &std::ffi::CStr, dst: &std::ffi::CStr) -> std::io::Result<()> {
+    let check = |r: i32| {
+        if r < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    };
+    let none = c"none";
+    let root = c"/";
+    // SAFETY: unshare and mount take pointers to NUL-terminated strings that outlive the calls.
+    unsafe {
+        check(libc::unshare(libc::CLONE_NEWNS))?;
+        // Mounts made here must not propagate back to the host's (often shared) root.
+        check(libc::mount(
+            none.as_ptr(),
+            root.as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        ))?;
+        check(libc::mount(
+            src.as_ptr(),
+            dst.as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND,
+            std::ptr::null(),
+        ))?;
+        check(libc::mount(
+            none.as_ptr(),
+            dst.as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY,
+            std::ptr::null(),
+        ))
+    }
 }
 
 /// Send `signal` to the whole process group `pgid`. A group that is already gone is not an error.
@@ -530,6 +590,41 @@ mod tests {
     fn quoting() {
         let c = Cmd::new("echo").args(["a b", "it's", "x=1"]);
         assert_eq!(c.display(), r#"echo 'a b' 'it'\''s' x=1"#);
+    }
+
+    #[tokio::test]
+    async fn bind_ro_shows_the_folder_read_only_to_the_child_only() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: needs root for a mount namespace (run `sudo -E cargo test`)");
+            return;
+        }
+        let d = tempfile::tempdir().unwrap();
+        let (src, dst) = (d.path().join("src"), d.path().join("dst"));
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::create_dir_all(&dst).unwrap();
+        std::fs::write(src.join("s"), "v").unwrap();
+        let log = d.path().join("log");
+        let script = format!(
+            "cat {0}/s; echo; if touch {0}/t 2>/dev/null; then echo writable; else echo ro; fi",
+            dst.display()
+        );
+        let mut child = spawn(
+            &Cmd::new("sh").args(["-c", &script]),
+            &SpawnOpts {
+                run_id: format!("exec-test-bind-{}", std::process::id()),
+                log: Some(log.clone()),
+                bind_ro: Some((src.clone(), dst.clone())),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert!(child.wait().await.unwrap().success());
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "v\nro\n");
+        assert!(
+            !dst.join("s").exists(),
+            "the bind mount stays in the child's namespace"
+        );
     }
 
     #[tokio::test]

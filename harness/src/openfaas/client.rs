@@ -294,6 +294,7 @@ impl Client {
     pub async fn delete(&self, name: &str) -> Result<(), ClientError> {
         let body = Self::encode(&DeleteFunctionRequest {
             function_name: name.to_string(),
+            namespace: None,
         });
         self.call(
             Method::DELETE,

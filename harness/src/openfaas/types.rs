@@ -98,6 +98,9 @@ pub struct FunctionStatus {
 pub struct DeleteFunctionRequest {
     /// Function to delete.
     pub function_name: String,
+    /// Not in the upstream type (faas-cli sends `?namespace=`), but honoured when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
 }
 
 /// `ScaleServiceRequest`.
@@ -111,6 +114,54 @@ pub struct ScaleServiceRequest {
     pub namespace: String,
     /// Desired replicas.
     pub replicas: u64,
+}
+
+/// `FunctionNamespace` (faas-provider `types.FunctionNamespace`): the body of
+/// `GET /system/namespace/{name}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FunctionNamespace {
+    /// Namespace name.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<BTreeMap<String, String>>,
+}
+
+/// `Secret` (faas-provider `types.Secret`): the body of `POST`/`PUT`/`DELETE /system/secrets`.
+/// `rawValue` is base64 (Go's `[]byte`) and wins over `value` when both are set.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Secret {
+    /// Secret name (also the file name under `/var/openfaas/secrets/`).
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Plain-text value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// Base64 value, for binary data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_value: Option<String>,
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print a value, not even in a debug log.
+        f.debug_struct("Secret")
+            .field("name", &self.name)
+            .field("namespace", &self.namespace)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `SecretDescription`: one entry of `GET /system/secrets` (names only, never values).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SecretDescription {
+    /// Secret name.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
 }
 
 /// `VersionInfo`.

@@ -323,6 +323,20 @@ pub fn all_match(constraints: &[Constraint], labels: &BTreeMap<String, String>) 
     constraints.iter().all(|c| c.matches(labels))
 }
 
+/// Each node's labels, for the error that refuses a constraint, so a wrong guess
+/// (`kubernetes.io/arch=armhf`) shows the real value (`arm`):
+/// `node pi3-1 {faasbed.io/class=pi3, ..., kubernetes.io/arch=arm}; node vps-1 {...}`.
+pub fn describe_labels<'a>(nodes: impl IntoIterator<Item = &'a Node>) -> String {
+    nodes
+        .into_iter()
+        .map(|n| {
+            let l: Vec<String> = n.labels().iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("node {} {{{}}}", n.name, l.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Kubernetes-style resource limits, kept as written and as numbers.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Limits {

@@ -578,7 +578,10 @@ fn functions(cx: &Cx, nodes: &[Node], raw: &[RawFunction]) -> R<Vec<Function>> {
             return Err(cx.err(
                 rf.constraints[0].span(),
                 f("constraints"),
-                "each constraint matches some node, but no node matches all of them together",
+                format!(
+                    "each constraint matches some node, but no node matches all of them together; each node's labels: {}",
+                    super::describe_labels(nodes)
+                ),
             ));
         }
         let replicas = match &rf.replicas {
@@ -689,8 +692,9 @@ fn label_hint(key: &str, nodes: &[Node]) -> String {
         format!("no node has a label {key:?}; add it under the node's `labels` or use faasbed.io/class, faasbed.io/site, kubernetes.io/arch or kubernetes.io/hostname")
     } else {
         format!(
-            "values of {key:?} on the nodes: {}",
-            vals.into_iter().collect::<Vec<_>>().join(", ")
+            "values of {key:?} on the nodes: {}; each node's labels: {}",
+            vals.into_iter().collect::<Vec<_>>().join(", "),
+            super::describe_labels(nodes)
         )
     }
 }

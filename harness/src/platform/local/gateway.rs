@@ -18,9 +18,10 @@ use serde::de::DeserializeOwned;
 use super::registry::{Picked, Registry, NAMESPACE};
 use super::upstream::Upstream;
 use super::LocalError;
+use super::{namespace, secrets};
 use crate::openfaas::{
     headers, DeleteFunctionRequest, FunctionDeployment, GatewayInfo, ProviderInfo,
-    ScaleServiceRequest, VersionInfo,
+    ScaleServiceRequest, Secret, VersionInfo,
 };
 
 /// Largest body a `/system/*` call may send, bytes.
@@ -115,22 +116,49 @@ impl Gateway {
     ) -> Result<Response<Body>, LocalError> {
         let reg = &self.registry;
         let method = req.method().clone();
+        match (&method, path) {
+            (&Method::GET, "/system/info") => return Ok(json(StatusCode::OK, &info())),
+            (&Method::GET, "/system/namespaces") => {
+                return Ok(json(StatusCode::OK, &namespace::list()))
+            }
+            (m, p) if p.starts_with("/system/namespace/") => {
+                let name = p.trim_start_matches("/system/namespace/");
+                return match *m {
+                    Method::GET => Ok(json(StatusCode::OK, &namespace::describe(name)?)),
+                    _ => Err(namespace::refuse_change(m, name)),
+                };
+            }
+            _ => {}
+        }
+        // Every other route is about one namespace's objects: `?namespace=` names it.
+        namespace::check(namespace::from_query(req.uri().query()).as_deref())?;
         match (method, path) {
-            (Method::GET, "/system/info") => Ok(json(StatusCode::OK, &info())),
-            (Method::GET, "/system/namespaces") => Ok(json(StatusCode::OK, &[NAMESPACE])),
+            (m, "/system/secrets") => {
+                let body = match m {
+                    Method::GET => None,
+                    _ => Some(body_json::<Secret>(req).await?),
+                };
+                Ok(match secrets::handle(reg.secrets()?, &m, body)? {
+                    (status, Some(list)) => json(status, &list),
+                    (status, None) => text(status, ""),
+                })
+            }
             (Method::GET, "/system/functions") => Ok(json(StatusCode::OK, &reg.list())),
             (Method::POST, "/system/functions") => {
-                reg.deploy(body_json::<FunctionDeployment>(req).await?)
-                    .await?;
+                let d: FunctionDeployment = body_json(req).await?;
+                namespace::check(d.namespace.as_deref())?;
+                reg.deploy(d).await?;
                 Ok(text(StatusCode::ACCEPTED, ""))
             }
             (Method::PUT, "/system/functions") => {
-                reg.update(body_json::<FunctionDeployment>(req).await?)
-                    .await?;
+                let d: FunctionDeployment = body_json(req).await?;
+                namespace::check(d.namespace.as_deref())?;
+                reg.update(d).await?;
                 Ok(text(StatusCode::ACCEPTED, ""))
             }
             (Method::DELETE, "/system/functions") => {
                 let d: DeleteFunctionRequest = body_json(req).await?;
+                namespace::check(d.namespace.as_deref())?;
                 reg.delete(&d.function_name).await?;
                 Ok(text(StatusCode::OK, ""))
             }
@@ -144,6 +172,7 @@ impl Gateway {
             (Method::POST, p) if p.starts_with("/system/scale-function/") => {
                 let name = p.trim_start_matches("/system/scale-function/").to_string();
                 let s: ScaleServiceRequest = body_json(req).await?;
+                namespace::check(Some(&s.namespace))?;
                 if !s.service_name.is_empty() && s.service_name != name {
                     return Err(LocalError::BadRequest(format!(
                         "serviceName {:?} does not match the path's {name:?}",
@@ -320,7 +349,8 @@ fn json<T: serde::Serialize + ?Sized>(status: StatusCode, v: &T) -> Response<Bod
 fn error_response(e: &LocalError) -> Response<Body> {
     let status = match e {
         LocalError::BadRequest(_) => StatusCode::BAD_REQUEST,
-        LocalError::NotFound(_) => StatusCode::NOT_FOUND,
+        LocalError::NotFound(_) | LocalError::NoSuch(_) => StatusCode::NOT_FOUND,
+        LocalError::Conflict(_) => StatusCode::CONFLICT,
         LocalError::HealthTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
         LocalError::ReplicaDied { .. } => StatusCode::BAD_GATEWAY,
         _ => StatusCode::INTERNAL_SERVER_ERROR,

@@ -9,10 +9,13 @@ pub mod cgroup;
 pub mod cleanup;
 pub mod env;
 pub mod gateway;
+pub mod image;
 pub mod link;
+pub mod namespace;
 pub mod node;
 pub mod registry;
 pub mod supervise;
+pub mod secrets;
 pub mod upstream;
 
 use std::io::Write;
@@ -37,6 +40,12 @@ pub enum LocalError {
     /// No such function.
     #[error("function {0} not found")]
     NotFound(String),
+    /// No such namespace, secret or other named object (404); the message names it.
+    #[error("{0}")]
+    NoSuch(String),
+    /// The object exists already (409); the message names it.
+    #[error("{0}")]
+    Conflict(String),
     /// A replica did not exit after SIGKILL.
     #[error("replica pid {pid} did not exit after SIGKILL")]
     Stuck { pid: u32 },
@@ -179,6 +188,9 @@ pub struct NodeReport {
     pub enforcement: serde_json::Value,
     /// Profile values.
     pub profile: serde_json::Value,
+    /// Every label of the node (what `constraints` select on).
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// Make a new run id: `YYYYMMDD-HHMMSS-xxxx`.
@@ -302,6 +314,7 @@ impl LocalPlatform {
                 new_session: true,
                 home: Some(std::fs::canonicalize(&home.root).unwrap_or_else(|_| home.root.clone())),
                 clear_env: false,
+                bind_ro: None,
             },
         )?;
         std::fs::write(home.current_file(), &run_id).map_err(io("write .faasbed/current"))?;
@@ -483,7 +496,8 @@ impl Served {
     }
 }
 
-/// Prepare every node of `scenario` and serve the gateway API on a free loopback port.
+/// Prepare every node of `scenario` and serve the gateway API on a free loopback port. `logs`
+/// is `<run dir>/logs`; the run's secrets go to `<run dir>/secrets/` (mode 0700).
 pub async fn serve(
     scenario: &Scenario,
     run_id: &str,
@@ -508,16 +522,22 @@ pub async fn serve(
             link: serde_json::to_value(&n.shape).unwrap_or_default(),
             enforcement: serde_json::to_value(&n.enforcement).unwrap_or_default(),
             profile: serde_json::to_value(&n.node.profile).unwrap_or_default(),
+            labels: n.node.labels(),
         })
         .collect();
     std::fs::create_dir_all(logs).map_err(io(format!("create {}", logs.display())))?;
-    let registry = Arc::new(registry::Registry::new(
-        run_id,
-        nodes,
-        images.to_path_buf(),
-        logs.to_path_buf(),
-        scenario.experiment.cold.timeout,
-    ));
+    // The run directory holds `logs/`; secrets live beside them (never in results/).
+    let secrets = secrets::SecretStore::open(logs.parent().unwrap_or(logs))?;
+    let registry = Arc::new(
+        registry::Registry::new(
+            run_id,
+            nodes,
+            images.to_path_buf(),
+            logs.to_path_buf(),
+            scenario.experiment.cold.timeout,
+        )
+        .with_secrets(secrets),
+    );
     let invoke_timeout = scenario
         .experiment
         .warm

@@ -2,7 +2,7 @@
 //! spawning, health, scaling (to and from zero), death detection and replacement.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
@@ -12,13 +12,15 @@ use tokio::sync::watch;
 
 use super::cgroup::{self, Enforcement, NodeCgroup};
 use super::node::NodeRuntime;
+use super::secrets::{self, SecretStore};
 use super::{unix_ns, LocalError};
 use crate::exec::{self, SpawnOpts};
 use crate::openfaas::{FunctionDeployment, FunctionResources, FunctionStatus, LABEL_SCALE_MIN};
 use crate::spec::{all_match, Arch, Constraint};
 
-/// Prefix of local image references: `faasbed.local/<source>:<hash16>`.
-pub const LOCAL_IMAGE_PREFIX: &str = "faasbed.local/";
+mod rollout;
+
+pub use super::image::{image_dir, LOCAL_IMAGE_PREFIX};
 
 /// OpenFaaS CE limits, applied here too so results stay comparable.
 pub const MAX_FUNCTIONS: usize = 15;
@@ -28,6 +30,8 @@ pub const MAX_REPLICAS: u64 = 5;
 pub const NAMESPACE: &str = "openfaas-fn";
 /// Interval between health probes of a starting replica.
 pub const HEALTH_POLL: Duration = Duration::from_millis(1);
+/// How long an update waits for a retired replica's calls in flight before ending it.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Lifecycle of one replica.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -193,6 +197,7 @@ pub struct Registry {
     logs: PathBuf,
     functions: Mutex<BTreeMap<String, Arc<Func>>>,
     health_timeout: Duration,
+    secrets: Option<SecretStore>,
 }
 
 /// A replica chosen for one call, and whether the call had to wait for it to start.
@@ -201,23 +206,6 @@ pub struct Picked {
     pub replica: Arc<Replica>,
     /// The call waited for a cold start.
     pub cold: bool,
-}
-
-/// Parse a local image reference `faasbed.local/<source>:<hash>` into the folder of its binaries.
-pub fn image_dir(images: &Path, image: &str) -> Result<(PathBuf, String), String> {
-    let rest = image.strip_prefix(LOCAL_IMAGE_PREFIX).ok_or_else(|| {
-        format!(
-            "image {image:?} is not a local build; the local platform runs images named {}<source>:<hash>, made by `faasbed deploy`",
-            LOCAL_IMAGE_PREFIX
-        )
-    })?;
-    let (source, hash) = rest
-        .split_once(':')
-        .ok_or_else(|| format!("image {image:?} has no :<hash> tag"))?;
-    if source.contains('/') || source.contains("..") || hash.contains('/') || hash.contains("..") {
-        return Err(format!("image {image:?} is not a valid local image name"));
-    }
-    Ok((images.join(format!("{source}-{hash}")), source.to_string()))
 }
 
 impl Registry {
@@ -236,7 +224,21 @@ impl Registry {
             logs,
             functions: Mutex::new(BTreeMap::new()),
             health_timeout,
+            secrets: None,
         }
+    }
+
+    /// Keep the run's secrets in `store` (without one, deployments naming secrets are refused).
+    pub fn with_secrets(mut self, store: SecretStore) -> Self {
+        self.secrets = Some(store);
+        self
+    }
+
+    /// The run's secrets.
+    pub fn secrets(&self) -> Result<&SecretStore, LocalError> {
+        self.secrets
+            .as_ref()
+            .ok_or_else(|| LocalError::BadRequest("this gateway keeps no secrets".into()))
     }
 
     /// The function named `name`.
@@ -269,14 +271,10 @@ impl Registry {
         if eligible.is_empty() {
             let cs: Vec<String> = constraints.iter().map(ToString::to_string).collect();
             return Err(bad(format!(
-                "no node satisfies constraints [{}] of function {}; nodes: {}",
+                "no node satisfies constraints [{}] of function {}; each node's labels: {}",
                 cs.join(", "),
                 d.service,
-                self.nodes
-                    .iter()
-                    .map(|n| n.node.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                crate::spec::describe_labels(self.nodes.iter().map(|n| &n.node))
             )));
         }
         let (dir, source) = image_dir(&self.images, &d.image).map_err(bad)?;
@@ -309,6 +307,9 @@ impl Registry {
     /// `POST /system/functions`: register and start `com.openfaas.scale.min` replicas (default 1).
     pub async fn deploy(self: &Arc<Self>, d: FunctionDeployment) -> Result<(), LocalError> {
         let (constraints, eligible, binaries, min) = self.resolve(&d)?;
+        if self.get(&d.service).is_none() {
+            self.prepare_secrets(&d)?;
+        }
         let f = {
             let mut fs = lock(&self.functions);
             if fs.contains_key(&d.service) {
@@ -340,21 +341,6 @@ impl Registry {
         self.scale(&f, min).await
     }
 
-    /// `PUT /system/functions`: replace the spec and restart every replica with it.
-    pub async fn update(self: &Arc<Self>, d: FunctionDeployment) -> Result<(), LocalError> {
-        let f = self
-            .get(&d.service)
-            .ok_or_else(|| LocalError::NotFound(d.service.clone()))?;
-        let (constraints, eligible, binaries, min) = self.resolve(&d)?;
-        let desired = f.desired.load(Ordering::SeqCst).max(min);
-        self.scale(&f, 0).await?;
-        *lock(&f.deployment) = d;
-        *lock(&f.constraints) = constraints;
-        *lock(&f.eligible) = eligible;
-        *lock(&f.binaries) = binaries;
-        self.scale(&f, desired).await
-    }
-
     /// `DELETE /system/functions`: stop every replica and forget the function.
     pub async fn delete(self: &Arc<Self>, name: &str) -> Result<(), LocalError> {
         let f = self
@@ -362,6 +348,9 @@ impl Registry {
             .ok_or_else(|| LocalError::NotFound(name.to_string()))?;
         self.scale(&f, 0).await?;
         lock(&self.functions).remove(name);
+        if let Some(s) = &self.secrets {
+            s.drop_view(name);
+        }
         Ok(())
     }
 
@@ -440,6 +429,10 @@ impl Registry {
                 // The daemon's own home label passes on to its replicas.
                 home: std::env::var_os(exec::HOME_ENV).map(PathBuf::from),
                 clear_env: true,
+                bind_ro: (!d.secrets.is_empty()).then(|| {
+                    let view = self.secrets.as_ref().map(|s| s.view_dir(&d.service));
+                    (view.unwrap_or_default(), PathBuf::from(secrets::MOUNT_PATH))
+                }),
             },
         )?;
         let pid = child.id().unwrap_or(0);
@@ -502,22 +495,11 @@ impl Registry {
                 replica: starting,
                 cold: true,
             }),
-            ReplicaState::Dead => Err(LocalError::ReplicaDied {
-                function: f.deployment().service,
-                node: self.nodes[starting.node].node.name.clone(),
-                log: self.logs.join(format!(
-                    "{}.{}.log",
-                    f.deployment().service,
-                    self.nodes[starting.node].node.name
-                )),
-            }),
-            ReplicaState::Starting => {
-                let _ = exec::kill_group(starting.pid, libc::SIGKILL);
-                Err(LocalError::HealthTimeout {
-                    function: f.deployment().service,
-                    node: self.nodes[starting.node].node.name.clone(),
-                    timeout: self.health_timeout,
-                })
+            state => {
+                if state == ReplicaState::Starting {
+                    let _ = exec::kill_group(starting.pid, libc::SIGKILL);
+                }
+                Err(self.start_error(f, &starting, state))
             }
         }
     }
