@@ -625,9 +625,10 @@ async fn a_failed_update_leaves_the_old_replica_and_spec_serving() {
         .to_str()
         .unwrap()
         .to_string();
-    // A spec whose replica cannot start: it cannot listen on `PORT=not-a-port` and exits.
+    // A spec whose replica cannot start: the Go runtime (1.19+) refuses a malformed GOMEMLIMIT
+    // and exits before main (PORT itself is the contract's, and a deploy may not set it).
     let body = format!(
-        r#"{{"service":"echo","image":"{}","envVars":{{"PORT":"not-a-port"}}}}"#,
+        r#"{{"service":"echo","image":"{}","envVars":{{"GOMEMLIMIT":"not-a-size"}}}}"#,
         gw.image
     );
     let (s, _, b) = gw.raw("PUT", "/system/functions", Some(&body)).await;
