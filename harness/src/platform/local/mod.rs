@@ -5,9 +5,12 @@
 //! loopback port. Its address, pid and node report go to `<run dir>/gateway.json`; the basic-auth
 //! password to `<run dir>/password` (mode 0600). Later commands attach through those files.
 
+pub mod async_queue;
 pub mod cgroup;
 pub mod gateway;
+pub mod limits;
 pub mod link;
+pub mod logs;
 pub mod node;
 pub mod registry;
 pub mod upstream;
@@ -87,6 +90,9 @@ pub enum LocalError {
     /// The gateway daemon did not come up in time.
     #[error("the gateway daemon did not answer within {timeout:?}; see {}", log.display())]
     DaemonTimeout { log: PathBuf, timeout: Duration },
+    /// A request body was too large, too slow or cut.
+    #[error(transparent)]
+    Body(#[from] limits::BodyError),
     /// A state file is unreadable.
     #[error("state file {} is unreadable ({message}); run `faasbed down` then `faasbed up`", path.display())]
     State { path: PathBuf, message: String },
@@ -475,6 +481,26 @@ pub async fn serve(
     images: &Path,
     logs: &Path,
 ) -> Result<Served, LocalError> {
+    serve_with(
+        scenario,
+        run_id,
+        password,
+        images,
+        logs,
+        limits::Limits::default(),
+    )
+    .await
+}
+
+/// [`serve`] with other body limits, timeouts and async workers (tests shorten them).
+pub async fn serve_with(
+    scenario: &Scenario,
+    run_id: &str,
+    password: &str,
+    images: &Path,
+    logs: &Path,
+    limits: limits::Limits,
+) -> Result<Served, LocalError> {
     let hierarchy = cgroup::detect();
     let mut nodes = Vec::new();
     for n in &scenario.nodes {
@@ -507,11 +533,9 @@ pub async fn serve(
         .warm
         .timeout
         .max(Duration::from_secs(60));
-    let gw = Arc::new(gateway::Gateway::new(
-        registry.clone(),
-        password,
-        invoke_timeout,
-    ));
+    let gw = Arc::new(
+        gateway::Gateway::new(registry.clone(), password, invoke_timeout).with_limits(limits),
+    );
     let (listener, addr) = gateway::bind().await?;
     let server = tokio::spawn(gw.serve(listener));
     Ok(Served {

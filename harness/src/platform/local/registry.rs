@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use super::cgroup::{self, Enforcement, NodeCgroup};
+use super::logs::{LogStore, Source};
 use super::node::NodeRuntime;
 use super::{unix_ns, LocalError};
 use crate::exec::{self, SpawnOpts};
@@ -193,6 +194,7 @@ pub struct Registry {
     logs: PathBuf,
     functions: Mutex<BTreeMap<String, Arc<Func>>>,
     health_timeout: Duration,
+    log_store: Arc<LogStore>,
 }
 
 /// A replica chosen for one call, and whether the call had to wait for it to start.
@@ -236,7 +238,13 @@ impl Registry {
             logs,
             functions: Mutex::new(BTreeMap::new()),
             health_timeout,
+            log_store: Arc::default(),
         }
+    }
+
+    /// Every replica's captured stdout and stderr.
+    pub fn log_store(&self) -> &Arc<LogStore> {
+        &self.log_store
     }
 
     /// The function named `name`.
@@ -431,16 +439,24 @@ impl Registry {
         };
         // Stamp before the fork: the child may run (and stamp its own start) before spawn returns.
         let spawned_ns = unix_ns(SystemTime::now());
-        let child = exec::spawn(
+        let mut child = exec::spawn_piped(
             &cmd,
             &SpawnOpts {
                 run_id: self.run_id.clone(),
                 cgroup_procs: procs,
-                log: Some(log),
+                log: Some(log.clone()),
                 new_session: false,
             },
         )?;
         let pid = child.id().unwrap_or(0);
+        let source = Source {
+            function: d.service.clone(),
+            namespace: NAMESPACE.to_string(),
+            instance: format!("{}-{}-{pid}", d.service, nr.node.name),
+            file: log,
+        };
+        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+        self.log_store.attach(source, stdout, stderr);
         let (tx, _) = watch::channel(ReplicaState::Starting);
         let r = Arc::new(Replica {
             node,
