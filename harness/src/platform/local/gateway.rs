@@ -69,11 +69,17 @@ impl Gateway {
 
     /// Accept connections on `listener` until the task is dropped.
     pub async fn serve(self: Arc<Self>, listener: tokio::net::TcpListener) {
-        let gw = self.clone();
+        // Weak: queued calls do not keep a stopped gateway alive.
+        let gw = Arc::downgrade(&self);
         self.queue
             .start(self.limits.async_workers, move |req, name| {
                 let gw = gw.clone();
-                async move { gw.run_async(req, &name).await }
+                async move {
+                    match gw.upgrade() {
+                        Some(gw) => gw.run_async(req, &name).await,
+                        None => text(StatusCode::SERVICE_UNAVAILABLE, "the gateway stopped"),
+                    }
+                }
             });
         loop {
             let Ok((stream, _peer)) = listener.accept().await else {
@@ -522,6 +528,7 @@ fn error_response(e: &LocalError) -> Response<Body> {
         LocalError::HealthTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
         LocalError::ReplicaDied { .. } => StatusCode::BAD_GATEWAY,
         LocalError::Body(b) => b.status(),
+        LocalError::Stopping => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     text(status, &e.to_string())

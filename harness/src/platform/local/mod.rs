@@ -90,6 +90,9 @@ pub enum LocalError {
     /// The gateway daemon did not come up in time.
     #[error("the gateway daemon did not answer within {timeout:?}; see {}", log.display())]
     DaemonTimeout { log: PathBuf, timeout: Duration },
+    /// The gateway is stopping; no replica starts any more.
+    #[error("the gateway is stopping; no new replica is started")]
+    Stopping,
     /// A request body was too large, too slow or cut.
     #[error(transparent)]
     Body(#[from] limits::BodyError),

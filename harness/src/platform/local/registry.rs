@@ -195,6 +195,7 @@ pub struct Registry {
     functions: Mutex<BTreeMap<String, Arc<Func>>>,
     health_timeout: Duration,
     log_store: Arc<LogStore>,
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 /// A replica chosen for one call, and whether the call had to wait for it to start.
@@ -239,6 +240,7 @@ impl Registry {
             functions: Mutex::new(BTreeMap::new()),
             health_timeout,
             log_store: Arc::default(),
+            stopping: Default::default(),
         }
     }
 
@@ -409,6 +411,10 @@ impl Registry {
 
     /// Spawn one replica on the eligible node with the fewest live replicas of `f`.
     fn spawn(self: &Arc<Self>, f: &Arc<Func>) -> Result<Arc<Replica>, LocalError> {
+        // After shutdown, a late call (a queued async one, say) must not start a replica.
+        if self.stopping.load(Ordering::SeqCst) {
+            return Err(LocalError::Stopping);
+        }
         let eligible = lock(&f.eligible).clone();
         let live = f.live();
         let node = *eligible
@@ -600,6 +606,7 @@ impl Registry {
 
     /// Kill every replica of every function and wait (bounded) for them to exit.
     pub async fn shutdown(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
         let all: Vec<Arc<Replica>> = lock(&self.functions)
             .values()
             .flat_map(|f| lock(&f.replicas).clone())
