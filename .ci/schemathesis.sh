@@ -25,6 +25,13 @@ export FAASBED_HOME=$home
 mkdir -p "$home/cache" target/faasbed-test-cache/functions
 ln -s "$PWD/target/faasbed-test-cache/functions" "$home/cache/functions"
 cleanup() {
+  rc=$?
+  # On failure, keep what the gateway said (its log and every replica's) for the report.
+  if [ "$rc" -ne 0 ] && [ -d "$home/runs" ]; then
+    rm -rf target/schemathesis-logs && mkdir -p target/schemathesis-logs
+    cp -r "$home"/runs/*/logs/. target/schemathesis-logs/ 2>/dev/null || true
+    echo "gateway and replica logs kept in target/schemathesis-logs/" >&2
+  fi
   "$faasbed" down >/dev/null 2>&1 || true
   rm -rf "$home"
 }
@@ -49,6 +56,6 @@ SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH=.ci "$venv/bin/schemathesis" --
   --max-examples "$EXAMPLES" \
   --max-time "$MAX_TIME" \
   --request-timeout 30 \
-  --seed 42 \
+  --seed "${SCHEMATHESIS_SEED:-42}" \
   --workers 1 \
-  --report junit --report-dir target/schemathesis-report
+  --report junit,har --report-dir target/schemathesis-report

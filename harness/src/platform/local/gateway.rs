@@ -233,7 +233,7 @@ impl Gateway {
     }
 
     /// The function a `/function/` or `/async-function/` path names, and the path after it.
-    fn function_of<'a>(&self, rest: &'a str) -> Result<(Arc<Func>, &'a str), Response<Body>> {
+    fn function_of<'a>(&self, rest: &'a str) -> Result<(Arc<Func>, &'a str), Box<Response<Body>>> {
         let (name_ns, tail) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
@@ -243,10 +243,10 @@ impl Gateway {
             .unwrap_or(name_ns);
         match self.registry.get(name) {
             Some(f) => Ok((f, tail)),
-            None => Err(text(
+            None => Err(Box::new(text(
                 StatusCode::NOT_FOUND,
                 &format!("function {name} not found; deploy it first (`faasbed deploy`)"),
-            )),
+            ))),
         }
     }
 
@@ -256,7 +256,7 @@ impl Gateway {
             Ok(x) => x,
             Err(r) => {
                 limits::discard(req.into_body(), self.limits.body_read_timeout);
-                return r;
+                return *r;
             }
         };
         let (parts, body) = req.into_parts();
@@ -279,7 +279,7 @@ impl Gateway {
             Ok(x) => x,
             Err(r) => {
                 limits::discard(req.into_body(), self.limits.body_read_timeout);
-                return r;
+                return *r;
             }
         };
         let callback = match req.headers().get("x-callback-url") {

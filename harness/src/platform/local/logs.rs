@@ -16,6 +16,8 @@ use tokio::sync::broadcast;
 
 /// Lines kept per function (older ones stay only in the file on disk).
 pub const RING_LINES: usize = 2000;
+/// Text bytes kept per function at most (older lines stay only in the file on disk).
+pub const RING_BYTES: usize = 1 << 20;
 /// A line longer than this is cut into pieces of this many bytes.
 pub const MAX_LINE_BYTES: usize = 16 << 10;
 
@@ -39,7 +41,19 @@ pub struct Message {
 
 struct FnLog {
     ring: VecDeque<Message>,
+    /// Text bytes in `ring`.
+    bytes: usize,
     tx: broadcast::Sender<Message>,
+}
+
+impl FnLog {
+    fn new() -> FnLog {
+        FnLog {
+            ring: VecDeque::new(),
+            bytes: 0,
+            tx: broadcast::channel(1024).0,
+        }
+    }
 }
 
 /// What a `GET /system/logs` asks for (faas-provider `logs.Request`).
@@ -114,8 +128,8 @@ impl Query {
 pub fn namespace_param(query: Option<&str>) -> String {
     form_pairs(query.unwrap_or(""))
         .into_iter()
-        .filter(|(k, _)| k == "namespace")
-        .last()
+        .rev()
+        .find(|(k, _)| k == "namespace")
         .map(|(_, v)| v)
         .unwrap_or_default()
 }
@@ -274,15 +288,24 @@ impl LogStore {
             unix_ns: super::unix_ns(at),
         };
         let mut fs = self.functions.lock().unwrap_or_else(|p| p.into_inner());
-        let log = fs.entry(source.function.clone()).or_insert_with(|| FnLog {
-            ring: VecDeque::new(),
-            tx: broadcast::channel(1024).0,
-        });
-        if log.ring.len() == RING_LINES {
-            log.ring.pop_front();
+        let log = fs.entry(source.function.clone()).or_insert_with(FnLog::new);
+        while log.ring.len() >= RING_LINES || log.bytes + msg.text.len() > RING_BYTES {
+            let Some(old) = log.ring.pop_front() else {
+                break;
+            };
+            log.bytes -= old.text.len();
         }
+        log.bytes += msg.text.len();
         log.ring.push_back(msg.clone());
         let _ = log.tx.send(msg);
+    }
+
+    /// Drop the kept lines of a removed function (its file stays).
+    pub fn forget(&self, function: &str) {
+        self.functions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(function);
     }
 
     /// Has `function` ever logged?
@@ -297,10 +320,7 @@ impl LogStore {
     /// taken under one lock so no line is lost or repeated between the two.
     pub fn query(&self, q: &Query) -> (Vec<Message>, Option<broadcast::Receiver<Message>>) {
         let mut fs = self.functions.lock().unwrap_or_else(|p| p.into_inner());
-        let log = fs.entry(q.name.clone()).or_insert_with(|| FnLog {
-            ring: VecDeque::new(),
-            tx: broadcast::channel(1024).0,
-        });
+        let log = fs.entry(q.name.clone()).or_insert_with(FnLog::new);
         let mut lines: Vec<Message> = log.ring.iter().filter(|m| q.matches(m)).cloned().collect();
         if q.tail > 0 && lines.len() > q.tail as usize {
             lines.drain(..lines.len() - q.tail as usize);
@@ -411,6 +431,15 @@ mod tests {
         });
         assert_eq!(lines.len(), 5);
         let j: serde_json::Value = serde_json::from_slice(&ndjson(&lines[0])).unwrap();
+        // Bytes bound too: long lines push out old ones long before RING_LINES.
+        let big = "x".repeat(MAX_LINE_BYTES);
+        for _ in 0..200 {
+            store.push(&src("a"), big.clone(), t0);
+        }
+        let (lines, _) = store.query(&all);
+        assert_eq!(lines.len(), RING_BYTES / MAX_LINE_BYTES);
+        store.forget("echo");
+        assert!(!store.knows("echo"));
         assert_eq!(
             j,
             serde_json::json!({"name":"echo","namespace":"openfaas-fn","instance":"b",

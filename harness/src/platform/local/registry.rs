@@ -371,6 +371,7 @@ impl Registry {
             .ok_or_else(|| LocalError::NotFound(name.to_string()))?;
         self.scale(&f, 0).await?;
         lock(&self.functions).remove(name);
+        self.log_store.forget(name);
         Ok(())
     }
 
