@@ -315,6 +315,8 @@ impl Gateway {
             callback,
             call_id,
         };
+        // CE answers 500 when NATS refuses a message; a full local queue is 429, so the
+        // caller knows to retry.
         match self.queue.enqueue(job) {
             Ok(()) => text(StatusCode::ACCEPTED, ""),
             Err(e) => text(StatusCode::TOO_MANY_REQUESTS, &e.to_string()),
