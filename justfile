@@ -20,6 +20,10 @@ setup:
 bench-loadgen:
     bash benches/loadgen-peers.sh
 
+# schemathesis against the live local gateway with the vendored upstream spec (as CI runs it).
+api-fuzz:
+    bash .ci/schemathesis.sh
+
 # Embedded platform figures: up + deploy time, gateway proxy hop.
 bench-local:
     bash benches/local-platform.sh

@@ -299,6 +299,20 @@ pub struct SpawnOpts {
 /// The child's pid is also its process-group id, so [`kill_group`] ends it and everything it
 /// started. The command's timeout does not apply.
 pub fn spawn(cmd: &Cmd, opts: &SpawnOpts) -> Result<tokio::process::Child, ExecError> {
+    spawn_with(cmd, opts, false)
+}
+
+/// [`spawn`], but the child's stdout and stderr are pipes the caller reads (`opts.log` is not
+/// opened): the local platform captures replica logs line by line this way.
+pub fn spawn_piped(cmd: &Cmd, opts: &SpawnOpts) -> Result<tokio::process::Child, ExecError> {
+    spawn_with(cmd, opts, true)
+}
+
+fn spawn_with(
+    cmd: &Cmd,
+    opts: &SpawnOpts,
+    piped: bool,
+) -> Result<tokio::process::Child, ExecError> {
     let line = cmd.display();
     tracing_log(&line);
     let mut c = cmd.to_tokio();
@@ -313,6 +327,9 @@ pub fn spawn(cmd: &Cmd, opts: &SpawnOpts) -> Result<tokio::process::Child, ExecE
         c.env(HOME_ENV, h);
     }
     match &opts.log {
+        _ if piped => {
+            c.stdout(Stdio::piped()).stderr(Stdio::piped());
+        }
         Some(p) => {
             let f = std::fs::OpenOptions::new()
                 .create(true)

@@ -1,6 +1,8 @@
 //! The local gateway's HTTP server: the OpenFaaS gateway API (`/system/*` behind basic auth,
 //! `/function/*` proxied to replicas through the emulated link, `/healthz`), plus one faasbed
 //! extension, `GET /system/faasbed/replicas/{name}`, that reports where replicas run.
+//! Logs (`GET /system/logs`) stream from [`super::logs`], `/async-function/*` queues into
+//! [`super::async_queue`], and sizes, timeouts and methods are checked by [`super::limits`].
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -10,12 +12,14 @@ use std::time::Duration;
 use base64::Engine;
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Either, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
 
-use super::registry::{Picked, Registry, NAMESPACE};
+use super::async_queue::{AsyncQueue, Job};
+use super::limits::{self, Limits};
+use super::registry::{Func, Picked, Registry, NAMESPACE};
 use super::upstream::Upstream;
 use super::LocalError;
 use super::{namespace, secrets};
@@ -24,12 +28,9 @@ use crate::openfaas::{
     ScaleServiceRequest, Secret, VersionInfo,
 };
 
-/// Largest body a `/system/*` call may send, bytes.
-const SYSTEM_BODY_LIMIT: usize = 1 << 20;
-/// Largest body a function call may send, bytes.
-const INVOKE_BODY_LIMIT: usize = 64 << 20;
-
 type Body = Full<Bytes>;
+/// A whole body, or a stream (`/system/logs`).
+type Out = Either<Body, UnsyncBoxBody<Bytes, Infallible>>;
 
 /// Shared state of the gateway server.
 pub struct Gateway {
@@ -37,6 +38,8 @@ pub struct Gateway {
     auth: String,
     upstream: Upstream,
     invoke_timeout: Duration,
+    limits: Limits,
+    queue: AsyncQueue,
 }
 
 impl Gateway {
@@ -48,7 +51,16 @@ impl Gateway {
             auth: format!("Basic {token}"),
             upstream: Upstream::default(),
             invoke_timeout,
+            queue: AsyncQueue::new(Limits::default().async_queue_len),
+            limits: Limits::default(),
         }
+    }
+
+    /// The same gateway with other limits and timeouts.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.queue = AsyncQueue::new(limits.async_queue_len);
+        self.limits = limits;
+        self
     }
 
     /// The registry behind the gateway.
@@ -58,18 +70,33 @@ impl Gateway {
 
     /// Accept connections on `listener` until the task is dropped.
     pub async fn serve(self: Arc<Self>, listener: tokio::net::TcpListener) {
+        // Weak: queued calls do not keep a stopped gateway alive.
+        let gw = Arc::downgrade(&self);
+        self.queue
+            .start(self.limits.async_workers, move |req, name| {
+                let gw = gw.clone();
+                async move {
+                    match gw.upgrade() {
+                        Some(gw) => gw.run_async(req, &name).await,
+                        None => text(StatusCode::SERVICE_UNAVAILABLE, "the gateway stopped"),
+                    }
+                }
+            });
         loop {
             let Ok((stream, _peer)) = listener.accept().await else {
                 continue;
             };
             let _ = stream.set_nodelay(true);
             let gw = self.clone();
+            let gw_header_timeout = self.limits.header_read_timeout;
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(move |req| {
                     let gw = gw.clone();
-                    async move { Ok::<_, Infallible>(gw.handle(req).await) }
+                    async move { Ok::<_, Infallible>(gw.route(req).await) }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(gw_header_timeout)
                     .keep_alive(true)
                     .serve_connection(TokioIo::new(stream), svc)
                     .await;
@@ -77,14 +104,50 @@ impl Gateway {
         }
     }
 
+    /// Route one request, streaming routes included.
+    pub async fn route(&self, req: Request<Incoming>) -> Response<Out> {
+        if req.uri().path() == "/system/logs"
+            && req.method() == Method::GET
+            && self.authorized(&req)
+        {
+            return self.logs(&req);
+        }
+        self.handle(req).await.map(Either::Left)
+    }
+
     /// Route one request.
-    pub async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
+    pub async fn handle(&self, mut req: Request<Incoming>) -> Response<Body> {
         let path = req.uri().path().to_string();
+        // The system routes read their JSON bodies through `body_json`, which finds them here.
+        req.extensions_mut().insert(self.limits.clone());
+        if let Some(allow) = limits::allowed_methods(&path) {
+            if !allow.contains(req.method()) {
+                let mut r = text(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    &format!(
+                        "{} {path}: method not allowed; use {}",
+                        req.method(),
+                        limits::allow_header(allow)
+                    ),
+                );
+                if let Ok(v) = HeaderValue::from_str(&limits::allow_header(allow)) {
+                    r.headers_mut().insert(header::ALLOW, v);
+                }
+                limits::discard(req.into_body(), self.limits.body_read_timeout);
+                return r;
+            }
+        }
         if path == "/healthz" {
             return text(StatusCode::OK, "OK");
         }
         if let Some(rest) = path.strip_prefix("/function/") {
-            return self.invoke(rest.to_string(), req).await;
+            let stamp = CallStamp::take(&mut req);
+            return stamp.mark(self.invoke(rest.to_string(), req).await);
+        }
+        if let Some(rest) = path.strip_prefix("/async-function/") {
+            let stamp = CallStamp::take(&mut req);
+            let call_id = stamp.call_id.clone();
+            return stamp.mark(self.enqueue(rest.to_string(), req, call_id).await);
         }
         if path.starts_with("/system/") {
             if !self.authorized(&req) {
@@ -198,32 +261,173 @@ impl Gateway {
         }
     }
 
-    /// `/function/{name}[.{namespace}][/{rest}]`: proxy to a replica through the node's link.
-    async fn invoke(&self, rest: String, req: Request<Incoming>) -> Response<Body> {
+    /// The function a `/function/` or `/async-function/` path names, and the path after it.
+    fn function_of<'a>(&self, rest: &'a str) -> Result<(Arc<Func>, &'a str), Box<Response<Body>>> {
         let (name_ns, tail) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest.as_str(), "/"),
+            None => (rest, "/"),
         };
         let name = name_ns
             .strip_suffix(&format!(".{NAMESPACE}"))
             .unwrap_or(name_ns);
+        match self.registry.get(name) {
+            Some(f) => Ok((f, tail)),
+            None => Err(Box::new(text(
+                StatusCode::NOT_FOUND,
+                &format!("function {name} not found; deploy it first (`faasbed deploy`)"),
+            ))),
+        }
+    }
+
+    /// `/function/{name}[.{namespace}][/{rest}]`: proxy to a replica through the node's link.
+    async fn invoke(&self, rest: String, req: Request<Incoming>) -> Response<Body> {
+        let (f, tail) = match self.function_of(&rest) {
+            Ok(x) => x,
+            Err(r) => {
+                limits::discard(req.into_body(), self.limits.body_read_timeout);
+                return *r;
+            }
+        };
+        let (parts, body) = req.into_parts();
+        let l = &self.limits;
+        let body = match limits::read_body(body, l.invoke_body_bytes, l.body_read_timeout).await {
+            Ok(b) => b,
+            Err(e) => return text(e.status(), &e.to_string()),
+        };
+        self.forward(&f, tail, parts, body).await
+    }
+
+    /// `/async-function/{name}[.{namespace}][/{rest}]`: queue the call and answer 202.
+    async fn enqueue(
+        &self,
+        rest: String,
+        req: Request<Incoming>,
+        call_id: String,
+    ) -> Response<Body> {
+        let (f, tail) = match self.function_of(&rest) {
+            Ok(x) => x,
+            Err(r) => {
+                limits::discard(req.into_body(), self.limits.body_read_timeout);
+                return *r;
+            }
+        };
+        let callback = match req.headers().get("x-callback-url") {
+            None => None,
+            Some(v) => match super::async_queue::callback_url(v) {
+                Ok(u) => Some(u),
+                Err(e) => {
+                    limits::discard(req.into_body(), self.limits.body_read_timeout);
+                    return text(StatusCode::BAD_REQUEST, &e);
+                }
+            },
+        };
+        let (mut parts, body) = req.into_parts();
+        let l = &self.limits;
+        let body = match limits::read_body(body, l.invoke_body_bytes, l.body_read_timeout).await {
+            Ok(b) => b,
+            Err(e) => return text(e.status(), &e.to_string()),
+        };
+        let target = match parts.uri.query() {
+            Some(q) => format!("{tail}?{q}").parse(),
+            None => tail.parse(),
+        };
+        let Ok(target) = target else {
+            return text(StatusCode::BAD_REQUEST, "cannot forward this request path");
+        };
+        parts.uri = target;
+        // The queue-worker always invokes with POST (openfaas/nats-queue-worker main.go).
+        parts.method = Method::POST;
+        let function = f.deployment().service;
+        let job = Job {
+            function,
+            request: Request::from_parts(parts, body),
+            callback,
+            call_id,
+        };
+        // CE answers 500 when NATS refuses a message; a full local queue is 429, so the
+        // caller knows to retry.
+        match self.queue.enqueue(job) {
+            Ok(()) => text(StatusCode::ACCEPTED, ""),
+            Err(e) => text(StatusCode::TOO_MANY_REQUESTS, &e.to_string()),
+        }
+    }
+
+    /// Run one queued call (a worker of [`AsyncQueue`]).
+    async fn run_async(&self, req: Request<Bytes>, name: &str) -> Response<Body> {
         let Some(f) = self.registry.get(name) else {
             return text(
                 StatusCode::NOT_FOUND,
-                &format!("function {name} not found; deploy it first (`faasbed deploy`)"),
+                &format!("function {name} was removed before its queued call ran"),
             );
         };
         let (parts, body) = req.into_parts();
-        let body = match Limited::new(body, INVOKE_BODY_LIMIT).collect().await {
-            Ok(b) => b.to_bytes(),
+        let tail = parts.uri.path().to_string();
+        self.forward(&f, &tail, parts, body).await
+    }
+
+    /// `GET /system/logs`: the function's kept lines as NDJSON, then (`follow=true`) new ones
+    /// until the client goes away.
+    fn logs(&self, req: &Request<Incoming>) -> Response<Out> {
+        use super::logs::{ndjson, Query, QueryError};
+        let q = match Query::parse(req.uri().query()) {
+            Ok(q) => q,
+            // faas-provider logs/handler.go answers 422 when tail or since does not parse.
+            Err(e @ QueryError::NoName) => {
+                return text(StatusCode::BAD_REQUEST, &e.to_string()).map(Either::Left)
+            }
             Err(e) => {
-                return text(
-                    StatusCode::BAD_REQUEST,
-                    &format!("reading request body: {e}"),
-                )
+                return text(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()).map(Either::Left)
             }
         };
-        let Picked { replica, cold } = match self.registry.pick(&f).await {
+        let ns = super::logs::namespace_param(req.uri().query());
+        if !ns.is_empty() && ns != NAMESPACE {
+            let msg = format!("namespace {ns} not found; the local platform has {NAMESPACE}");
+            return text(StatusCode::NOT_FOUND, &msg).map(Either::Left);
+        }
+        let store = self.registry.log_store();
+        if self.registry.get(&q.name).is_none() && !store.knows(&q.name) {
+            let msg = format!(
+                "function {} not found; deploy it first (`faasbed deploy`)",
+                q.name
+            );
+            return text(StatusCode::NOT_FOUND, &msg).map(Either::Left);
+        }
+        let (lines, rx) = store.query(&q);
+        let head = futures::stream::iter(lines.into_iter().map(|m| ndjson(&m)));
+        let live = futures::stream::unfold((rx, q), |(rx, q)| async move {
+            let mut rx = rx?;
+            loop {
+                match rx.recv().await {
+                    Ok(m) if q.matches(&m) => return Some((ndjson(&m), (Some(rx), q))),
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        });
+        use futures::StreamExt;
+        let frames = head
+            .chain(live)
+            .map(|b| Ok::<_, Infallible>(hyper::body::Frame::data(b)));
+        let mut r = Response::new(Either::Right(
+            http_body_util::StreamBody::new(frames).boxed_unsync(),
+        ));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-ndjson"),
+        );
+        r
+    }
+
+    /// Send one call to a replica of `f` through its node's link.
+    async fn forward(
+        &self,
+        f: &Arc<Func>,
+        tail: &str,
+        parts: http::request::Parts,
+        body: Bytes,
+    ) -> Response<Body> {
+        let name = f.deployment().service;
+        let Picked { replica, cold } = match self.registry.pick(f).await {
             Ok(p) => p,
             Err(e) => return error_response(&e),
         };
@@ -316,11 +520,13 @@ fn info() -> GatewayInfo {
 }
 
 async fn body_json<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T, LocalError> {
-    let bytes = Limited::new(req.into_body(), SYSTEM_BODY_LIMIT)
-        .collect()
-        .await
-        .map_err(|e| LocalError::BadRequest(format!("reading request body: {e}")))?
-        .to_bytes();
+    let l = req
+        .extensions()
+        .get::<Limits>()
+        .cloned()
+        .unwrap_or_default();
+    let bytes =
+        limits::read_body(req.into_body(), l.system_body_bytes, l.body_read_timeout).await?;
     serde_json::from_slice(&bytes)
         .map_err(|e| LocalError::BadRequest(format!("invalid JSON body: {e}")))
 }
@@ -353,6 +559,8 @@ fn error_response(e: &LocalError) -> Response<Body> {
         LocalError::Conflict(_) => StatusCode::CONFLICT,
         LocalError::HealthTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
         LocalError::ReplicaDied { .. } => StatusCode::BAD_GATEWAY,
+        LocalError::Body(b) => b.status(),
+        LocalError::Stopping => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     text(status, &e.to_string())
@@ -375,4 +583,42 @@ pub async fn bind() -> Result<(tokio::net::TcpListener, SocketAddr), LocalError>
         source,
     })?;
     Ok((l, a))
+}
+
+/// `X-Call-Id` and `X-Start-Time` of one function call, as CE's `MakeCallIDMiddleware`
+/// (openfaas/faas `gateway/handlers/callid_middleware.go`) sets them: the caller's call id or a
+/// new UUID, and the arrival time in unix ns, on both the request the function gets and the
+/// answer. CE puts `X-Call-Id` on the answer only when it made the id; here every answer
+/// carries it, the caller's own included, so every call can be traced from its answer.
+struct CallStamp {
+    call_id: String,
+    start: HeaderValue,
+}
+
+impl CallStamp {
+    fn take(req: &mut Request<Incoming>) -> CallStamp {
+        let start = HeaderValue::from(super::unix_ns(std::time::SystemTime::now()));
+        let h = req.headers_mut();
+        let call_id = match h.get("x-call-id").and_then(|v| v.to_str().ok()) {
+            Some(id) if !id.is_empty() => id.to_string(),
+            _ => {
+                let id = limits::new_call_id();
+                if let Ok(v) = HeaderValue::from_str(&id) {
+                    h.insert("x-call-id", v);
+                }
+                id
+            }
+        };
+        h.append("x-start-time", start.clone());
+        CallStamp { call_id, start }
+    }
+
+    fn mark(self, mut r: Response<Body>) -> Response<Body> {
+        let h = r.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&self.call_id) {
+            h.insert("x-call-id", v);
+        }
+        h.insert("x-start-time", self.start);
+        r
+    }
 }

@@ -5,17 +5,20 @@
 //! loopback port. Its address, pid and node report go to `<run dir>/gateway.json`; the basic-auth
 //! password to `<run dir>/password` (mode 0600). Later commands attach through those files.
 
+pub mod async_queue;
 pub mod cgroup;
 pub mod cleanup;
 pub mod env;
 pub mod gateway;
 pub mod image;
+pub mod limits;
 pub mod link;
+pub mod logs;
 pub mod namespace;
 pub mod node;
 pub mod registry;
-pub mod supervise;
 pub mod secrets;
+pub mod supervise;
 pub mod upstream;
 
 use std::io::Write;
@@ -99,6 +102,12 @@ pub enum LocalError {
     /// The gateway daemon did not come up in time.
     #[error("the gateway daemon did not answer within {timeout:?}; see {}", log.display())]
     DaemonTimeout { log: PathBuf, timeout: Duration },
+    /// The gateway is stopping; no replica starts any more.
+    #[error("the gateway is stopping; no new replica is started")]
+    Stopping,
+    /// A request body was too large, too slow or cut.
+    #[error(transparent)]
+    Body(#[from] limits::BodyError),
     /// A state file is unreadable.
     #[error("state file {} is unreadable ({message}); run `faasbed down` then `faasbed up`", path.display())]
     State { path: PathBuf, message: String },
@@ -505,6 +514,26 @@ pub async fn serve(
     images: &Path,
     logs: &Path,
 ) -> Result<Served, LocalError> {
+    serve_with(
+        scenario,
+        run_id,
+        password,
+        images,
+        logs,
+        limits::Limits::default(),
+    )
+    .await
+}
+
+/// [`serve`] with other body limits, timeouts and async workers (tests shorten them).
+pub async fn serve_with(
+    scenario: &Scenario,
+    run_id: &str,
+    password: &str,
+    images: &Path,
+    logs: &Path,
+    limits: limits::Limits,
+) -> Result<Served, LocalError> {
     let hierarchy = cgroup::detect();
     let mut nodes = Vec::new();
     for n in &scenario.nodes {
@@ -543,11 +572,9 @@ pub async fn serve(
         .warm
         .timeout
         .max(Duration::from_secs(60));
-    let gw = Arc::new(gateway::Gateway::new(
-        registry.clone(),
-        password,
-        invoke_timeout,
-    ));
+    let gw = Arc::new(
+        gateway::Gateway::new(registry.clone(), password, invoke_timeout).with_limits(limits),
+    );
     let (listener, addr) = gateway::bind().await?;
     let server = tokio::spawn(gw.serve(listener));
     Ok(Served {

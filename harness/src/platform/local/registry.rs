@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use super::cgroup::{self, Enforcement, NodeCgroup};
+use super::logs::{LogStore, Source};
 use super::node::NodeRuntime;
 use super::secrets::{self, SecretStore};
 use super::{unix_ns, LocalError};
@@ -198,6 +199,8 @@ pub struct Registry {
     functions: Mutex<BTreeMap<String, Arc<Func>>>,
     health_timeout: Duration,
     secrets: Option<SecretStore>,
+    log_store: Arc<LogStore>,
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 /// A replica chosen for one call, and whether the call had to wait for it to start.
@@ -225,7 +228,14 @@ impl Registry {
             functions: Mutex::new(BTreeMap::new()),
             health_timeout,
             secrets: None,
+            log_store: Arc::default(),
+            stopping: Default::default(),
         }
+    }
+
+    /// Every replica's captured stdout and stderr.
+    pub fn log_store(&self) -> &Arc<LogStore> {
+        &self.log_store
     }
 
     /// Keep the run's secrets in `store` (without one, deployments naming secrets are refused).
@@ -351,6 +361,7 @@ impl Registry {
         if let Some(s) = &self.secrets {
             s.drop_view(name);
         }
+        self.log_store.forget(name);
         Ok(())
     }
 
@@ -391,6 +402,10 @@ impl Registry {
 
     /// Spawn one replica on the eligible node with the fewest live replicas of `f`.
     fn spawn(self: &Arc<Self>, f: &Arc<Func>) -> Result<Arc<Replica>, LocalError> {
+        // After shutdown, a late call (a queued async one, say) must not start a replica.
+        if self.stopping.load(Ordering::SeqCst) {
+            return Err(LocalError::Stopping);
+        }
         let eligible = lock(&f.eligible).clone();
         let live = f.live();
         let node = *eligible
@@ -419,12 +434,12 @@ impl Registry {
         };
         // Stamp before the fork: the child may run (and stamp its own start) before spawn returns.
         let spawned_ns = unix_ns(SystemTime::now());
-        let child = exec::spawn(
+        let mut child = exec::spawn_piped(
             &cmd,
             &SpawnOpts {
                 run_id: self.run_id.clone(),
                 cgroup_procs: procs,
-                log: Some(log),
+                log: Some(log.clone()),
                 new_session: false,
                 // The daemon's own home label passes on to its replicas.
                 home: std::env::var_os(exec::HOME_ENV).map(PathBuf::from),
@@ -436,6 +451,14 @@ impl Registry {
             },
         )?;
         let pid = child.id().unwrap_or(0);
+        let source = Source {
+            function: d.service.clone(),
+            namespace: NAMESPACE.to_string(),
+            instance: format!("{}-{}-{pid}", d.service, nr.node.name),
+            file: log,
+        };
+        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+        self.log_store.attach(source, stdout, stderr);
         let (tx, _) = watch::channel(ReplicaState::Starting);
         let r = Arc::new(Replica {
             node,
@@ -568,6 +591,7 @@ impl Registry {
 
     /// Kill every replica of every function and wait (bounded) for them to exit.
     pub async fn shutdown(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
         let all: Vec<Arc<Replica>> = lock(&self.functions)
             .values()
             .flat_map(|f| lock(&f.replicas).clone())
