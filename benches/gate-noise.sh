@@ -9,7 +9,8 @@
 #      its input 8 times instead of once (the same scenario file, so the same scenario hash),
 #      PLANTED runs of it, each compared with the last same-code run: must fail (exit 3) on cpu
 #      rows, and not on echo rows.
-# Environment: HISTORY (default 4), RUNS (default 6), PLANTED (default 2), OUT (target/gate-noise).
+# Environment: HISTORY (default 4), RUNS (default 6), PLANTED (default 2), OUT (target/gate-noise),
+# FB (a faasbed binary to use instead of building this checkout's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,8 +19,11 @@ RUNS=${RUNS:-6}
 PLANTED=${PLANTED:-2}
 OUT=${OUT:-target/gate-noise}
 SCENARIO=scenarios/local.toml
-cargo build --release -q -p faasbed
-FB=$PWD/target/release/faasbed
+# FB=/path/to/faasbed uses that binary as it is (no build).
+if [ -z "${FB:-}" ]; then
+  cargo build --release -q -p faasbed
+  FB=$PWD/target/release/faasbed
+fi
 rm -rf "$OUT"
 mkdir -p "$OUT"/{history,same,planted}
 OUT=$(cd "$OUT" && pwd)
