@@ -10,7 +10,7 @@
 # holding a faasbed tree (scenarios/ and images/functions/; its target/release/faasbed is used
 # when present, else this checkout's). Environment: ROUNDS (pairs, default 3), SCENARIO (path
 # inside each tree, default scenarios/local.toml), QUICK (1 = `bench --quick`, the default),
-# OUT (default target/ab). Exit status: that of `faasbed compare --gate` (0 pass, 3 regressed,
+# OUT (default target/ab), FB (a faasbed binary for trees without their own). Exit status: that of `faasbed compare --gate` (0 pass, 3 regressed,
 # 4 not comparable, 1 error).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,15 +39,17 @@ tree() {
   fi
 }
 
-# binary TREE: the faasbed binary to run for it (this checkout's, built; a worktree's, built
-# there; else the tree's own target/release/faasbed, or this checkout's).
+# binary TREE: the faasbed binary to run for it: a worktree's, built there; a tree's own
+# target/release/faasbed; else $FB when set, or this checkout's, built.
 binary() {
-  if [ "$1" = "$ROOT" ] || { [ ! -x "$1/target/release/faasbed" ] && [[ "$1" != "$OUT"/tree-* ]]; }; then
-    cargo build --release -q -p faasbed >&2 && echo "$ROOT/target/release/faasbed"
-  elif [[ "$1" == "$OUT"/tree-* ]]; then
+  if [[ "$1" == "$OUT"/tree-* ]]; then
     (cd "$1" && cargo build --release -q -p faasbed >&2) && echo "$1/target/release/faasbed"
-  else
+  elif [ "$1" != "$ROOT" ] && [ -x "$1/target/release/faasbed" ]; then
     echo "$1/target/release/faasbed"
+  elif [ -n "${FB:-}" ]; then
+    echo "$FB"
+  else
+    cargo build --release -q -p faasbed >&2 && echo "$ROOT/target/release/faasbed"
   fi
 }
 
