@@ -81,6 +81,11 @@ fn every_output_prints_the_same_percentiles() {
         table.contains("Hyndman & Fan type 7"),
         "the console names it"
     );
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(
+        html.contains("Hyndman &amp; Fan type 7"),
+        "report.html names it"
+    );
 
     for entry in json["results"].as_array().unwrap() {
         let function = entry["function"].as_str().unwrap();
