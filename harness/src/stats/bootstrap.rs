@@ -312,6 +312,7 @@ fn resample_into(data: &[f64], buf: &mut [f64], rng: &mut ChaCha8Rng) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
     use crate::stats::quantile::select_quantile;

@@ -249,7 +249,7 @@ fn finish(
     } else {
         (None, None)
     };
-    let significant = p_value.map_or(true, |p| p < opts.alpha);
+    let significant = p_value.is_none_or(|p| p < opts.alpha);
     let noise_floor = noise.map_or(0.0, |n| n.floor(base.len(), new.len()));
     let effective_threshold = opts.threshold.max(noise_floor);
     Ok(Comparison {
@@ -296,6 +296,7 @@ pub fn ratio_between(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
     use crate::stats::testdata::lognormal;
