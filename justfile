@@ -38,3 +38,11 @@ bench-report:
     FAASBED_KEEP_RUN=$PWD/target/bench-report cargo test --release -q -p faasbed --test report -- --ignored --nocapture million
     cargo build --release -q -p faasbed
     hyperfine --warmup 1 --runs 5 'target/release/faasbed report target/bench-report/million'
+
+# Does the regression gate hold here? Same-code `bench --quick` pairs must pass, a planted slowdown must fail.
+gate-noise:
+    bash benches/gate-noise.sh
+
+# A/B interleaved gate: BASE and NEW (git revisions or faasbed trees) bench alternately, then compare --gate.
+gate-ab BASE NEW:
+    bash benches/ab-gate.sh {{BASE}} {{NEW}}

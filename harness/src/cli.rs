@@ -18,6 +18,9 @@ use crate::spec::{self, PlatformKind, SpecError};
 /// The default scenario.
 pub const DEFAULT_SCENARIO: &str = "scenarios/local.toml";
 
+/// The exit codes of `faasbed compare` (see `report::compare::exit`).
+const COMPARE_EXIT_CODES: &str = "Exit codes: 0 compared (with --gate: the gate passed); 1 error (a run or file could not be read); 2 bad usage; 3 the gate failed (a regression, or a row on one side only without --allow-missing); 4 not comparable (scenario, emulation, --quick or experiment settings differ; --force compares anyway).";
+
 /// faasbed: a reproducible FaaS testbed and benchmark for hybrid x86_64 + ARM clusters.
 #[derive(Debug, Parser)]
 #[command(name = "faasbed", version, about, propagate_version = true)]
@@ -138,16 +141,37 @@ enum Command {
         /// Run directory (results/<run-id>).
         run_dir: PathBuf,
     },
-    /// Compare run NEW against run BASE: warm p50/p99 and cold median per function × class.
+    /// Compare NEW runs against BASE runs: warm p50/p99 and cold median per workload × class.
+    ///
+    /// Forms: `compare BASE NEW`, `compare BASE... -- NEW...`, `compare --base DIR... --new
+    /// DIR...`; each DIR is a run directory or a folder of runs. Several runs per side give the
+    /// gate a run-to-run noise floor; so does `--noise FILE` from `--learn-noise RUN RUN RUN...`.
+    #[command(after_help = COMPARE_EXIT_CODES)]
     Compare {
-        /// Baseline run directory.
-        base: PathBuf,
-        /// New run directory.
-        new: PathBuf,
-        /// Exit non-zero when any statistic regressed.
+        /// BASE NEW (two runs), or the BASE runs when NEW runs follow `--`.
+        runs: Vec<PathBuf>,
+        /// NEW runs, after `--`.
+        #[arg(last = true, value_name = "NEW")]
+        after: Vec<PathBuf>,
+        /// A BASE run or folder of runs (repeatable; with --new instead of positionals).
+        #[arg(long = "base", value_name = "DIR")]
+        base_dirs: Vec<PathBuf>,
+        /// A NEW run or folder of runs (repeatable).
+        #[arg(long = "new", value_name = "DIR")]
+        new_dirs: Vec<PathBuf>,
+        /// Decide the gate: exit 3 when any statistic regressed or a row is on one side only.
         #[arg(long)]
         gate: bool,
-        /// Compare even if the scenario hash or emulation flags differ.
+        /// With --gate: rows present on one side only do not fail the gate (still listed).
+        #[arg(long)]
+        allow_missing: bool,
+        /// A noise file learned from repeated runs (`--learn-noise`), for the noise floor.
+        #[arg(long, value_name = "FILE")]
+        noise: Option<PathBuf>,
+        /// Print a noise file (JSON) learned from the given runs of the same code and scenario.
+        #[arg(long, conflicts_with_all = ["gate", "noise", "json"])]
+        learn_noise: bool,
+        /// Compare even if the scenario, emulation flags, --quick or experiment settings differ.
         #[arg(long)]
         force: bool,
         /// Print JSON instead of Markdown.
@@ -231,6 +255,28 @@ pub enum CliError {
     /// A command ran but its result is a failure (message already printed).
     #[error("{0}")]
     Failed(String),
+    /// `compare --gate` failed (exit code 3).
+    #[error("{0}")]
+    GateFailed(String),
+    /// A command line that clap accepts but the command cannot use (exit code 2).
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl CliError {
+    /// The process exit code: 2 bad usage, 3 a failed gate, 4 runs not comparable, 1 otherwise
+    /// (130 for Ctrl-C is decided in [`main`]).
+    pub fn exit_code(&self) -> u8 {
+        use crate::report::compare::exit;
+        match self {
+            CliError::GateFailed(_) => exit::REGRESSED,
+            CliError::Usage(_) => exit::USAGE,
+            CliError::Report(crate::report::ReportError::Incomparable { .. }) => {
+                exit::NOT_COMPARABLE
+            }
+            _ => exit::ERROR,
+        }
+    }
 }
 
 /// Entry point of the `faasbed` binary.
@@ -279,7 +325,7 @@ fn exit_code(e: &CliError) -> ExitCode {
         say(&format!("  caused by: {s}"));
         src = s.source();
     }
-    ExitCode::FAILURE
+    ExitCode::from(e.exit_code())
 }
 
 /// Run a parsed command line.
@@ -391,13 +437,31 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Report { run_dir } => report_cmd(&run_dir),
         Command::Compare {
-            base,
-            new,
+            runs,
+            after,
+            base_dirs,
+            new_dirs,
             gate,
+            allow_missing,
+            noise,
+            learn_noise,
             force,
             json,
             threshold_pct,
-        } => compare_cmd(&base, &new, gate, force, json, threshold_pct / 100.0),
+        } => {
+            let sides = compare_sides(runs, after, base_dirs, new_dirs, learn_noise)?;
+            compare_cmd(
+                sides,
+                CompareFlags {
+                    gate,
+                    allow_missing,
+                    noise,
+                    force,
+                    json,
+                    threshold: threshold_pct / 100.0,
+                },
+            )
+        }
         Command::GatewayDaemon {
             run_dir,
             scenario,
@@ -438,26 +502,109 @@ fn report_cmd(run_dir: &Path) -> Result<(), CliError> {
     Ok(())
 }
 
-fn compare_cmd(
-    base: &Path,
-    new: &Path,
+/// The runs `compare` was given: BASE and NEW, or (for `--learn-noise`) every run in BASE.
+struct CompareSides {
+    base: Vec<PathBuf>,
+    new: Vec<PathBuf>,
+}
+
+/// The flags of `compare` besides the runs.
+struct CompareFlags {
     gate: bool,
+    allow_missing: bool,
+    noise: Option<PathBuf>,
     force: bool,
     json: bool,
     threshold: f64,
-) -> Result<(), CliError> {
+}
+
+/// Sort `compare`'s arguments into BASE and NEW runs (see its `--help` for the forms).
+fn compare_sides(
+    runs: Vec<PathBuf>,
+    after: Vec<PathBuf>,
+    base_dirs: Vec<PathBuf>,
+    new_dirs: Vec<PathBuf>,
+    learn_noise: bool,
+) -> Result<CompareSides, CliError> {
+    let usage = |what: &str| {
+        CliError::Usage(format!(
+            "compare: {what}; use `compare BASE NEW`, `compare BASE... -- NEW...` or `compare --base DIR --new DIR` (each DIR a run directory or a folder of runs)"
+        ))
+    };
+    if learn_noise {
+        let all: Vec<PathBuf> = runs
+            .into_iter()
+            .chain(after)
+            .chain(base_dirs)
+            .chain(new_dirs)
+            .collect();
+        if all.len() < 2
+            && all
+                .iter()
+                .all(|p| p.join(crate::store::files::RUN).is_file())
+        {
+            return Err(usage(
+                "--learn-noise needs at least two runs of the same scenario (or a folder of them)",
+            ));
+        }
+        return Ok(CompareSides {
+            base: all,
+            new: Vec::new(),
+        });
+    }
+    let (base, new) = if !base_dirs.is_empty() || !new_dirs.is_empty() {
+        if !runs.is_empty() || !after.is_empty() {
+            return Err(usage(
+                "give the runs either as --base/--new or as positionals, not both",
+            ));
+        }
+        (base_dirs, new_dirs)
+    } else if !after.is_empty() {
+        (runs, after)
+    } else if runs.len() == 2 {
+        let mut it = runs.into_iter();
+        (it.next().into_iter().collect(), it.collect())
+    } else {
+        return Err(usage(&format!("{} run(s) given without `--`", runs.len())));
+    };
+    if base.is_empty() {
+        return Err(usage("no BASE run"));
+    }
+    if new.is_empty() {
+        return Err(usage("no NEW run"));
+    }
+    Ok(CompareSides { base, new })
+}
+
+fn compare_cmd(sides: CompareSides, f: CompareFlags) -> Result<(), CliError> {
     use crate::report::compare;
-    let r = compare::compare_dirs(base, new, threshold, force)?;
-    let out = if json {
+    if sides.new.is_empty() {
+        let file = compare::learn_noise(&sides.base, f.force)?;
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&file).unwrap_or_default()
+        );
+        return Ok(());
+    }
+    let noise = match &f.noise {
+        Some(p) => Some(compare::NoiseFile::read(p)?),
+        None => None,
+    };
+    let settings = compare::Settings {
+        force: f.force,
+        noise,
+    };
+    let mut r = compare::compare_paths(&sides.base, &sides.new, f.threshold, &settings)?;
+    if f.gate {
+        r.decide_gate(f.allow_missing);
+    }
+    let out = if f.json {
         compare::json(&r)
     } else {
         compare::markdown(&r)
     };
     print!("{}", String::from_utf8_lossy(&out));
-    match (gate, r.gate()) {
-        (true, Err(e)) => Err(CliError::Failed(e)),
-        _ => Ok(()),
-    }
+    r.gate_result().map_err(CliError::GateFailed)
 }
 
 fn require_local(s: &spec::Scenario) -> Result<(), CliError> {

@@ -1,15 +1,16 @@
 //! `summary.json`: per function × node, warm latency (corrected and uncorrected) and verified
 //! cold starts, rebuilt from `run.json` + `samples.jsonl` alone so it survives any crash.
+//!
+//! Percentiles are the exact ones of the raw samples ([`crate::stats::PERCENTILE_DEFINITION`]),
+//! the same function `report.md`, `summary.csv` and `compare` use; the HdrHistogram logs are not
+//! read here.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::measure::cold::{ColdSample, PHASES};
-use crate::measure::record::{
-    Phase, Sample, DEFAULT_LATE_THRESHOLD_NS, HISTOGRAM_MAX_NS, HISTOGRAM_SIGFIG,
-};
+use crate::measure::record::{Phase, Sample, DEFAULT_LATE_THRESHOLD_NS};
 use crate::stats;
 use crate::store::manifest::RunManifest;
 use crate::store::samples::{self, Record};
@@ -56,7 +57,8 @@ pub struct Entry {
     pub cold: Option<ColdSummary>,
 }
 
-/// Latency percentiles in microseconds.
+/// Latency percentiles in microseconds, of successful requests (see
+/// [`crate::stats::PERCENTILE_DEFINITION`]).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PercentilesUs {
     /// Median.
@@ -109,23 +111,29 @@ pub struct ColdSummary {
     pub phases_median_ms: BTreeMap<String, f64>,
 }
 
-fn pcts(h: &Histogram<u64>) -> Option<PercentilesUs> {
-    (!h.is_empty()).then(|| {
-        let us = |v: u64| v as f64 / 1e3;
-        PercentilesUs {
-            p50: us(h.value_at_quantile(0.5)),
-            p90: us(h.value_at_quantile(0.9)),
-            p99: us(h.value_at_quantile(0.99)),
-            p999: us(h.value_at_quantile(0.999)),
-            max: us(h.max()),
-            mean: h.mean() / 1e3,
-        }
-    })
+impl PercentilesUs {
+    /// The percentiles of latencies in ms, converted to µs: the summary of
+    /// [`stats::Summary::from_samples`], which every report prints; `None` for no sample.
+    pub fn from_ms(latencies_ms: &[f64]) -> Option<PercentilesUs> {
+        let s = stats::Summary::from_samples(latencies_ms).ok()?;
+        let us = |ms: f64| ms * 1e3;
+        Some(PercentilesUs {
+            p50: us(s.p50),
+            p90: us(s.p90),
+            p99: us(s.p99),
+            p999: us(s.p999),
+            max: us(s.max),
+            mean: us(s.mean),
+        })
+    }
 }
 
+#[derive(Default)]
 struct WarmAcc {
-    corrected: Histogram<u64>,
-    uncorrected: Histogram<u64>,
+    /// Corrected latency of successful requests, ms (the unit the reports compute in).
+    corrected_ms: Vec<f64>,
+    /// Uncorrected latency of successful requests, ms.
+    uncorrected_ms: Vec<f64>,
     requests: u64,
     ok: u64,
     errors: BTreeMap<String, u64>,
@@ -135,21 +143,10 @@ struct WarmAcc {
 }
 
 impl WarmAcc {
-    fn new() -> Result<WarmAcc, hdrhistogram::CreationError> {
-        let h = || Histogram::new_with_bounds(1, HISTOGRAM_MAX_NS, HISTOGRAM_SIGFIG);
-        Ok(WarmAcc {
-            corrected: h()?,
-            uncorrected: h()?,
-            requests: 0,
-            ok: 0,
-            errors: BTreeMap::new(),
-            late: 0,
-            first_intended: u64::MAX,
-            last_end: 0,
-        })
-    }
-
     fn add(&mut self, s: &Sample) {
+        if self.requests == 0 {
+            self.first_intended = u64::MAX;
+        }
         self.requests += 1;
         self.first_intended = self.first_intended.min(s.intended_ns);
         self.last_end = self.last_end.max(s.end_ns);
@@ -157,13 +154,14 @@ impl WarmAcc {
             self.late += 1;
         }
         match &s.error {
-            None => self.ok += 1,
+            None => {
+                self.ok += 1;
+                // The same conversion as `report::data` (ns → ms), so both print equal figures.
+                self.corrected_ms.push(s.corrected_ns() as f64 / 1e6);
+                self.uncorrected_ms.push(s.uncorrected_ns() as f64 / 1e6);
+            }
             Some(k) => *self.errors.entry(enum_name(k)).or_default() += 1,
         }
-        // Values are clamped into the histogram's range, so recording cannot fail.
-        let clamp = |v: u64| v.clamp(1, HISTOGRAM_MAX_NS);
-        let _ = self.corrected.record(clamp(s.corrected_ns()));
-        let _ = self.uncorrected.record(clamp(s.uncorrected_ns()));
     }
 }
 
@@ -181,26 +179,11 @@ pub fn from_store(store: &RunStore) -> Result<RunSummary, StoreError> {
     let mut warm: BTreeMap<(String, String), WarmAcc> = BTreeMap::new();
     let mut cold: BTreeMap<(String, String), Vec<ColdSample>> = BTreeMap::new();
     let path = store.path(files::SAMPLES);
-    let mut hist_err = None;
     let read = if path.exists() {
         samples::read(&path, |r| match r {
             Record::Warm(s) if s.phase == Phase::Measure => {
                 let node = s.node.clone().unwrap_or_else(|| UNKNOWN_NODE.into());
-                let key = (s.function.clone(), node);
-                if !warm.contains_key(&key) {
-                    match WarmAcc::new() {
-                        Ok(a) => {
-                            warm.insert(key.clone(), a);
-                        }
-                        Err(e) => {
-                            hist_err.get_or_insert(e);
-                            return;
-                        }
-                    }
-                }
-                if let Some(a) = warm.get_mut(&key) {
-                    a.add(&s);
-                }
+                warm.entry((s.function.clone(), node)).or_default().add(&s);
             }
             Record::Warm(_) => {}
             Record::Cold(c) => {
@@ -211,12 +194,6 @@ pub fn from_store(store: &RunStore) -> Result<RunSummary, StoreError> {
     } else {
         Default::default()
     };
-    if let Some(e) = hist_err {
-        return Err(StoreError::Hdr {
-            path,
-            message: e.to_string(),
-        });
-    }
     let target_rps = m
         .scenario
         .pointer("/experiment/warm")
@@ -239,8 +216,8 @@ pub fn from_store(store: &RunStore) -> Result<RunSummary, StoreError> {
                     late_sends: a.late,
                     target_rps,
                     achieved_rps: a.requests as f64 / (window_ns as f64 / 1e9),
-                    corrected_us: pcts(&a.corrected),
-                    uncorrected_us: pcts(&a.uncorrected),
+                    corrected_us: PercentilesUs::from_ms(&a.corrected_ms),
+                    uncorrected_us: PercentilesUs::from_ms(&a.uncorrected_ms),
                 }
             });
             let c = cold
@@ -343,7 +320,8 @@ impl RunSummary {
             "median ms",
             "p90 ms"
         );
-        let ms = |v: f64| format!("{:.2}", v / 1e3);
+        // The report's number format (3 decimals), so the same figure reads the same everywhere.
+        let ms = |v: f64| crate::report::markdown::num(v / 1e3);
         for e in &self.results {
             let arch = if e.emulated {
                 format!("{}*", e.arch)
@@ -382,10 +360,10 @@ impl RunSummary {
                     format!("{}/{}", c.verified, c.total),
                     c.first_byte_ms
                         .as_ref()
-                        .map_or("-".into(), |s| format!("{:.1}", s.p50)),
+                        .map_or("-".into(), |s| crate::report::markdown::num(s.p50)),
                     c.first_byte_ms
                         .as_ref()
-                        .map_or("-".into(), |s| format!("{:.1}", s.p90)),
+                        .map_or("-".into(), |s| crate::report::markdown::num(s.p90)),
                 ),
                 None => ("-".into(), "-".into(), "-".into()),
             };
@@ -401,7 +379,8 @@ impl RunSummary {
                 "* emulated (QEMU user mode on this host): not a measurement of real hardware"
             );
         }
-        let _ = writeln!(t, "warm latency is corrected for coordinated omission (from the intended send time); cold = time to first byte of verified cold starts");
+        let _ = writeln!(t, "warm latency of successful requests, corrected for coordinated omission (from the intended send time); cold = time to first byte of verified cold starts");
+        let _ = writeln!(t, "percentiles: {}", stats::PERCENTILE_DEFINITION);
         t
     }
 }

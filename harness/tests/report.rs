@@ -5,92 +5,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
+#[path = "support/runs.rs"]
+mod runs;
+
 use faasbed::measure::record::{Phase, HISTOGRAM_MAX_NS, HISTOGRAM_SIGFIG};
 use faasbed::report::{self, compare, csv, markdown, plot, Plotter, PlottersPlotter};
 use faasbed::store::samples::{Record, RecordRef};
 use faasbed::store::{files, hlog, RunStore};
 use hdrhistogram::Histogram;
-
-const FIXTURE: &str = "tests/fixtures/runs/quick-local";
-
-fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURE)
-}
-
-/// Copy the fixture run into `<tmp>/<name>` (never touching the fixture).
-fn copy_run(tmp: &Path, name: &str) -> PathBuf {
-    let dst = tmp.join(name);
-    std::fs::create_dir_all(dst.join(files::HDR)).unwrap();
-    for f in [files::RUN, files::SAMPLES, files::SUMMARY] {
-        std::fs::copy(fixture().join(f), dst.join(f)).unwrap();
-    }
-    for e in std::fs::read_dir(fixture().join(files::HDR)).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), dst.join(files::HDR).join(e.file_name())).unwrap();
-    }
-    dst
-}
-
-fn scale(v: u64, by: f64) -> u64 {
-    (v as f64 * by).round() as u64
-}
-
-/// Multiply every warm and cold latency of `function` by `by`, and rewrite its HDR logs.
-fn slow_down(run: &Path, function: &str, by: f64) {
-    let path = run.join(files::SAMPLES);
-    let mut records = Vec::new();
-    faasbed::store::samples::read(&path, |r| records.push(r)).unwrap();
-    let hist = || Histogram::<u64>::new_with_bounds(1, HISTOGRAM_MAX_NS, HISTOGRAM_SIGFIG).unwrap();
-    let (mut corr, mut unc) = (hist(), hist());
-    let mut node = None;
-    let mut out = String::new();
-    for r in &mut records {
-        match r {
-            Record::Warm(s) if s.function == function => {
-                let t0 = s.intended_ns;
-                s.sent_ns = t0 + scale(s.sent_ns - t0, by);
-                s.first_byte_ns = s.first_byte_ns.map(|f| t0 + scale(f - t0, by));
-                s.end_ns = t0 + scale(s.end_ns - t0, by);
-                if s.phase == Phase::Measure && s.error.is_none() {
-                    corr.record(s.corrected_ns().max(1)).unwrap();
-                    unc.record(s.uncorrected_ns().max(1)).unwrap();
-                    node = s.node.clone();
-                }
-            }
-            Record::Cold(c) if c.function == function => {
-                let t0 = c.invoked_unix_ns;
-                let at = |v: Option<u64>| v.map(|v| t0 + scale(v - t0, by));
-                c.first_byte_ns = scale(c.first_byte_ns, by);
-                c.total_ns = scale(c.total_ns, by);
-                c.spawned_unix_ns = at(c.spawned_unix_ns);
-                c.started_unix_ns = at(c.started_unix_ns);
-                c.healthy_unix_ns = at(c.healthy_unix_ns);
-            }
-            _ => {}
-        }
-        let line = match r {
-            Record::Warm(s) => serde_json::to_string(&RecordRef::Warm(s)),
-            Record::Cold(c) => serde_json::to_string(&RecordRef::Cold(c)),
-        };
-        out.push_str(&line.unwrap());
-        out.push('\n');
-    }
-    std::fs::write(&path, out).unwrap();
-    let node = node.expect("the function has measured warm samples");
-    let interval = |tag, h| hlog::Interval {
-        tag,
-        start: Duration::ZERO,
-        duration: Duration::from_secs(2),
-        histogram: h,
-    };
-    hlog::write(
-        &RunStore::open(run).hlog_path(function, &node),
-        SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_773_670),
-        "slowed down by the report tests",
-        &[interval("corrected", &corr), interval("uncorrected", &unc)],
-    )
-    .unwrap();
-}
+use runs::{copy_run, fixture, slow_down};
 
 fn faasbed(args: &[&Path], flags: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_faasbed"))
@@ -114,8 +37,8 @@ fn csv_snapshot() {
 
 #[test]
 fn compare_snapshots_of_a_run_against_itself() {
-    let r = compare::compare_dirs(&fixture(), &fixture(), 0.05, false).unwrap();
-    assert!(r.gate().is_ok());
+    let mut r = compare::compare_dirs(&fixture(), &fixture(), 0.05, false).unwrap();
+    assert!(r.decide_gate(false).passed);
     insta::assert_snapshot!(
         "compare_json",
         String::from_utf8(compare::json(&r)).unwrap()
@@ -292,7 +215,7 @@ fn gate_fails_and_names_the_function_that_got_30_percent_slower() {
     );
 
     let out = faasbed(&[&base, &new], &["compare", "--gate"]);
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(i32::from(compare::exit::REGRESSED)));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("echo-pi4") && err.contains("regression"),
@@ -333,7 +256,7 @@ fn compare_refuses_a_different_scenario_unless_forced() {
     let text = std::fs::read_to_string(&run_json).unwrap();
     std::fs::write(&run_json, text.replace("f88675d9b930", "000000000000")).unwrap();
     let err = compare::compare_dirs(&base, &new, 0.05, false).unwrap_err();
-    assert!(err.to_string().contains("scenario hash"), "{err}");
+    assert!(err.to_string().contains("the scenario of run"), "{err}");
     let r = compare::compare_dirs(&base, &new, 0.05, true).unwrap();
     assert!(r.forced_mismatch.is_some());
     assert!(String::from_utf8(compare::markdown(&r))

@@ -1,15 +1,36 @@
-//! `faasbed compare BASE NEW`: per workload × class, warm p50, warm p99 and cold median of NEW
-//! against BASE (bootstrap ratio + Mann–Whitney via `stats::classify`), and the regression gate.
+//! `faasbed compare`: per workload × class, warm p50, warm p99 and cold median of the NEW runs
+//! against the BASE runs (bootstrap ratio, run-to-run noise floor, Mann–Whitney for medians via
+//! `stats::classify_runs`), the regression gate, and the noise file learned from repeated runs.
+//!
+//! Output (Markdown and JSON) is in [`super::compare_out`].
 
-use std::fmt::Write as _;
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::data::{read, Group, ReportData};
 use super::markdown::num;
 use super::ReportError;
-use crate::stats::{self, CompareOpts, Metric, Verdict};
+use crate::stats::{self, CompareOpts, Metric, RunNoise, Verdict};
+use crate::store::files;
+
+pub use super::compare_out::{json, markdown};
+
+/// Exit codes of `faasbed compare` (also in `--help` and the README).
+pub mod exit {
+    /// Compared; with `--gate`, the gate passed.
+    pub const OK: u8 = 0;
+    /// An error: a run or noise file could not be read, or a statistic could not be computed.
+    pub const ERROR: u8 = 1;
+    /// Bad usage (wrong arguments).
+    pub const USAGE: u8 = 2;
+    /// `--gate` failed: a statistic regressed, or a row is present on one side only.
+    pub const REGRESSED: u8 = 3;
+    /// The runs are not comparable (scenario, emulation, `--quick` or experiment settings
+    /// differ); `--force` compares them anyway.
+    pub const NOT_COMPARABLE: u8 = 4;
+}
 
 /// One compared statistic.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -22,29 +43,75 @@ pub struct Row {
     pub functions: Vec<String>,
     /// `warm_p50`, `warm_p99` or `cold_median`.
     pub metric: &'static str,
-    /// Samples in BASE and NEW (count).
+    /// Samples in BASE and NEW, over all their runs (count).
     pub n: (usize, usize),
-    /// The statistic in BASE and NEW, ms.
+    /// The statistic of BASE and NEW, ms: the geometric mean of the per-run statistics (the
+    /// statistic itself for one run).
     pub value_ms: (f64, f64),
-    /// The comparison (ratio NEW/BASE with its interval, p-value, verdict).
+    /// The statistic of each BASE run and each NEW run, ms.
+    pub per_run_ms: (Vec<f64>, Vec<f64>),
+    /// The comparison (ratio NEW/BASE with its interval, noise floor, p-value, verdict).
     pub comparison: stats::Comparison,
 }
 
-/// The comparison of two runs.
+/// A row that could not be compared because one side lacks it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Missing {
+    /// Workload.
+    pub workload: String,
+    /// Class label.
+    pub class: String,
+    /// Functions of the workload on this class, on the side that has it.
+    pub functions: Vec<String>,
+    /// The metric, when the group exists on both sides but one side has no sample for it.
+    pub metric: Option<&'static str>,
+    /// What is missing where, e.g. "only in BASE" or "no verified cold start in NEW run X".
+    pub why: String,
+}
+
+impl Missing {
+    /// "echo-pi4 (echo on pi4 (emulated)): only in BASE".
+    pub fn describe(&self) -> String {
+        let what = match self.metric {
+            Some(m) => format!("{m} of {} on {}", self.workload, self.class),
+            None => format!("{} on {}", self.workload, self.class),
+        };
+        format!("{} ({what}): {}", self.functions.join(", "), self.why)
+    }
+}
+
+/// The gate's outcome (present when `--gate` was given).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GateOutcome {
+    /// Whether the gate passed.
+    pub passed: bool,
+    /// Every regression: functions, workload, class, metric, ratio and interval.
+    pub regressions: Vec<String>,
+    /// Rows present on one side only, which fail the gate unless `allow_missing`.
+    pub missing: Vec<String>,
+    /// `--allow-missing`: rows on one side only are listed but do not fail the gate.
+    pub allow_missing: bool,
+}
+
+/// The comparison of the BASE runs with the NEW runs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
-    /// BASE run id.
-    pub base: String,
-    /// NEW run id.
-    pub new: String,
+    /// BASE run ids.
+    pub base: Vec<String>,
+    /// NEW run ids.
+    pub new: Vec<String>,
     /// Gate settings.
     pub opts: CompareOpts,
-    /// Whether the runs' scenario or emulation differ (compared anyway with `--force`).
+    /// Why the runs are not comparable, when they were compared anyway with `--force`.
     pub forced_mismatch: Option<String>,
+    /// The runs the learned noise file (`--noise`) came from, when one was given.
+    pub noise_from: Option<Vec<String>>,
     /// Rows by workload, class, metric.
     pub rows: Vec<Row>,
-    /// Workload × class pairs present in only one run.
-    pub unmatched: Vec<String>,
+    /// Rows present on one side only.
+    pub missing: Vec<Missing>,
+    /// The gate's outcome; `None` without `--gate` (a classification only).
+    pub gate: Option<GateOutcome>,
 }
 
 impl Report {
@@ -56,44 +123,105 @@ impl Report {
             .collect()
     }
 
-    /// `Err` naming every regression (function, class, metric, ratio) when any regressed.
-    pub fn gate(&self) -> Result<(), String> {
-        let r = self.regressions();
-        if r.is_empty() {
-            return Ok(());
-        }
-        let names: Vec<String> = r
+    /// Decide the gate: it fails on any regression and, unless `allow_missing`, on any row
+    /// present on one side only. Stores the outcome in `self.gate` and returns it.
+    pub fn decide_gate(&mut self, allow_missing: bool) -> &GateOutcome {
+        let regressions: Vec<String> = self
+            .regressions()
             .iter()
             .map(|r| {
                 format!(
-                    "{} ({} on {}) {} ×{} [{}, {}]",
+                    "{} ({} on {}) {} ×{} [{}, {}] > 1 + {}",
                     r.functions.join(", "),
                     r.workload,
                     r.class,
                     r.metric,
                     num(r.comparison.ratio),
                     num(r.comparison.ci.0),
-                    num(r.comparison.ci.1)
+                    num(r.comparison.ci.1),
+                    num(r.comparison.effective_threshold)
                 )
             })
             .collect();
+        let missing: Vec<String> = self.missing.iter().map(Missing::describe).collect();
+        let passed = regressions.is_empty() && (allow_missing || missing.is_empty());
+        self.gate.insert(GateOutcome {
+            passed,
+            regressions,
+            missing,
+            allow_missing,
+        })
+    }
+
+    /// `Err` with one line naming every reason the gate failed; `Ok` when it passed or was not
+    /// decided.
+    pub fn gate_result(&self) -> Result<(), String> {
+        let Some(g) = self.gate.as_ref().filter(|g| !g.passed) else {
+            return Ok(());
+        };
+        let mut parts = Vec::new();
+        if !g.regressions.is_empty() {
+            parts.push(format!(
+                "{} regression(s): {}",
+                g.regressions.len(),
+                g.regressions.join("; ")
+            ));
+        }
+        if !g.missing.is_empty() && !g.allow_missing {
+            parts.push(format!(
+                "{} row(s) on one side only (pass --allow-missing to accept): {}",
+                g.missing.len(),
+                g.missing.join("; ")
+            ));
+        }
         Err(format!(
-            "{} regression(s) of run {} against {}: {}",
-            names.len(),
-            self.new,
-            self.base,
-            names.join("; ")
+            "gate failed for {} against {}: {}",
+            self.new.join(", "),
+            self.base.join(", "),
+            parts.join("; ")
         ))
     }
 }
 
-/// Why two runs are not comparable, if they are not: scenario hash or emulation flags differ.
+/// The value of `--quick` a run recorded (`run.json` options).
+fn quick(d: &ReportData) -> bool {
+    d.manifest.options.get("quick").map(String::as_str) == Some("true")
+}
+
+/// Leaf paths whose values differ between two JSON values ("warm.duration \"2s\" vs \"5s\"").
+fn json_diff(prefix: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Vec<String>) {
+    use serde_json::Value::Object;
+    match (a, b) {
+        (Object(x), Object(y)) => {
+            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for k in keys {
+                let null = serde_json::Value::Null;
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                json_diff(
+                    &p,
+                    x.get(k).unwrap_or(&null),
+                    y.get(k).unwrap_or(&null),
+                    out,
+                );
+            }
+        }
+        _ if a != b => out.push(format!("{prefix} {a} vs {b}")),
+        _ => {}
+    }
+}
+
+/// Why run `new` cannot be compared with run `base`, if it cannot: the scenario hash, the
+/// emulation flags, `--quick` or the resolved experiment settings differ.
 pub fn mismatch(base: &ReportData, new: &ReportData) -> Option<String> {
     let (b, n) = (&base.manifest, &new.manifest);
     if b.scenario_hash != n.scenario_hash {
         return Some(format!(
-            "scenario hash {} differs from {}",
-            b.scenario_hash, n.scenario_hash
+            "the scenario of run {} (sha256 {}) differs from that of run {} ({})",
+            b.run_id, b.scenario_hash, n.run_id, n.scenario_hash
         ));
     }
     let flags = |d: &ReportData| {
@@ -107,83 +235,317 @@ pub fn mismatch(base: &ReportData, new: &ReportData) -> Option<String> {
         v.dedup();
         (d.manifest.emulated, v)
     };
-    (flags(base) != flags(new)).then(|| "the emulation flags of the nodes differ".to_string())
+    if flags(base) != flags(new) {
+        return Some(format!(
+            "the emulation flags of the nodes of runs {} and {} differ",
+            b.run_id, n.run_id
+        ));
+    }
+    if quick(base) != quick(new) {
+        let (q, full) = if quick(base) { (b, n) } else { (n, b) };
+        return Some(format!(
+            "run {} ran with --quick (2 s warm runs, 5 cold repetitions) and run {} did not",
+            q.run_id, full.run_id
+        ));
+    }
+    let exp = |d: &ReportData| {
+        d.manifest
+            .scenario
+            .get("experiment")
+            .cloned()
+            .unwrap_or_default()
+    };
+    let mut diff = Vec::new();
+    json_diff("", &exp(base), &exp(new), &mut diff);
+    (!diff.is_empty()).then(|| {
+        format!(
+            "the experiment settings of runs {} and {} differ: {}",
+            b.run_id,
+            n.run_id,
+            diff.join(", ")
+        )
+    })
+}
+
+/// The first reason any run of `base` or `new` is not comparable with the first BASE run.
+fn mismatch_all(base: &[ReportData], new: &[ReportData]) -> Option<String> {
+    let first = base.first()?;
+    base.iter()
+        .chain(new)
+        .skip(1)
+        .find_map(|d| mismatch(first, d))
 }
 
 type Extract = fn(&Group) -> Vec<f64>;
 
-const METRICS: [(&str, Metric, Extract); 3] = [
-    ("warm_p50", Metric::P50, Group::warm_ok_ms),
-    ("warm_p99", Metric::P99, Group::warm_ok_ms),
-    ("cold_median", Metric::Median, Group::cold_verified_ms),
+/// The compared statistics: name, metric, sample, and what an empty sample means.
+const METRICS: [(&str, Metric, Extract, &str); 3] = [
+    (
+        "warm_p50",
+        Metric::P50,
+        Group::warm_ok_ms,
+        "no successful warm request",
+    ),
+    (
+        "warm_p99",
+        Metric::P99,
+        Group::warm_ok_ms,
+        "no successful warm request",
+    ),
+    (
+        "cold_median",
+        Metric::Median,
+        Group::cold_verified_ms,
+        "no verified cold start",
+    ),
 ];
 
-/// Compare two loaded runs with `opts`; refuses incomparable runs unless `force`.
+/// (workload, class) of every group of every run, in order.
+fn group_keys(runs: &[&ReportData]) -> Vec<(String, String)> {
+    let mut keys: Vec<(String, String)> = runs
+        .iter()
+        .flat_map(|d| {
+            d.groups
+                .iter()
+                .map(|g| (g.workload.clone(), g.class.clone()))
+        })
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// The groups of (workload, class) in each run, or the run ids that lack it.
+fn groups_of<'d>(
+    runs: &'d [ReportData],
+    (w, c): &(String, String),
+) -> Result<Vec<&'d Group>, Vec<String>> {
+    let found: Vec<Option<&Group>> = runs.iter().map(|d| d.group(w, c)).collect();
+    if found.iter().all(Option::is_some) {
+        Ok(found.into_iter().flatten().collect())
+    } else {
+        Err(runs
+            .iter()
+            .zip(&found)
+            .filter(|(_, g)| g.is_none())
+            .map(|(d, _)| d.manifest.run_id.clone())
+            .collect())
+    }
+}
+
+/// Settings of one comparison beyond [`CompareOpts`].
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// Compare even when the runs are not comparable.
+    pub force: bool,
+    /// A noise file learned from repeated runs (`--noise`).
+    pub noise: Option<NoiseFile>,
+}
+
+/// Compare the NEW runs with the BASE runs; refuses runs that are not comparable unless
+/// `settings.force`.
+pub fn compare_runs(
+    base: &[ReportData],
+    new: &[ReportData],
+    opts: CompareOpts,
+    settings: &Settings,
+) -> Result<Report, ReportError> {
+    let ids = |runs: &[ReportData]| -> Vec<String> {
+        runs.iter().map(|d| d.manifest.run_id.clone()).collect()
+    };
+    let (base_ids, new_ids) = (ids(base), ids(new));
+    let incomparable = |reason: String| ReportError::Incomparable {
+        base: base_ids.join(", "),
+        new: new_ids.join(", "),
+        reason,
+    };
+    if base.is_empty() || new.is_empty() {
+        return Err(incomparable("a side has no run".into()));
+    }
+    let mut why = mismatch_all(base, new);
+    if let (Some(file), None) = (&settings.noise, &why) {
+        why = file.mismatch(&base[0]);
+    }
+    if let (Some(reason), false) = (&why, settings.force) {
+        return Err(incomparable(reason.clone()));
+    }
+    let learned: BTreeMap<(&str, &str, &str), RunNoise> = settings
+        .noise
+        .iter()
+        .flat_map(|f| &f.rows)
+        .map(|r| {
+            (
+                (r.workload.as_str(), r.class.as_str(), r.metric.as_str()),
+                r.noise,
+            )
+        })
+        .collect();
+    let mut rows = Vec::new();
+    let mut missing = Vec::new();
+    let all: Vec<&ReportData> = base.iter().chain(new).collect();
+    for key in group_keys(&all) {
+        let (gb, gn) = match (groups_of(base, &key), groups_of(new, &key)) {
+            (Ok(b), Ok(n)) => (b, n),
+            (b, n) => {
+                let present = b.as_ref().ok().or(n.as_ref().ok());
+                let functions = present.map_or_else(Vec::new, |gs| functions_of(gs));
+                let side = |r: &Result<Vec<&Group>, Vec<String>>, name: &str, all: usize| match r {
+                    Err(lack) if lack.len() == all => Some(format!("not in {name}")),
+                    Err(lack) => Some(format!("missing from {name} run(s) {}", lack.join(", "))),
+                    Ok(_) => None,
+                };
+                let why = [side(&b, "BASE", base.len()), side(&n, "NEW", new.len())]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let label = present
+                    .and_then(|gs| gs.first())
+                    .map_or_else(|| key.1.clone(), |g| g.class_label());
+                missing.push(Missing {
+                    workload: key.0.clone(),
+                    class: label,
+                    functions,
+                    metric: None,
+                    why,
+                });
+                continue;
+            }
+        };
+        let label = gn[0].class_label();
+        let functions = functions_of(&gn);
+        for (name, metric, extract, empty) in METRICS {
+            let xb: Vec<Vec<f64>> = gb.iter().map(|g| extract(g)).collect();
+            let xn: Vec<Vec<f64>> = gn.iter().map(|g| extract(g)).collect();
+            let lacking = |xs: &[Vec<f64>], runs: &[ReportData], side: &str| -> Vec<String> {
+                xs.iter()
+                    .zip(runs)
+                    .filter(|(x, _)| x.is_empty())
+                    .map(|(_, d)| format!("{empty} in {side} run {}", d.manifest.run_id))
+                    .collect()
+            };
+            let mut lack = lacking(&xb, base, "BASE");
+            lack.extend(lacking(&xn, new, "NEW"));
+            let all_empty = xb.iter().chain(&xn).all(Vec::is_empty);
+            if all_empty {
+                // Neither side measured it (e.g. `--skip-cold`): nothing to compare or miss.
+                continue;
+            }
+            if !lack.is_empty() {
+                missing.push(Missing {
+                    workload: key.0.clone(),
+                    class: label.clone(),
+                    functions: functions.clone(),
+                    metric: Some(name),
+                    why: lack.join("; "),
+                });
+                continue;
+            }
+            let rb: Vec<&[f64]> = xb.iter().map(Vec::as_slice).collect();
+            let rn: Vec<&[f64]> = xn.iter().map(Vec::as_slice).collect();
+            let learned = learned
+                .get(&(key.0.as_str(), label.as_str(), name))
+                .copied();
+            let comparison =
+                stats::classify_runs(&rb, &rn, metric, opts, learned).map_err(|source| {
+                    ReportError::Stats {
+                        run: new_ids.join(", "),
+                        what: format!("{name} of {} on {}", key.0, label),
+                        source,
+                    }
+                })?;
+            let (pb, pn) = (per_run(&xb, metric), per_run(&xn, metric));
+            rows.push(Row {
+                workload: key.0.clone(),
+                class: label.clone(),
+                functions: functions.clone(),
+                metric: name,
+                n: (xb.iter().map(Vec::len).sum(), xn.iter().map(Vec::len).sum()),
+                value_ms: (
+                    stats::geometric_mean(pb.iter().copied()),
+                    stats::geometric_mean(pn.iter().copied()),
+                ),
+                per_run_ms: (pb, pn),
+                comparison,
+            });
+        }
+    }
+    Ok(Report {
+        base: base_ids,
+        new: new_ids,
+        opts,
+        forced_mismatch: why,
+        noise_from: settings.noise.as_ref().map(|f| f.runs.clone()),
+        rows,
+        missing,
+        gate: None,
+    })
+}
+
+/// The statistic of each run, ms: the printed percentile ([`stats::quantile`]).
+fn per_run(samples: &[Vec<f64>], metric: Metric) -> Vec<f64> {
+    samples
+        .iter()
+        .map(|x| stats::quantile(x, metric.quantile().unwrap_or(0.5)).unwrap_or(f64::NAN))
+        .collect()
+}
+
+fn functions_of(groups: &[&Group]) -> Vec<String> {
+    let mut f: Vec<String> = groups
+        .iter()
+        .flat_map(|g| g.functions.iter().cloned())
+        .collect();
+    f.sort();
+    f.dedup();
+    f
+}
+
+/// Compare two loaded runs (one per side); refuses incomparable runs unless `force`.
 pub fn compare(
     base: &ReportData,
     new: &ReportData,
     opts: CompareOpts,
     force: bool,
 ) -> Result<Report, ReportError> {
-    let why = mismatch(base, new);
-    if let (Some(reason), false) = (&why, force) {
-        return Err(ReportError::Incomparable {
-            base: base.manifest.run_id.clone(),
-            new: new.manifest.run_id.clone(),
-            reason: reason.clone(),
-        });
-    }
-    let mut rows = Vec::new();
-    let mut unmatched = Vec::new();
-    for g in &new.groups {
-        let Some(b) = base.group(&g.workload, &g.class) else {
-            unmatched.push(format!(
-                "{} on {} (only in NEW)",
-                g.workload,
-                g.class_label()
-            ));
-            continue;
-        };
-        for (name, metric, extract) in METRICS {
-            let (xb, xn) = (extract(b), extract(g));
-            if xb.is_empty() || xn.is_empty() {
-                continue;
-            }
-            let comparison =
-                stats::classify(&xb, &xn, metric, opts).map_err(|source| ReportError::Stats {
-                    run: new.manifest.run_id.clone(),
-                    what: format!("{name} of {} on {}", g.workload, g.class),
-                    source,
-                })?;
-            let (mut sb, mut sn) = (xb.clone(), xn.clone());
-            rows.push(Row {
-                workload: g.workload.clone(),
-                class: g.class_label(),
-                functions: g.functions.iter().cloned().collect(),
-                metric: name,
-                n: (xb.len(), xn.len()),
-                value_ms: (metric.compute(&mut sb), metric.compute(&mut sn)),
-                comparison,
-            });
-        }
-    }
-    for g in &base.groups {
-        if new.group(&g.workload, &g.class).is_none() {
-            unmatched.push(format!(
-                "{} on {} (only in BASE)",
-                g.workload,
-                g.class_label()
-            ));
-        }
-    }
-    Ok(Report {
-        base: base.manifest.run_id.clone(),
-        new: new.manifest.run_id.clone(),
+    compare_runs(
+        std::slice::from_ref(base),
+        std::slice::from_ref(new),
         opts,
-        forced_mismatch: why,
-        rows,
-        unmatched,
-    })
+        &Settings { force, noise: None },
+    )
+}
+
+/// The run directories `path` names: itself when it holds `run.json`, else its subfolders that
+/// do (a baseline folder of several runs), sorted.
+pub fn run_dirs(path: &Path) -> Result<Vec<PathBuf>, ReportError> {
+    if path.join(files::RUN).is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let no_runs = || ReportError::NoRuns {
+        path: path.to_path_buf(),
+    };
+    let entries = std::fs::read_dir(path).map_err(|_| no_runs())?;
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.join(files::RUN).is_file())
+        .collect();
+    dirs.sort();
+    if dirs.is_empty() {
+        return Err(no_runs());
+    }
+    Ok(dirs)
+}
+
+/// Read every run `paths` name (run directories or folders of runs).
+pub fn load_runs(paths: &[PathBuf]) -> Result<Vec<ReportData>, ReportError> {
+    let mut out = Vec::new();
+    for p in paths {
+        for d in run_dirs(p)? {
+            out.push(read(&d)?);
+        }
+    }
+    Ok(out)
 }
 
 /// Load and compare the runs in two directories; the bootstrap is seeded from BASE's seed.
@@ -193,70 +555,157 @@ pub fn compare_dirs(
     threshold: f64,
     force: bool,
 ) -> Result<Report, ReportError> {
-    let (b, n) = (read(base)?, read(new)?);
+    compare_paths(
+        &[base.to_path_buf()],
+        &[new.to_path_buf()],
+        threshold,
+        &Settings { force, noise: None },
+    )
+}
+
+/// Load the BASE and NEW runs (directories or folders of runs) and compare them; the bootstrap
+/// is seeded from the first BASE run's seed.
+pub fn compare_paths(
+    base: &[PathBuf],
+    new: &[PathBuf],
+    threshold: f64,
+    settings: &Settings,
+) -> Result<Report, ReportError> {
+    let (b, n) = (load_runs(base)?, load_runs(new)?);
     let opts = CompareOpts {
         threshold,
-        seed: b.manifest.seed,
+        seed: b.first().map_or(0, |d| d.manifest.seed),
         ..CompareOpts::default()
     };
-    compare(&b, &n, opts, force)
+    compare_runs(&b, &n, opts, settings)
 }
 
-fn verdict_word(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Improved => "improved",
-        Verdict::Unchanged => "unchanged",
-        Verdict::Regressed => "**regressed**",
+/// A noise file: the run-to-run spread of each compared statistic, learned from repeated runs
+/// of the same code and scenario (`faasbed compare --learn-noise RUN RUN ...`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoiseFile {
+    /// Format version (1).
+    pub format: u32,
+    /// sha256 of the scenario file of the runs.
+    pub scenario_hash: String,
+    /// Whether the runs ran with `--quick`.
+    pub quick: bool,
+    /// The runs it was learned from.
+    pub runs: Vec<String>,
+    /// One entry per workload × class × metric.
+    pub rows: Vec<NoiseRow>,
+}
+
+/// The run-to-run spread of one statistic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoiseRow {
+    /// Workload.
+    pub workload: String,
+    /// Class label.
+    pub class: String,
+    /// `warm_p50`, `warm_p99` or `cold_median`.
+    pub metric: String,
+    /// Spread of ln(statistic) between the runs, with its degrees of freedom.
+    pub noise: RunNoise,
+    /// The statistic of each run, ms.
+    pub per_run_ms: Vec<f64>,
+}
+
+impl NoiseFile {
+    /// Why this file does not describe runs like `run` (another scenario, or `--quick` differs).
+    pub fn mismatch(&self, run: &ReportData) -> Option<String> {
+        if self.scenario_hash != run.manifest.scenario_hash {
+            return Some(format!(
+                "the noise file was learned from runs of another scenario (sha256 {}) than run {} ({})",
+                self.scenario_hash, run.manifest.run_id, run.manifest.scenario_hash
+            ));
+        }
+        (self.quick != quick(run)).then(|| {
+            format!(
+                "the noise file was learned from {} runs and run {} is {}",
+                if self.quick { "--quick" } else { "full" },
+                run.manifest.run_id,
+                if quick(run) {
+                    "a --quick run"
+                } else {
+                    "a full run"
+                }
+            )
+        })
+    }
+
+    /// Read a noise file written by [`learn_noise`].
+    pub fn read(path: &Path) -> Result<NoiseFile, ReportError> {
+        let bad = |reason: String| ReportError::NoiseFile {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        let f: NoiseFile = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        if f.format != 1 {
+            return Err(bad(format!("format {} is not 1", f.format)));
+        }
+        Ok(f)
     }
 }
 
-/// The comparison as Markdown (for CI job summaries).
-pub fn markdown(r: &Report) -> Vec<u8> {
-    let mut out = format!(
-        "## faasbed compare: {} → {}\n\nThreshold {:.1}%, alpha {:.3}; ratio = NEW/BASE with a {:.1}% bootstrap interval; Mann–Whitney p for the median metrics.\n\n",
-        r.base,
-        r.new,
-        r.opts.threshold * 100.0,
-        r.opts.alpha,
-        (1.0 - r.opts.alpha) * 100.0,
-    );
-    if let Some(why) = &r.forced_mismatch {
-        let _ = writeln!(out, "**Compared with --force although {why}.**\n");
+/// Learn the run-to-run noise of every compared statistic from repeated runs of the same code
+/// and scenario (at least two; each path a run directory or a folder of runs). Rows missing
+/// from some run are left out. Refuses runs that are not comparable unless `force`.
+pub fn learn_noise(paths: &[PathBuf], force: bool) -> Result<NoiseFile, ReportError> {
+    let runs = load_runs(paths)?;
+    let ids: Vec<String> = runs.iter().map(|d| d.manifest.run_id.clone()).collect();
+    if runs.len() < 2 {
+        return Err(ReportError::NoiseFile {
+            path: paths.first().cloned().unwrap_or_default(),
+            reason: format!(
+                "learning noise needs at least 2 runs of the same scenario, got {}",
+                runs.len()
+            ),
+        });
     }
-    out.push_str("| workload | class | metric | BASE ms | NEW ms | ratio [CI] | p | verdict |\n|---|---|---|---|---|---|---|---|\n");
-    for row in &r.rows {
-        let c = &row.comparison;
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} | {} [{}, {}] | {} | {} |",
-            row.workload,
-            row.class,
-            row.metric,
-            num(row.value_ms.0),
-            num(row.value_ms.1),
-            num(c.ratio),
-            num(c.ci.0),
-            num(c.ci.1),
-            num(c.p_value),
-            verdict_word(c.verdict)
-        );
+    if let (Some(reason), false) = (mismatch_all(&runs, &[]), force) {
+        return Err(ReportError::Incomparable {
+            base: ids[0].clone(),
+            new: ids[1..].join(", "),
+            reason,
+        });
     }
-    for u in &r.unmatched {
-        let _ = writeln!(out, "\nNot compared: {u}");
-    }
-    out.push('\n');
-    match r.gate() {
-        Ok(()) => out.push_str("Gate: pass (no regression).\n"),
-        Err(e) => {
-            let _ = writeln!(out, "Gate: FAIL — {e}");
+    let mut rows = Vec::new();
+    let all: Vec<&ReportData> = runs.iter().collect();
+    for key in group_keys(&all) {
+        let Ok(gs) = groups_of(&runs, &key) else {
+            continue;
+        };
+        for (name, metric, extract, _) in METRICS {
+            let xs: Vec<Vec<f64>> = gs.iter().map(|g| extract(g)).collect();
+            if xs.iter().any(Vec::is_empty) {
+                continue;
+            }
+            let per = per_run(&xs, metric);
+            let noise = RunNoise::from_groups(&[&per]).map_err(|source| ReportError::Stats {
+                run: ids.join(", "),
+                what: format!("run-to-run noise of {name} of {} on {}", key.0, key.1),
+                source,
+            })?;
+            if let Some(noise) = noise {
+                rows.push(NoiseRow {
+                    workload: key.0.clone(),
+                    class: gs[0].class_label(),
+                    metric: name.to_string(),
+                    noise,
+                    per_run_ms: per,
+                });
+            }
         }
     }
-    out.into_bytes()
-}
-
-/// The comparison as pretty JSON.
-pub fn json(r: &Report) -> Vec<u8> {
-    let mut v = serde_json::to_vec_pretty(r).unwrap_or_default();
-    v.push(b'\n');
-    v
+    Ok(NoiseFile {
+        format: 1,
+        scenario_hash: runs[0].manifest.scenario_hash.clone(),
+        quick: quick(&runs[0]),
+        runs: ids,
+        rows,
+    })
 }

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use super::data::ReportData;
-use super::markdown::{provenance, text_tables};
+use super::markdown::{percentile_note, provenance, text_tables};
 use super::plot::Chart;
 
 /// Escape text for HTML element content and attributes.
@@ -60,6 +60,7 @@ pub fn render(d: &ReportData, charts: &[Chart]) -> Vec<u8> {
         }
         out.push_str("</table>\n");
     }
+    let _ = writeln!(out, "<p>{}</p>", inline(&percentile_note()));
     out.push_str("<h2>Plots</h2>\n");
     for c in charts {
         let _ = writeln!(

@@ -167,6 +167,14 @@ pub fn text_tables(d: &ReportData) -> Vec<TextTable> {
     vec![warm, cold, phases, ratios]
 }
 
+/// The sentence that says how every percentile in the report is computed.
+pub fn percentile_note() -> String {
+    format!(
+        "Percentiles (p50, p90, p99, p99.9, medians): {}; the same figures as summary.json, summary.csv and `faasbed compare`. The percentile spectrum plots are drawn from the HdrHistogram logs (3 significant digits).",
+        crate::stats::PERCENTILE_DEFINITION
+    )
+}
+
 /// Provenance lines (run, scenario, host, nodes), Markdown-formatted.
 pub fn provenance(d: &ReportData) -> Vec<String> {
     let m = &d.manifest;
@@ -235,6 +243,7 @@ pub fn render(d: &ReportData) -> Vec<u8> {
     for t in text_tables(d) {
         md_table(&mut out, &t);
     }
+    let _ = writeln!(out, "{}\n", percentile_note());
     out.push_str("Plots: see `plots/` (SVG and PNG) and `report.html`.\n");
     out.into_bytes()
 }

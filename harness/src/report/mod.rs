@@ -5,6 +5,7 @@
 //! charts go through the [`plot::Plotter`] trait; [`write_all`] writes every file into the run dir.
 
 pub mod compare;
+pub mod compare_out;
 pub mod csv;
 pub mod data;
 pub mod font;
@@ -46,13 +47,20 @@ pub enum ReportError {
         #[source]
         source: crate::store::StoreError,
     },
-    /// Two runs cannot be compared (different scenario or emulation); `--force` overrides.
-    #[error("runs {base} and {new} are not comparable: {reason}; rerun with the same scenario, or pass --force")]
+    /// Runs cannot be compared (different scenario, emulation, `--quick` or experiment
+    /// settings); `--force` overrides.
+    #[error("runs {base} and {new} are not comparable: {reason}; compare runs of the same scenario and settings, or pass --force")]
     Incomparable {
         base: String,
         new: String,
         reason: String,
     },
+    /// A path named as a run holds no run.
+    #[error("{} holds no run (no run.json in it or in its subfolders); pass a run directory such as results/<run-id>, or a folder of them", path.display())]
+    NoRuns { path: PathBuf },
+    /// A noise file (`compare --noise`) could not be read.
+    #[error("noise file {}: {reason}; write one with `faasbed compare --learn-noise RUN RUN RUN > noise.json`", path.display())]
+    NoiseFile { path: PathBuf, reason: String },
 }
 
 /// Files written by [`write_all`].

@@ -2,9 +2,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::bootstrap::{bootstrap_quantile_ratio, bootstrap_ratio, BootstrapOpts, RatioEstimate};
+use super::bootstrap::{
+    bootstrap_quantile_ratio, bootstrap_quantile_ratio_runs, bootstrap_ratio, BootstrapOpts,
+    RatioEstimate,
+};
 use super::error::{check_open_unit, check_sample, StatsError};
 use super::mannwhitney::mann_whitney;
+use super::noise::RunNoise;
 use super::quantile::select_quantile;
 
 /// The statistic a comparison is made on; computed on latency-like samples (any unit).
@@ -92,19 +96,30 @@ pub enum Verdict {
     Regressed,
 }
 
-/// Outcome of [`classify`]: the new/base ratio of the metric, its interval, the rank test and the verdict.
+/// Outcome of [`classify`]: the new/base ratio of the metric, its interval, the rank test, the
+/// run-to-run noise floor and the verdict.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Comparison {
     /// The statistic compared.
     pub metric: Metric,
-    /// `metric(new) / metric(base)` on the full samples (unitless; > 1 means slower).
+    /// `metric(new) / metric(base)` on the full samples (unitless; > 1 means slower). With
+    /// several runs per side, each side's statistic is the geometric mean of its runs'.
     pub ratio: f64,
-    /// Percentile-bootstrap interval `(lo, hi)` of the ratio at level 1 − alpha.
+    /// Percentile-bootstrap interval `(lo, hi)` of the ratio at level 1 − alpha (sampling
+    /// variation within the runs).
     pub ci: (f64, f64),
-    /// Two-sided Mann–Whitney p-value of new vs base (always reported; gates only the median).
-    pub p_value: f64,
-    /// Rank-biserial effect size of new vs base in [−1, 1]; positive when new tends larger.
-    pub effect_size: f64,
+    /// Two-sided Mann–Whitney p-value of new vs base, for the median only (`None` for tail
+    /// quantiles and the mean: the rank test is a test of location, not of those statistics).
+    pub p_value: Option<f64>,
+    /// Rank-biserial effect size of new vs base in [−1, 1] (positive when new tends larger), for
+    /// the median only.
+    pub effect_size: Option<f64>,
+    /// Run-to-run spread of the statistic used for the noise floor, when one is known.
+    pub noise: Option<RunNoise>,
+    /// The noise floor as a fraction (0.12 = 12 %): see [`RunNoise::floor`]; 0 when unknown.
+    pub noise_floor: f64,
+    /// The threshold the interval was held against: `max(threshold, noise_floor)`, a fraction.
+    pub effective_threshold: f64,
     /// The decision.
     pub verdict: Verdict,
     /// True when a sample exceeded `max_samples`, so the interval is the wider m-out-of-n one.
@@ -126,6 +141,9 @@ pub struct Comparison {
 /// it tests a shift of the whole distribution, not those statistics. Assumes independent iid
 /// samples in the same unit. Errors (never panics) on empty samples, NaN/±inf, `alpha ∉ (0, 1)`,
 /// a negative or non-finite threshold, zero resamples, or a zero base statistic.
+///
+/// This sees one run per side, so it knows nothing of run-to-run variation: see
+/// [`classify_runs`] for the gate that does.
 pub fn classify(
     base: &[f64],
     new: &[f64],
@@ -134,6 +152,56 @@ pub fn classify(
 ) -> Result<Comparison, StatsError> {
     check_sample("base", base)?;
     check_sample("new", new)?;
+    check_opts(opts)?;
+    let est = ratio_between(new, base, metric, boot_opts(opts)).map_err(base_denominator)?;
+    finish(&[base], &[new], metric, opts, est, None)
+}
+
+/// [`classify`] for sides of one or more runs of the same code, with a run-to-run noise floor.
+///
+/// The ratio is `metric(new)/metric(base)` where each side's statistic is the geometric mean of
+/// its runs' statistics; its interval comes from [`bootstrap_quantile_ratio_runs`] (within-run
+/// variation). The run-to-run spread σ of `ln metric(run)` is pooled ([`RunNoise::pool`]) from
+/// the BASE runs, the NEW runs (each side with ≥ 2 runs, [`RunNoise::from_groups`]) and
+/// `learned` (e.g. from repeated baselines), and gives the noise floor
+/// `f = RunNoise::floor(#base, #new)`. The rule of [`classify`] then applies with the threshold
+/// `max(opts.threshold, f)`: a change counts only when it is credibly larger than both the
+/// threshold and what the same code shows between runs. The Mann–Whitney test (median only)
+/// runs on the pooled samples of each side. Quantile metrics only; the mean is refused with
+/// `OutOfRange`.
+pub fn classify_runs(
+    base: &[&[f64]],
+    new: &[&[f64]],
+    metric: Metric,
+    opts: CompareOpts,
+    learned: Option<RunNoise>,
+) -> Result<Comparison, StatsError> {
+    check_opts(opts)?;
+    let Some(q) = metric.quantile() else {
+        return Err(StatsError::OutOfRange {
+            name: "metric (a quantile)",
+            value: f64::NAN,
+            range: "median, p50, p90, p99 or p999",
+        });
+    };
+    let est =
+        bootstrap_quantile_ratio_runs(new, base, q, boot_opts(opts)).map_err(|e| match e {
+            StatsError::Empty { which: "numerator" } => StatsError::Empty { which: "new" },
+            StatsError::Empty { .. } => StatsError::Empty { which: "base" },
+            other => base_denominator(other),
+        })?;
+    let per_run = |runs: &[&[f64]]| -> Vec<f64> {
+        runs.iter()
+            .map(|r| metric.compute(&mut r.to_vec()))
+            .collect()
+    };
+    let (sb, sn) = (per_run(base), per_run(new));
+    let mut parts: Vec<RunNoise> = RunNoise::from_groups(&[&sb, &sn])?.into_iter().collect();
+    parts.extend(learned);
+    finish(base, new, metric, opts, est, RunNoise::pool(&parts))
+}
+
+fn check_opts(opts: CompareOpts) -> Result<(), StatsError> {
     check_open_unit("alpha", opts.alpha)?;
     if !(opts.threshold >= 0.0 && opts.threshold.is_finite()) {
         return Err(StatsError::OutOfRange {
@@ -142,28 +210,58 @@ pub fn classify(
             range: "[0, ∞)",
         });
     }
-    let boot = BootstrapOpts {
+    Ok(())
+}
+
+fn boot_opts(opts: CompareOpts) -> BootstrapOpts {
+    BootstrapOpts {
         resamples: opts.resamples,
         level: 1.0 - opts.alpha,
         seed: opts.seed,
         max_samples: opts.max_samples,
-    };
-    let est = ratio_between(new, base, metric, boot).map_err(|e| match e {
+    }
+}
+
+/// A zero denominator is BASE's statistic.
+fn base_denominator(e: StatsError) -> StatsError {
+    match e {
         StatsError::BadDenominator { value, .. } => StatsError::BadDenominator {
             which: "base",
             value,
         },
         other => other,
-    })?;
-    let rank = mann_whitney(new, base)?;
-    let significant = !metric.needs_rank_test() || rank.p_value < opts.alpha;
+    }
+}
+
+/// The rank test (median only), the noise floor and the verdict.
+fn finish(
+    base: &[&[f64]],
+    new: &[&[f64]],
+    metric: Metric,
+    opts: CompareOpts,
+    est: RatioEstimate,
+    noise: Option<RunNoise>,
+) -> Result<Comparison, StatsError> {
+    let (p_value, effect_size) = if metric.needs_rank_test() {
+        let pooled = |runs: &[&[f64]]| runs.concat();
+        let rank = mann_whitney(&pooled(new), &pooled(base))?;
+        (Some(rank.p_value), Some(rank.effect_size))
+    } else {
+        (None, None)
+    };
+    let significant = p_value.is_none_or(|p| p < opts.alpha);
+    let noise_floor = noise.map_or(0.0, |n| n.floor(base.len(), new.len()));
+    let effective_threshold = opts.threshold.max(noise_floor);
     Ok(Comparison {
         metric,
         ratio: est.ratio,
         ci: est.ci,
-        p_value: rank.p_value,
-        effect_size: rank.effect_size,
-        verdict: verdict(est.ci, opts.threshold, significant),
+        p_value,
+        effect_size,
+        noise,
+        noise_floor,
+        effective_threshold,
+        verdict: verdict(est.ci, effective_threshold, significant),
         subsampled: est.subsampled,
     })
 }
@@ -198,6 +296,7 @@ pub fn ratio_between(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
     use crate::stats::testdata::lognormal;
@@ -233,7 +332,11 @@ mod tests {
             let c = gate(&base, &new, metric);
             assert_eq!(c.verdict, Verdict::Regressed, "{c:?}");
             assert!(c.ci.0 < 1.3 && 1.3 < c.ci.1, "{c:?}");
-            assert!(c.effect_size > 0.0);
+            if metric == Metric::Median || metric == Metric::P50 {
+                assert!(c.effect_size.unwrap() > 0.0);
+            } else {
+                assert_eq!((c.p_value, c.effect_size), (None, None));
+            }
         }
     }
 
@@ -243,7 +346,10 @@ mod tests {
         let new = lognormal(N, 6, 0.7);
         let c = gate(&base, &new, Metric::Median);
         assert_eq!(c.verdict, Verdict::Improved, "{c:?}");
-        assert!(c.p_value < 0.05 && c.effect_size < 0.0, "{c:?}");
+        assert!(
+            c.p_value.unwrap() < 0.05 && c.effect_size.unwrap() < 0.0,
+            "{c:?}"
+        );
     }
 
     #[test]
@@ -255,6 +361,70 @@ mod tests {
             gate(&base, &new, Metric::Median).verdict,
             Verdict::Unchanged
         );
+    }
+
+    /// Six runs of the same code, each shifted by its own run effect (×0.90 … ×1.12, as a shared
+    /// machine gives), 200 samples each.
+    fn shifted_runs(seed: u64, slower: f64) -> Vec<Vec<f64>> {
+        [0.90, 1.04, 0.97, 1.12, 1.0, 0.94]
+            .iter()
+            .enumerate()
+            .map(|(i, effect)| lognormal(200, seed + i as u64, effect * slower))
+            .collect()
+    }
+
+    fn refs(runs: &[Vec<f64>]) -> Vec<&[f64]> {
+        runs.iter().map(Vec::as_slice).collect()
+    }
+
+    #[test]
+    fn run_to_run_shifts_fail_a_single_pair_but_not_the_runs_gate() {
+        let opts = CompareOpts {
+            seed: 7,
+            resamples: 500,
+            ..CompareOpts::default()
+        };
+        let runs = shifted_runs(100, 1.0);
+        // One run against another of the same code: the within-run interval calls it regressed.
+        let single = classify(&runs[0], &runs[3], Metric::P50, opts).unwrap();
+        assert_eq!(single.verdict, Verdict::Regressed, "{single:?}");
+        // Three runs a side: the between-run spread sets a floor above that shift.
+        let (base, new) = (refs(&runs[..3]), refs(&runs[3..]));
+        let c = classify_runs(&base, &new, Metric::P50, opts, None).unwrap();
+        assert_eq!(c.verdict, Verdict::Unchanged, "{c:?}");
+        assert!(c.noise_floor > 0.05 && c.effective_threshold == c.noise_floor);
+        assert_eq!(c.noise.unwrap().df, 4.0);
+        // The same pair with a noise floor learned from the six runs is unchanged too.
+        let per_run: Vec<f64> = runs
+            .iter()
+            .map(|r| Metric::P50.compute(&mut r.clone()))
+            .collect();
+        let learned = RunNoise::from_groups(&[&per_run]).unwrap();
+        let c = classify_runs(&[&runs[0]], &[&runs[3]], Metric::P50, opts, learned).unwrap();
+        assert_eq!(c.verdict, Verdict::Unchanged, "{c:?}");
+    }
+
+    #[test]
+    fn a_real_slowdown_clears_the_noise_floor() {
+        let opts = CompareOpts {
+            seed: 8,
+            resamples: 500,
+            ..CompareOpts::default()
+        };
+        let base = shifted_runs(200, 1.0);
+        let new = shifted_runs(300, 1.8);
+        let c =
+            classify_runs(&refs(&base[..3]), &refs(&new[..3]), Metric::P50, opts, None).unwrap();
+        assert_eq!(c.verdict, Verdict::Regressed, "{c:?}");
+        assert!(c.ci.0 > 1.0 + c.noise_floor);
+        let p99 =
+            classify_runs(&refs(&base[..3]), &refs(&new[..3]), Metric::P99, opts, None).unwrap();
+        assert_eq!((p99.p_value, p99.effect_size), (None, None), "{p99:?}");
+        assert!(classify_runs(&refs(&base), &refs(&new), Metric::Mean, opts, None).is_err());
+        assert!(matches!(
+            classify_runs(&[], &refs(&new), Metric::P50, opts, None),
+            Err(StatsError::Empty { which: "base" })
+        ));
     }
 
     #[test]

@@ -13,18 +13,27 @@ pub mod bootstrap;
 pub mod ci;
 pub mod compare;
 pub mod mannwhitney;
+pub mod noise;
 pub mod quantile;
 pub mod summary;
 #[cfg(test)]
 mod testdata;
 
-pub use bootstrap::{bootstrap_quantile_ratio, bootstrap_ratio, BootstrapOpts, RatioEstimate};
+pub use bootstrap::{
+    bootstrap_quantile_ratio, bootstrap_quantile_ratio_runs, bootstrap_ratio, geometric_mean,
+    BootstrapOpts, RatioEstimate,
+};
 pub use ci::{
     mean_ci, median_ci, order_stat_indices, quantile_ci, IndexMethod, MeanInterval,
     OrderStatInterval, EXACT_BINOMIAL_MAX_N,
 };
-pub use compare::{classify, ratio_between, CompareOpts, Comparison, Metric, Verdict};
+pub use compare::{
+    classify, classify_runs, ratio_between, CompareOpts, Comparison, Metric, Verdict,
+};
 pub use error::StatsError;
 pub use mannwhitney::{mann_whitney, MannWhitney};
-pub use quantile::{quantile, quantile_sorted, select_quantile, sorted_finite};
+pub use noise::{RunNoise, NOISE_LEVEL};
+pub use quantile::{
+    quantile, quantile_sorted, select_quantile, sorted_finite, PERCENTILE_DEFINITION,
+};
 pub use summary::Summary;

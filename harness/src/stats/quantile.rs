@@ -2,6 +2,11 @@
 
 use super::error::{check_sample, StatsError};
 
+/// The one percentile definition of every printed figure (`summary.json`, the console table,
+/// `report.md`/`report.html`, `summary.csv`, `faasbed compare`): [`quantile_sorted`] over the
+/// raw samples. Reports quote this text.
+pub const PERCENTILE_DEFINITION: &str = "exact quantiles of the raw samples, Hyndman & Fan type 7 (linear interpolation between order statistics, as R's and NumPy's default)";
+
 /// The `q`-quantile of ascending, NaN-free `sorted` data, in the unit of the data.
 ///
 /// Method: Hyndman & Fan (1996), "Sample quantiles in statistical packages", *The American
