@@ -185,7 +185,13 @@ pub fn from_store(store: &RunStore) -> Result<RunSummary, StoreError> {
     let read = if path.exists() {
         samples::read(&path, |r| match r {
             Record::Warm(s) if s.phase == Phase::Measure => {
-                let node = s.node.clone().unwrap_or_else(|| UNKNOWN_NODE.into());
+                // A failure that named no node counts against the node it was routed to, when
+                // known (the function runs on one node only).
+                let node = s
+                    .node
+                    .clone()
+                    .or_else(|| s.routed_node.clone())
+                    .unwrap_or_else(|| UNKNOWN_NODE.into());
                 let key = (s.function.clone(), node);
                 if !warm.contains_key(&key) {
                     match WarmAcc::new() {
