@@ -805,6 +805,10 @@ async fn bench_cmd(
         );
     } else {
         print!("{}", summary.table());
+        let (events, _) = crate::store::events::read(&store.path(crate::store::files::EVENTS))?;
+        for ((f, n), (crashed, restarted, last)) in crate::report::requests::event_counts(&events) {
+            println!("{f} on {n}: replica crashed {crashed} time(s) (last: {last}), restarted {restarted} time(s)");
+        }
         println!("results: {}", store.dir().display());
     }
     let mut empty = summary.empty_results();

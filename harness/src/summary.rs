@@ -401,6 +401,32 @@ impl RunSummary {
                 e.function, e.node, e.class, arch, p50, p90, p99, p999, rate, err, ok, med, cp90
             );
         }
+        // Below the table: errors by kind and late sends of every row that had any.
+        for e in &self.results {
+            let Some(w) = &e.warm else { continue };
+            let errs: u64 = w.errors.values().sum();
+            if errs == 0 && w.late_sends == 0 {
+                continue;
+            }
+            let kinds: Vec<String> = w
+                .errors
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            let _ = writeln!(
+                t,
+                "{} on {}: {errs} error(s) ({}), {} late send(s)",
+                e.function,
+                e.node,
+                if kinds.is_empty() {
+                    "none".to_string()
+                } else {
+                    kinds.join(", ")
+                },
+                w.late_sends
+            );
+        }
         if self.emulated {
             let _ = writeln!(
                 t,

@@ -88,16 +88,24 @@ pub fn dominant(p50_ms: Option<f64>, facts: &NodeFacts) -> String {
         _ => None,
     };
     let link_note = link.map(|(rtt, share)| {
-        format!(
-            "link RTT {} = {:.0}% of p50",
-            ms(rtt),
-            (share * 100.0).min(999.0)
-        )
+        if rtt == 0.0 {
+            "no link delay".to_string()
+        } else {
+            format!(
+                "link RTT {} = {:.0}% of p50",
+                ms(rtt),
+                (share * 100.0).min(999.0)
+            )
+        }
     });
     let mut parts = Vec::new();
     match link {
-        Some((_, share)) if share >= LINK_DOMINATES => {
-            parts.push(format!("link: {}", link_note.clone().unwrap_or_default()));
+        Some((rtt, share)) if share >= LINK_DOMINATES => {
+            parts.push(format!(
+                "link (RTT {} = {:.0}% of p50)",
+                ms(rtt),
+                (share * 100.0).min(999.0)
+            ));
             parts.extend(quota);
             if facts.emulated {
                 parts.push("emulated".into());
@@ -106,12 +114,12 @@ pub fn dominant(p50_ms: Option<f64>, facts: &NodeFacts) -> String {
         _ => {
             if facts.emulated {
                 parts.push(format!(
-                    "emulation: QEMU {} on the host",
+                    "emulation (QEMU {} on the host)",
                     facts.qemu_cpu.as_deref().unwrap_or("user mode")
                 ));
                 parts.extend(quota);
             } else if let Some(q) = quota {
-                parts.push(format!("CPU: {q}"));
+                parts.push(q);
             } else {
                 parts.push("compute on the host CPU".into());
             }
@@ -311,19 +319,19 @@ mod tests {
     fn the_link_dominates_when_its_rtt_is_most_of_the_median() {
         assert_eq!(
             dominant(Some(12.0), &facts(10.0, 1.0, false)),
-            "link: link RTT 10.0 ms = 83% of p50"
+            "link (RTT 10.0 ms = 83% of p50)"
         );
         assert_eq!(
             dominant(Some(40.0), &facts(10.0, 0.5, true)),
-            "emulation: QEMU cortex-a7 on the host; CPU quota 0.5 core; link RTT 10.0 ms = 25% of p50"
+            "emulation (QEMU cortex-a7 on the host); CPU quota 0.5 core; link RTT 10.0 ms = 25% of p50"
         );
         assert_eq!(
             dominant(Some(2.0), &facts(0.0, 0.5, false)),
-            "CPU: CPU quota 0.5 core; link RTT 0.00 ms = 0% of p50"
+            "CPU quota 0.5 core; no link delay"
         );
         assert_eq!(
             dominant(Some(0.3), &facts(0.0, 1.0, false)),
-            "compute on the host CPU; link RTT 0.00 ms = 0% of p50"
+            "compute on the host CPU; no link delay"
         );
     }
 }
