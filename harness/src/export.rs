@@ -48,6 +48,9 @@ impl From<ExportArgs> for Exports {
     }
 }
 
+/// An exporter: the summary → the file's bytes.
+type Render = fn(&RunSummary) -> Vec<u8>;
+
 /// Where each export goes (none: not exported).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Exports {
@@ -68,7 +71,7 @@ impl Exports {
     /// Write every asked-for export of `s`; returns the files written.
     pub fn write(&self, s: &RunSummary) -> Result<Vec<PathBuf>, ExportError> {
         let mut out = Vec::new();
-        let jobs: [(&Option<PathBuf>, &'static str, fn(&RunSummary) -> Vec<u8>); 3] = [
+        let jobs: [(&Option<PathBuf>, &'static str, Render); 3] = [
             (&self.json, "--export-json", json),
             (&self.csv, "--export-csv", csv),
             (&self.markdown, "--export-markdown", markdown),
@@ -144,7 +147,7 @@ fn cells(e: &crate::summary::Entry) -> Vec<String> {
                 ms(c, |p| p.max),
             ]);
         }
-        None => row.extend(std::iter::repeat(String::new()).take(12)),
+        None => row.extend(std::iter::repeat_n(String::new(), 12)),
     }
     match &e.cold {
         Some(c) => row.extend([
@@ -159,7 +162,7 @@ fn cells(e: &crate::summary::Entry) -> Vec<String> {
                 .map(|s| f3(s.p90))
                 .unwrap_or_default(),
         ]),
-        None => row.extend(std::iter::repeat(String::new()).take(4)),
+        None => row.extend(std::iter::repeat_n(String::new(), 4)),
     }
     row
 }
