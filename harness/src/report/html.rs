@@ -41,8 +41,9 @@ const STYLE: &str = "body{font-family:sans-serif;font-size:16px;max-width:1100px
 table{border-collapse:collapse;margin-bottom:1em;font-size:14px}\
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}\
 td:first-child,td:nth-child(2){text-align:left}\
-table.headline{font-size:16px}table.headline td:nth-child(6),table.headline td:nth-child(7){text-align:left}\
-table.headline th{background:#eef3f8}\
+th{background:#f3f5f8}td{white-space:nowrap}\
+table.headline{font-size:16px}table.headline td:nth-child(6){text-align:left;white-space:normal}table.headline td:nth-child(7){text-align:left}\
+table.headline th{background:#e3ecf5}\
 figure{margin:1.5em 0}figure svg{width:100%;min-width:960px;height:auto}\
 figcaption{font-size:14px;color:#444}";
 

@@ -544,8 +544,15 @@ impl Figure for ColdStrip {
         let y_max = values().fold(0.0, f64::max) * 1.1;
         let labels: Vec<String> = self.columns.iter().map(|c| c.0.clone()).collect();
         if self.log {
-            let lo = values().filter(|v| *v > 0.0).fold(f64::INFINITY, f64::min) * 0.8;
-            let range = (lo.max(1e-3)..y_max.max(lo * 2.0)).log_scale();
+            // Whole decades, so the axis labels its powers of ten at both ends (a range that
+            // starts just below the VPS values left them without a labelled tick).
+            let decade = |v: f64, round: fn(f64) -> f64| 10f64.powf(round(v.max(1e-3).log10()));
+            let lo = decade(
+                values().filter(|v| *v > 0.0).fold(f64::INFINITY, f64::min) * 0.95,
+                f64::floor,
+            );
+            let hi = decade(y_max, f64::ceil).max(lo * 10.0);
+            let range = (lo..hi).log_scale();
             let mut chart = column_chart(
                 root,
                 &self.title,
