@@ -224,7 +224,7 @@ pub fn headline_table(d: &ReportData) -> TextTable {
             "warm p50",
             "warm p99",
             "cold median",
-            "dominated by",
+            "warm p50 dominated by",
             "errors",
         ]
         .iter()
