@@ -28,10 +28,7 @@ fn vendored_specs_match_their_recorded_sha256() {
     use sha2::{Digest, Sha256};
     let dir = common::repo().join("schemas/upstream");
     let sources = std::fs::read_to_string(dir.join("SOURCES.md")).unwrap();
-    for name in [
-        "openfaas-gateway.openapi.yml",
-        "k3d-config-v1alpha5.schema.json",
-    ] {
+    for name in ["openfaas-gateway.openapi.yml", "k3d-config-v1alpha5.schema.json"] {
         let bytes = std::fs::read(common::upstream_spec(name)).unwrap();
         let sum = hex::encode(Sha256::digest(&bytes));
         let row = sources
