@@ -5,10 +5,13 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::deploy::DeployError;
+use crate::export::{ExportError, Exports};
 use crate::measure::cold::{self, ColdOpts, ColdSample};
+use crate::measure::live::{Live, LiveSnapshot};
 use crate::measure::loadgen::{self, LoadgenError, RunOptions, Target};
 use crate::measure::record::WarmResult;
 use crate::measure::schedule::ScheduleError;
@@ -16,6 +19,7 @@ use crate::measure::schedule::{stream_seed, Schedule};
 use crate::platform::local::Home;
 use crate::platform::{AnyPlatform, Platform, PlatformError};
 use crate::spec::{Scenario, WarmMode};
+use crate::store::events::EventsFile;
 use crate::store::hlog::{self, Interval};
 use crate::store::manifest::{self, Host, RunManifest};
 use crate::store::samples::SamplesFile;
@@ -51,6 +55,9 @@ pub enum BenchError {
     /// Interrupted by Ctrl-C.
     #[error("interrupted; partial results are in {}", dir.display())]
     Interrupted { dir: PathBuf },
+    /// An export file (`--export-*`) could not be written.
+    #[error(transparent)]
+    Export(#[from] ExportError),
 }
 
 /// Options of one bench run.
@@ -66,7 +73,12 @@ pub struct BenchOpts {
     pub skip_warm: bool,
     /// Skip the cold phase.
     pub skip_cold: bool,
+    /// `--export-json/--export-csv/--export-markdown`: rewritten after every result.
+    pub exports: Exports,
 }
+
+/// How often the live view of a warm run is refreshed.
+pub const LIVE_TICK: Duration = Duration::from_millis(250);
 
 /// Apply `--quick`: short warm runs and 5 cold repetitions.
 pub fn quicken(s: &mut Scenario) {
@@ -81,6 +93,14 @@ pub fn quicken(s: &mut Scenario) {
 pub trait Progress {
     /// A free-text step.
     fn step(&mut self, msg: &str);
+    /// Warm run `i` of `n` (of `function`) starts now.
+    fn warm_start(&mut self, i: usize, n: usize, function: &str) {
+        let _ = (i, n, function);
+    }
+    /// The figures of warm run `i` of `n` so far, a few times a second ([`LIVE_TICK`]).
+    fn warm_tick(&mut self, i: usize, n: usize, live: &LiveSnapshot) {
+        let _ = (i, n, live);
+    }
     /// A warm run finished.
     fn warm_done(&mut self, i: usize, n: usize, r: &WarmResult);
     /// A cold sample was measured.
@@ -169,6 +189,8 @@ pub async fn bench(
             }
         }
     };
+    // Replica crashes and restarts the platform saw that are not stored yet.
+    let events_stored = sync_events(&platform, &store, &mut EventLog::default()).await;
     // The gateway's own count of invocations, to check the stored samples against.
     if let Ok(fns) = platform.gateway().client().list().await {
         m.gateway_invocations = fns
@@ -187,6 +209,7 @@ pub async fn bench(
     // The summary is rebuilt from what was stored, whatever happened.
     let summary = summary::from_store(&store)?;
     store.write_json(files::SUMMARY, &summary)?;
+    let exported = opts.exports.write(&summary);
     // Plots and tables come from the store alone; a failure here loses no measurement.
     match crate::report::write_all(store.dir()) {
         Ok(_) => progress.step(&format!(
@@ -200,6 +223,8 @@ pub async fn bench(
     }
     outcome?;
     down?;
+    events_stored?;
+    exported?;
     Ok((store, summary))
 }
 
@@ -232,6 +257,7 @@ async fn measure(
     progress.step("placement verified for every function");
 
     let mut samples = SamplesFile::append(&store.path(files::SAMPLES))?;
+    let mut events = EventLog::default();
     let gw = platform.gateway();
     if !opts.skip_warm {
         let n = scenario.functions.len();
@@ -259,32 +285,58 @@ async fn measure(
             ro.warmup = w.warmup;
             ro.timeout = w.timeout;
             ro.stop = Some(stop.clone());
-            ro.node_hint = scenario
-                .eligible_nodes(f)
-                .first()
-                .map(|n| n.name.clone())
-                .unwrap_or_default();
+            // With one eligible node, every request goes there: a failure that names no node
+            // still counts against it.
+            let eligible = scenario.eligible_nodes(f);
+            ro.routed_node = match eligible.as_slice() {
+                [only] => Some(only.name.clone()),
+                _ => None,
+            };
+            ro.node_hint = ro
+                .routed_node
+                .clone()
+                .unwrap_or_else(|| summary::UNKNOWN_NODE.to_string());
+            let live = Arc::new(Live::new(
+                &f.name,
+                w.warmup + w.duration,
+                w.warmup,
+                (w.mode == WarmMode::Open).then_some(w.rate),
+            ));
+            ro.live = Some(live.clone());
+            progress.warm_start(i, n, &f.name);
             let started = SystemTime::now();
-            let r = match w.mode {
-                WarmMode::Open => {
-                    let seed = stream_seed(scenario.experiment.seed, &f.name);
-                    let sched = Schedule::new(w.arrival, w.rate, w.warmup + w.duration, seed)
-                        .map_err(|source| BenchError::Schedule {
+            let run = async {
+                match w.mode {
+                    WarmMode::Open => {
+                        let seed = stream_seed(scenario.experiment.seed, &f.name);
+                        let sched = Schedule::new(w.arrival, w.rate, w.warmup + w.duration, seed)
+                            .map_err(|source| BenchError::Schedule {
                             function: f.name.clone(),
                             source,
                         })?;
-                    loadgen::run_open(&target, sched, &ro, &mut samples).await
+                        loadgen::run_open(&target, sched, &ro, &mut samples).await
+                    }
+                    WarmMode::Closed => {
+                        loadgen::run_closed(&target, w.duration, &ro, &mut samples).await
+                    }
                 }
-                WarmMode::Closed => {
-                    loadgen::run_closed(&target, w.duration, &ro, &mut samples).await
+                .map_err(|source| BenchError::Loadgen {
+                    function: f.name.clone(),
+                    source,
+                })
+            };
+            tokio::pin!(run);
+            let mut tick = tokio::time::interval(LIVE_TICK);
+            let r = loop {
+                tokio::select! {
+                    r = &mut run => break r?,
+                    _ = tick.tick() => progress.warm_tick(i, n, &live.snapshot()),
                 }
-            }
-            .map_err(|source| BenchError::Loadgen {
-                function: f.name.clone(),
-                source,
-            })?;
+            };
             write_hlogs(store, &r, started)?;
             progress.warm_done(i, n, &r);
+            sync_events(platform, store, &mut events).await?;
+            export_so_far(store, opts, progress);
         }
     }
     if !opts.skip_cold && !stopped() {
@@ -310,8 +362,51 @@ async fn measure(
         if let Some(e) = err {
             return Err(e.into());
         }
+        sync_events(platform, store, &mut events).await?;
+        export_so_far(store, opts, progress);
     }
     Ok(())
+}
+
+/// The replica events already in `events.jsonl`.
+#[derive(Debug, Default)]
+struct EventLog {
+    stored: usize,
+}
+
+/// Append the platform's replica events that are not stored yet to `events.jsonl` (`log`
+/// counts what this call stored; a fresh log re-reads the file to know).
+async fn sync_events(
+    platform: &AnyPlatform,
+    store: &RunStore,
+    log: &mut EventLog,
+) -> Result<(), StoreError> {
+    let all = platform.replica_events().await;
+    let path = store.path(files::EVENTS);
+    let stored = crate::store::events::read(&path)?.0.len().max(log.stored);
+    if all.len() <= stored {
+        return Ok(());
+    }
+    let mut file = EventsFile::append(&path)?;
+    for e in &all[stored..] {
+        file.write(e)?;
+    }
+    log.stored = all.len();
+    Ok(())
+}
+
+/// Rewrite the `--export-*` files with what is stored so far; a failure is a warning here (the
+/// end of the run writes them once more and fails then).
+fn export_so_far(store: &RunStore, opts: &BenchOpts, progress: &mut dyn Progress) {
+    if opts.exports.is_empty() {
+        return;
+    }
+    let written = summary::from_store(store)
+        .map_err(|e| e.to_string())
+        .and_then(|s| opts.exports.write(&s).map_err(|e| e.to_string()));
+    if let Err(e) = written {
+        progress.step(&format!("warning: export: {e}"));
+    }
 }
 
 /// One HdrHistogram log per function × node, with corrected and uncorrected intervals.

@@ -60,6 +60,12 @@ enum Command {
         /// Print the ordered plan of the run (every command and API call) and run nothing.
         #[arg(long)]
         dry_run: bool,
+        /// A pass/fail threshold checked after the run, e.g. 'p99<50ms', 'errors<1%',
+        /// 'echo-pi3:p99<200ms', 'class=pi3:p50<20ms' (repeatable); a failure exits 99.
+        #[arg(long = "threshold", value_name = "EXPR")]
+        thresholds: Vec<String>,
+        #[command(flatten)]
+        exports: crate::export::ExportArgs,
     },
     /// Print the ordered plan of `faasbed bench SCENARIO` without running anything.
     Plan {
@@ -140,6 +146,8 @@ enum Command {
     Report {
         /// Run directory (results/<run-id>).
         run_dir: PathBuf,
+        #[command(flatten)]
+        exports: crate::export::ExportArgs,
     },
     /// Compare NEW runs against BASE runs: warm p50/p99 and cold median per workload × class.
     ///
@@ -255,6 +263,9 @@ pub enum CliError {
     /// A command ran but its result is a failure (message already printed).
     #[error("{0}")]
     Failed(String),
+    /// The run completed but thresholds failed (each already printed); exits 99.
+    #[error("{failed} of {total} threshold check(s) failed; see the lines above")]
+    Thresholds { failed: usize, total: usize },
     /// `compare --gate` failed (exit code 3).
     #[error("{0}")]
     GateFailed(String),
@@ -271,6 +282,7 @@ impl CliError {
         match self {
             CliError::GateFailed(_) => exit::REGRESSED,
             CliError::Usage(_) => exit::USAGE,
+            CliError::Thresholds { .. } => crate::thresholds::EXIT_THRESHOLDS,
             CliError::Report(crate::report::ReportError::Incomparable { .. }) => {
                 exit::NOT_COMPARABLE
             }
@@ -341,6 +353,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             skip_cold,
             platform,
             dry_run,
+            thresholds,
+            exports,
         } => {
             if dry_run {
                 return print_plan(&scenario, &home);
@@ -351,8 +365,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 quick,
                 skip_warm,
                 skip_cold,
+                exports: exports.into(),
             };
-            bench_cmd(&scenario, platform.as_deref(), &opts, json).await
+            bench_cmd(&scenario, platform.as_deref(), &opts, json, &thresholds).await
         }
         Command::Plan { scenario } => print_plan(&scenario, &home),
         Command::Up { scenario, platform } => up(&home, &scenario, platform.as_deref()).await,
@@ -435,7 +450,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             }
             Ok(())
         }
-        Command::Report { run_dir } => report_cmd(&run_dir),
+        Command::Report { run_dir, exports } => report_cmd(&run_dir, exports.into()),
         Command::Compare {
             runs,
             after,
@@ -491,10 +506,19 @@ fn load_for(path: &Path, platform: Option<&str>) -> Result<spec::Scenario, CliEr
     })
 }
 
-fn report_cmd(run_dir: &Path) -> Result<(), CliError> {
+fn report_cmd(run_dir: &Path, exports: crate::export::Exports) -> Result<(), CliError> {
     let w = crate::report::write_all(run_dir)?;
     for f in &w.files {
         outln(&f.display().to_string())?;
+    }
+    if !exports.is_empty() {
+        let summary = crate::summary::from_store(&crate::store::RunStore::open(run_dir))?;
+        for f in exports
+            .write(&summary)
+            .map_err(|e| CliError::Failed(e.to_string()))?
+        {
+            println!("{}", f.display());
+        }
     }
     if !w.png_text {
         say("note: no TrueType font found (set FAASBED_FONT); PNG plots have no text, the SVGs do");
@@ -971,11 +995,15 @@ async fn bench_cmd(
     platform: Option<&str>,
     opts: &crate::bench::BenchOpts,
     json: bool,
+    thresholds: &[String],
 ) -> Result<(), CliError> {
     let mut scenario = load_for(path, platform)?;
     if opts.quick {
         crate::bench::quicken(&mut scenario);
     }
+    // Bad thresholds stop the run before anything starts.
+    let thresholds =
+        crate::thresholds::with_cli(&scenario, thresholds).map_err(CliError::Failed)?;
     match scenario.platform.kind {
         PlatformKind::Local => {
             ensure_prerequisites().await?;
@@ -993,7 +1021,7 @@ async fn bench_cmd(
     }
     let mut stop = StopSignals::install()?;
     let run_id = local::new_run_id();
-    let mut progress = crate::progress::Bars::new(!json);
+    let mut progress = crate::progress::Bars::new(crate::progress::Mode::detect(json));
     let signal = std::sync::Arc::new(std::sync::atomic::AtomicI32::new(libc::SIGINT));
     let seen = signal.clone();
     let interrupt = async move {
@@ -1014,6 +1042,10 @@ async fn bench_cmd(
         outln(&serde_json::to_string_pretty(&summary).unwrap_or_default())?;
     } else {
         out(&summary.table())?;
+        let (events, _) = crate::store::events::read(&store.path(crate::store::files::EVENTS))?;
+        for ((f, n), (crashed, restarted, last)) in crate::report::requests::event_counts(&events) {
+            outln(&format!("{f} on {n}: replica crashed {crashed} time(s) (last: {last}), restarted {restarted} time(s)"))?;
+        }
         outln(&format!("results: {}", store.dir().display()))?;
     }
     let mut empty = summary.empty_results();
@@ -1028,6 +1060,17 @@ async fn bench_cmd(
             empty.join(", "),
             store.path(crate::store::files::SAMPLES).display()
         )));
+    }
+    let verdicts = crate::thresholds::check(&thresholds, &summary);
+    for v in &verdicts {
+        say(&v.to_string());
+    }
+    let failed = verdicts.iter().filter(|v| !v.ok).count();
+    if failed > 0 {
+        return Err(CliError::Thresholds {
+            failed,
+            total: verdicts.len(),
+        });
     }
     Ok(())
 }

@@ -182,7 +182,13 @@ pub fn from_store(store: &RunStore) -> Result<RunSummary, StoreError> {
     let read = if path.exists() {
         samples::read(&path, |r| match r {
             Record::Warm(s) if s.phase == Phase::Measure => {
-                let node = s.node.clone().unwrap_or_else(|| UNKNOWN_NODE.into());
+                // A failure that named no node counts against the node it was routed to, when
+                // known (the function runs on one node only).
+                let node = s
+                    .node
+                    .clone()
+                    .or_else(|| s.routed_node.clone())
+                    .unwrap_or_else(|| UNKNOWN_NODE.into());
                 warm.entry((s.function.clone(), node)).or_default().add(&s);
             }
             Record::Warm(_) => {}
@@ -371,6 +377,32 @@ impl RunSummary {
                 t,
                 "{:<14} {:<10} {:<5} {:<6} {:>8} {:>8} {:>8} {:>8} {:>13} {:>5} │ {:>7} {:>9} {:>9}",
                 e.function, e.node, e.class, arch, p50, p90, p99, p999, rate, err, ok, med, cp90
+            );
+        }
+        // Below the table: errors by kind and late sends of every row that had any.
+        for e in &self.results {
+            let Some(w) = &e.warm else { continue };
+            let errs: u64 = w.errors.values().sum();
+            if errs == 0 && w.late_sends == 0 {
+                continue;
+            }
+            let kinds: Vec<String> = w
+                .errors
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            let _ = writeln!(
+                t,
+                "{} on {}: {errs} error(s) ({}), {} late send(s)",
+                e.function,
+                e.node,
+                if kinds.is_empty() {
+                    "none".to_string()
+                } else {
+                    kinds.join(", ")
+                },
+                w.late_sends
             );
         }
         if self.emulated {

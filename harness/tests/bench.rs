@@ -219,6 +219,16 @@ fn a_replica_killed_mid_run_loses_no_sample() {
     let summary: Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
     schema_check(&summary);
+    // The crash is stored as an event of the run, and the report shows it.
+    let events = lines(&run.join("events.jsonl"));
+    assert!(
+        events
+            .iter()
+            .any(|e| e["kind"] == "crashed" && e["pid"].as_u64() == Some(u64::from(victim))),
+        "no crash of pid {victim} in events.jsonl: {events:?}"
+    );
+    let md = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(!md.contains("| (none) | – | 0 | 0 |"), "{md}");
     for e in summary["results"].as_array().unwrap() {
         let w = &e["warm"];
         let errors: u64 = w["errors"]

@@ -11,6 +11,7 @@ fn sample(latency_ns: u64, i: u64) -> Sample {
         function: "f".into(),
         node: Some("n".into()),
         instance: Some("i".into()),
+        routed_node: None,
         intended_ns: i * 1000,
         sent_ns: i * 1000,
         first_byte_ns: Some(i * 1000 + latency_ns / 2),

@@ -191,6 +191,10 @@ pub struct RunOptions {
     pub function: String,
     /// Node recorded for samples whose response named none (errors).
     pub node_hint: String,
+    /// The node every request of this function is routed to, when the platform allows only one
+    /// (its constraints match one node): written into samples whose response named no node
+    /// (`Sample::routed_node`), so their errors count against that node.
+    pub routed_node: Option<String>,
     /// A send later than this against its schedule counts as late.
     pub late_threshold: Duration,
     /// Open loop: the pacer thread sleeps until this long before each intended time and
@@ -199,6 +203,8 @@ pub struct RunOptions {
     /// When this turns `true`, workers stop taking new requests, finish the ones in flight and
     /// hand over every buffered sample: the run ends early with everything it measured.
     pub stop: Option<tokio::sync::watch::Receiver<bool>>,
+    /// Figures so far for a live view, fed one batch at a time (clock restarted at the start).
+    pub live: Option<Arc<super::live::Live>>,
 }
 
 impl RunOptions {
@@ -211,9 +217,11 @@ impl RunOptions {
             timeout: Duration::from_secs(10),
             function: function.to_owned(),
             node_hint: String::new(),
+            routed_node: None,
             late_threshold: Duration::from_nanos(DEFAULT_LATE_THRESHOLD_NS),
             spin: DEFAULT_SPIN,
             stop: None,
+            live: None,
         }
     }
 }
@@ -374,6 +382,7 @@ struct Shared {
     timeout: Duration,
     warmup: Duration,
     function: String,
+    routed_node: Option<String>,
 }
 
 async fn run(
@@ -394,6 +403,9 @@ async fn run(
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
     let start = Instant::now();
+    if let Some(live) = &options.live {
+        live.start();
+    }
     let jobs = jobs.start(start)?;
     let shared = Arc::new(Shared {
         endpoint,
@@ -402,6 +414,7 @@ async fn run(
         timeout: options.timeout,
         warmup: options.warmup,
         function: options.function.clone(),
+        routed_node: options.routed_node.clone(),
     });
     let (samples_tx, mut samples_rx) = mpsc::channel(BATCH_QUEUE);
     // Dropping the set (on an early return) aborts every task.
@@ -419,6 +432,9 @@ async fn run(
     let late_threshold_ns = options.late_threshold.as_nanos() as u64;
     let mut recorder = Recorder::new(&options.function, &options.node_hint, late_threshold_ns);
     while let Some(batch) = samples_rx.recv().await {
+        if let Some(live) = &options.live {
+            live.observe(&batch);
+        }
         for sample in &batch {
             recorder.observe(sample)?;
             sink.record(sample).map_err(|source| LoadgenError::Sink {
@@ -510,6 +526,7 @@ impl Shared {
             function: self.function.clone(),
             node: None,
             instance: None,
+            routed_node: None,
             intended_ns: ns(intended),
             sent_ns,
             first_byte_ns: None,
@@ -526,6 +543,9 @@ impl Shared {
             Ok(Err(kind)) => Some(kind),
             Err(_) => Some(ErrorKind::Timeout),
         };
+        if sample.node.is_none() {
+            sample.routed_node.clone_from(&self.routed_node);
+        }
         if !matches!(outcome, Ok(Ok(()))) {
             // The connection may be mid-message or dead; start fresh next time.
             *conn = None;

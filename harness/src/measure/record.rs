@@ -90,6 +90,10 @@ pub struct Sample {
     pub node: Option<String>,
     /// `X-Faasbed-Instance` of the response, if one arrived with it.
     pub instance: Option<String>,
+    /// The node the request was routed to when no response named one but the platform routes
+    /// this function to a single node (its constraints match one node); `None` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routed_node: Option<String>,
     /// When the schedule meant the request to leave, ns since run start (closed loop: = `sent_ns`).
     pub intended_ns: u64,
     /// When the request was handed to the connection, ns since run start.
@@ -387,7 +391,11 @@ impl Recorder {
             return Ok(());
         }
         self.last_end_ns = self.last_end_ns.max(sample.end_ns);
-        let node = sample.node.as_deref().unwrap_or(&self.node_hint);
+        let node = sample
+            .node
+            .as_deref()
+            .or(sample.routed_node.as_deref())
+            .unwrap_or(&self.node_hint);
         let found = self
             .keys
             .iter()
@@ -484,6 +492,7 @@ mod tests {
             function: "f".into(),
             node: Some("n1".into()),
             instance: Some("i1".into()),
+            routed_node: None,
             intended_ns: intended,
             sent_ns: intended + late,
             first_byte_ns: Some(intended + late + took / 2),

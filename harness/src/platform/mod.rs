@@ -113,6 +113,14 @@ pub trait Platform {
         None
     }
 
+    /// Replica crashes and restarts the platform saw since it came up, oldest first (the
+    /// local gateway records them; other platforms report none yet).
+    fn replica_events(
+        &self,
+    ) -> impl std::future::Future<Output = Vec<crate::store::events::ReplicaEvent>> {
+        async { Vec::new() }
+    }
+
     /// Release everything the topology holds. Safe to call twice.
     fn down(&mut self) -> impl std::future::Future<Output = Result<(), PlatformError>>;
 
@@ -315,6 +323,13 @@ impl Platform for AnyPlatform {
         match self {
             AnyPlatform::Local(p) => p.clock_offset_ns(node),
             AnyPlatform::K3d(p) => p.clock_offset_ns(node),
+        }
+    }
+
+    async fn replica_events(&self) -> Vec<crate::store::events::ReplicaEvent> {
+        match self {
+            AnyPlatform::Local(p) => p.replica_events().await,
+            AnyPlatform::K3d(p) => p.replica_events().await,
         }
     }
 

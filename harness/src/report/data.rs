@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use hdrhistogram::Histogram;
 
+use super::requests::{RequestCounts, RequestRow};
 use super::tables::{self, Tables};
 use super::ReportError;
 use crate::measure::cold::ColdSample;
@@ -90,6 +91,10 @@ pub struct ReportData {
     pub groups: Vec<Group>,
     /// Computed statistics.
     pub tables: Tables,
+    /// Measured warm requests per function × node (errors by kind, late sends, rate).
+    pub requests: Vec<RequestRow>,
+    /// Replica crashes and restarts (`events.jsonl`).
+    pub events: Vec<crate::store::events::ReplicaEvent>,
 }
 
 impl ReportData {
@@ -152,6 +157,8 @@ struct WarmFunction {
     t0_ns: u64,
     /// Node → index of its group in `Acc::groups`.
     nodes: BTreeMap<String, usize>,
+    /// Node (`""`: unknown) → request counters.
+    counts: BTreeMap<String, RequestCounts>,
 }
 
 impl<'m> Acc<'m> {
@@ -212,6 +219,9 @@ impl<'m> Acc<'m> {
                     let mine = e.get_mut();
                     mine.t0_ns = mine.t0_ns.min(f.t0_ns);
                     mine.nodes.extend(f.nodes);
+                    for (node, c) in &f.counts {
+                        mine.counts.entry(node.clone()).or_default().merge(c);
+                    }
                 }
             }
         }
@@ -219,7 +229,7 @@ impl<'m> Acc<'m> {
 
     /// Add one measured warm sample; allocates only for the first sample of a function × node.
     fn warm(&mut self, s: &WarmView<'_>) {
-        let node = s.node.unwrap_or("");
+        let node = s.attributed_node().unwrap_or("");
         let known = self
             .functions
             .get(s.function)
@@ -228,13 +238,14 @@ impl<'m> Acc<'m> {
         let i = match known {
             Some(i) => i,
             None => {
-                let i = self.group(s.function, s.node);
+                let i = self.group(s.function, s.attributed_node());
                 self.functions
                     .entry(s.function.to_string())
                     .or_insert_with(|| WarmFunction {
                         name: Arc::from(s.function),
                         t0_ns: s.intended_ns,
                         nodes: BTreeMap::new(),
+                        counts: BTreeMap::new(),
                     })
                     .nodes
                     .insert(node.to_string(), i);
@@ -245,6 +256,14 @@ impl<'m> Acc<'m> {
             return;
         };
         f.t0_ns = f.t0_ns.min(s.intended_ns);
+        match f.counts.get_mut(node) {
+            Some(c) => c.observe(s),
+            None => {
+                let mut c = RequestCounts::default();
+                c.observe(s);
+                f.counts.insert(node.to_string(), c);
+            }
+        }
         // `t_s` holds the raw intended ns until every sample is read (rebased in `read`).
         let p = WarmPoint {
             t_s: s.intended_ns as f64,
@@ -363,10 +382,36 @@ fn read_in_parts(run_dir: &Path, parts: Option<usize>) -> Result<ReportData, Rep
     }
     let mut groups = acc.groups;
     groups.sort_by(|a, b| (&a.workload, &a.class).cmp(&(&b.workload, &b.class)));
+    let requests = acc
+        .functions
+        .iter()
+        .flat_map(|(f, w)| {
+            w.counts.iter().map(|(node, counts)| {
+                let (node, class) = match nodes.get(node) {
+                    Some((class, emulated)) => (node.clone(), class_label(class, *emulated)),
+                    None if node.is_empty() => {
+                        (crate::summary::UNKNOWN_NODE.to_string(), "unknown".into())
+                    }
+                    None => (node.clone(), "unknown".into()),
+                };
+                RequestRow {
+                    function: f.clone(),
+                    node,
+                    class,
+                    counts: counts.clone(),
+                }
+            })
+        })
+        .collect();
+    let events = crate::store::events::read(&store.path(files::EVENTS))
+        .map_err(err)?
+        .0;
     Ok(ReportData {
         manifest,
         groups,
         tables: Tables::default(),
+        requests,
+        events,
     })
 }
 

@@ -35,30 +35,59 @@ fn inline_svg(svg: &str) -> &str {
     }
 }
 
+/// The page's style: body text 16 px, tables 14 px; charts scale to the page width (at least
+/// their drawn size, so chart text is never shrunk below its drawn size of 14–16 px).
+const STYLE: &str = "body{font-family:sans-serif;font-size:16px;max-width:1100px;margin:auto;padding:0 12px}\
+table{border-collapse:collapse;margin-bottom:1em;font-size:14px}\
+td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}\
+td:first-child,td:nth-child(2){text-align:left}\
+th{background:#f3f5f8}td{white-space:nowrap}\
+table.headline{font-size:16px}table.headline td:nth-child(6){text-align:left;white-space:normal}table.headline td:nth-child(7){text-align:left}\
+table.headline th{background:#e3ecf5}\
+figure{margin:1.5em 0}figure svg{width:100%;min-width:960px;height:auto}\
+figcaption{font-size:14px;color:#444}";
+
+/// One table with its heading; `class` styles it (`headline`).
+fn table(out: &mut String, t: &super::markdown::TextTable, class: &str) {
+    let class = if class.is_empty() {
+        String::new()
+    } else {
+        format!(" class=\"{class}\"")
+    };
+    let _ = writeln!(out, "<h2>{}</h2>\n<table{class}><tr>", escape(&t.title));
+    for h in &t.header {
+        let _ = write!(out, "<th>{}</th>", escape(h));
+    }
+    out.push_str("</tr>\n");
+    for r in &t.rows {
+        out.push_str("<tr>");
+        for c in r {
+            let _ = write!(out, "<td>{}</td>", escape(c));
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</table>\n");
+}
+
 /// Render `report.html` with `charts` embedded as inline SVG.
 pub fn render(d: &ReportData, charts: &[Chart]) -> Vec<u8> {
     let title = escape(&format!("faasbed report: run {}", d.manifest.run_id));
     let mut out = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\n<style>body{{font-family:sans-serif;max-width:1100px;margin:auto}}table{{border-collapse:collapse;margin-bottom:1em}}td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}}td:first-child,td:nth-child(2){{text-align:left}}figure{{margin:1em 0}}</style></head><body>\n<h1>{title}</h1>\n<ul>\n"
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\n<style>{STYLE}</style></head><body>\n<h1>{title}</h1>\n"
     );
+    let tables = text_tables(d);
+    // The headline opens the report; provenance and the details follow.
+    let (headline, rest) = tables.split_at(1.min(tables.len()));
+    for t in headline {
+        table(&mut out, t, "headline");
+    }
+    out.push_str("<ul>\n");
     for line in provenance(d) {
         let _ = writeln!(out, "<li>{}</li>", inline(&line));
     }
     out.push_str("</ul>\n");
-    for t in text_tables(d) {
-        let _ = writeln!(out, "<h2>{}</h2>\n<table><tr>", escape(&t.title));
-        for h in &t.header {
-            let _ = write!(out, "<th>{}</th>", escape(h));
-        }
-        out.push_str("</tr>\n");
-        for r in &t.rows {
-            out.push_str("<tr>");
-            for c in r {
-                let _ = write!(out, "<td>{}</td>", escape(c));
-            }
-            out.push_str("</tr>\n");
-        }
-        out.push_str("</table>\n");
+    for t in rest {
+        table(&mut out, t, "");
     }
     let _ = writeln!(out, "<p>{}</p>", inline(&percentile_note()));
     out.push_str("<h2>Plots</h2>\n");

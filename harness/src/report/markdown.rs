@@ -39,7 +39,8 @@ fn headers(names: &[&str]) -> Vec<String> {
     names.iter().map(|s| s.to_string()).collect()
 }
 
-/// The report's tables in display order: warm, cold, cold phases, class ratios.
+/// The report's tables in display order: headline, nodes, warm, requests, cold, cold phases,
+/// class ratios, replica crashes and restarts.
 pub fn text_tables(d: &ReportData) -> Vec<TextTable> {
     let warm = TextTable {
         title: "Warm latency (corrected, successful requests), ms".into(),
@@ -164,7 +165,16 @@ pub fn text_tables(d: &ReportData) -> Vec<TextTable> {
             })
             .collect(),
     };
-    vec![warm, cold, phases, ratios]
+    vec![
+        super::headline::headline_table(d),
+        super::headline::nodes_table(d),
+        warm,
+        super::requests::requests_table(d),
+        cold,
+        phases,
+        ratios,
+        super::requests::events_table(d),
+    ]
 }
 
 /// The sentence that says how every percentile in the report is computed.
@@ -236,12 +246,18 @@ fn md_table(out: &mut String, t: &TextTable) {
 /// Render `report.md`.
 pub fn render(d: &ReportData) -> Vec<u8> {
     let mut out = format!("# faasbed report: run {}\n\n", d.manifest.run_id);
+    let tables = text_tables(d);
+    // The headline opens the report; provenance and the details follow.
+    let (headline, rest) = tables.split_at(1.min(tables.len()));
+    for t in headline {
+        md_table(&mut out, t);
+    }
     for line in provenance(d) {
         let _ = writeln!(out, "- {line}");
     }
     out.push('\n');
-    for t in text_tables(d) {
-        md_table(&mut out, &t);
+    for t in rest {
+        md_table(&mut out, t);
     }
     let _ = writeln!(out, "{}\n", percentile_note());
     out.push_str("Plots: see `plots/` (SVG and PNG) and `report.html`.\n");

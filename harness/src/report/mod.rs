@@ -9,9 +9,11 @@ pub mod compare_out;
 pub mod csv;
 pub mod data;
 pub mod font;
+pub mod headline;
 pub mod html;
 pub mod markdown;
 pub mod plot;
+pub mod requests;
 pub mod tables;
 
 use std::path::{Path, PathBuf};

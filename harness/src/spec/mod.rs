@@ -431,6 +431,9 @@ pub struct Experiment {
     pub warm: Warm,
     /// Cold phase.
     pub cold: Cold,
+    /// Pass/fail thresholds checked after the run (`[experiment.thresholds]`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub thresholds: Vec<crate::thresholds::Threshold>,
 }
 
 /// Settings of the k3d platform (all pinned).

@@ -159,6 +159,9 @@ pub struct RawExperiment {
     pub warm: RawWarm,
     #[serde(default)]
     pub cold: RawCold,
+    /// `[experiment.thresholds]`: scope (`all`, a function, `class=NAME`) = expressions.
+    #[serde(default)]
+    pub thresholds: BTreeMap<Spanned<String>, Vec<Spanned<String>>>,
 }
 
 /// `[experiment.warm]`

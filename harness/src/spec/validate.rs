@@ -13,6 +13,7 @@ use super::raw::*;
 use super::*;
 
 mod registry;
+mod thresholds;
 
 struct Cx<'a> {
     text: &'a str,
@@ -96,7 +97,9 @@ pub(super) fn parse(text: &str, path: &Path) -> R<Scenario> {
 
     let links = links(&cx, &sites, &raw.link)?;
     let functions = functions(&cx, &nodes, &raw.function)?;
-    let experiment = experiment(&cx, &raw.experiment)?;
+    let mut experiment = experiment(&cx, &raw.experiment)?;
+    experiment.thresholds =
+        thresholds::thresholds(&cx, &raw.experiment.thresholds, &nodes, &functions)?;
     let kubeconfig = raw
         .platform
         .kubeconfig
@@ -879,7 +882,12 @@ fn experiment(cx: &Cx, e: &RawExperiment) -> R<Experiment> {
             ),
         ));
     }
-    Ok(Experiment { seed, warm, cold })
+    Ok(Experiment {
+        seed,
+        warm,
+        cold,
+        thresholds: Vec::new(),
+    })
 }
 
 fn k3d_settings(cx: &Cx, p: &RawPlatform) -> R<K3dSettings> {

@@ -3,10 +3,12 @@
 //! - `run.json`: provenance ([`manifest::RunManifest`]), rewritten atomically as the run advances.
 //! - `samples.jsonl`: every raw sample, appended and flushed as measured.
 //! - `hdr/<function>.<node>.hlog`: HdrHistogram V2 interval logs (corrected and uncorrected tags).
+//! - `events.jsonl`: replica crashes and restarts, as the platform reported them.
 //! - `summary.json`: the computed summary, validated in tests against `schemas/summary.schema.json`.
 //!
 //! A crash leaves everything measured so far readable; `faasbed report` needs nothing else.
 
+pub mod events;
 pub mod hlog;
 pub mod jsonl;
 pub mod manifest;
@@ -64,6 +66,8 @@ pub mod files {
     pub const SUMMARY: &str = "summary.json";
     /// HdrHistogram logs folder.
     pub const HDR: &str = "hdr";
+    /// Replica crashes and restarts.
+    pub const EVENTS: &str = "events.jsonl";
 }
 
 /// A run directory being written.

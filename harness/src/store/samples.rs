@@ -77,6 +77,9 @@ pub struct WarmView<'a> {
     /// Node that answered, if known.
     #[serde(default)]
     pub node: Option<&'a str>,
+    /// Node the request was routed to when no response named one (see `Sample::routed_node`).
+    #[serde(default)]
+    pub routed_node: Option<&'a str>,
     /// Intended send, ns since run start.
     pub intended_ns: u64,
     /// Actual send, ns since run start.
@@ -89,6 +92,12 @@ pub struct WarmView<'a> {
 }
 
 impl WarmView<'_> {
+    /// The node the request counts against: the one that answered, else the one it was routed
+    /// to, when known.
+    pub fn attributed_node(&self) -> Option<&str> {
+        self.node.or(self.routed_node)
+    }
+
     /// Latency from the intended send to the end, ns (see [`Sample::corrected_ns`]).
     pub fn corrected_ns(&self) -> u64 {
         self.end_ns.saturating_sub(self.intended_ns)
@@ -106,6 +115,7 @@ impl<'a> From<&'a Sample> for WarmView<'a> {
             phase: s.phase,
             function: &s.function,
             node: s.node.as_deref(),
+            routed_node: s.routed_node.as_deref(),
             intended_ns: s.intended_ns,
             sent_ns: s.sent_ns,
             end_ns: s.end_ns,

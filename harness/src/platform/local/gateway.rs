@@ -1,6 +1,7 @@
 //! The local gateway's HTTP server: the OpenFaaS gateway API (`/system/*` behind basic auth,
 //! `/function/*` proxied to replicas through the emulated link, `/healthz`), plus one faasbed
-//! extension, `GET /system/faasbed/replicas/{name}`, that reports where replicas run.
+//! extension, `GET /system/faasbed/replicas/{name}`, that reports where replicas run, and
+//! `GET /system/faasbed/events`, the replica crashes and restarts so far.
 //! Logs (`GET /system/logs`) stream from [`super::logs`], `/async-function/*` queues into
 //! [`super::async_queue`], and sizes, timeouts and methods are checked by [`super::limits`].
 
@@ -250,6 +251,7 @@ impl Gateway {
                 reg.scale(&f, n).await?;
                 Ok(text(StatusCode::ACCEPTED, ""))
             }
+            (Method::GET, "/system/faasbed/events") => Ok(json(StatusCode::OK, &reg.events(0))),
             (Method::GET, p) if p.starts_with("/system/faasbed/replicas/") => {
                 let name = p.trim_start_matches("/system/faasbed/replicas/");
                 let f = reg

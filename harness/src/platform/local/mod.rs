@@ -476,6 +476,15 @@ impl Platform for LocalPlatform {
             .collect())
     }
 
+    async fn replica_events(&self) -> Vec<crate::store::events::ReplicaEvent> {
+        // Best effort: a gateway that cannot answer has nothing more to tell.
+        self.access
+            .client()
+            .get_json("/system/faasbed/events")
+            .await
+            .unwrap_or_default()
+    }
+
     async fn down(&mut self) -> Result<(), PlatformError> {
         self.stop().await;
         Ok(())

@@ -2,8 +2,8 @@
 //! spawning, health, scaling (to and from zero), death detection and replacement.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -18,6 +18,7 @@ use super::{unix_ns, LocalError};
 use crate::exec::{self, SpawnOpts};
 use crate::openfaas::{FunctionDeployment, FunctionResources, FunctionStatus, LABEL_SCALE_MIN};
 use crate::spec::{all_match, Arch, Constraint};
+use crate::store::events::{ReplicaEvent, ReplicaEventKind};
 
 mod rollout;
 
@@ -60,6 +61,9 @@ pub struct Replica {
     healthy_ns: AtomicU64,
     instance: OnceLock<String>,
     state: watch::Sender<ReplicaState>,
+    /// Set before the registry ends the replica itself (scale-down, shutdown, failed start), so
+    /// its exit is not a crash.
+    stopping: AtomicBool,
     /// The function's own limits, in a group nested in the node's (removed once empty).
     limits: Option<(Option<NodeCgroup>, Enforcement)>,
 }
@@ -112,6 +116,8 @@ pub struct Func {
     created_at: SystemTime,
     rr: AtomicUsize,
     scale_lock: tokio::sync::Mutex<()>,
+    /// Crashed replicas not yet replaced: the next spawns are restarts.
+    crashed_pending: AtomicU32,
 }
 
 impl Func {
@@ -201,6 +207,8 @@ pub struct Registry {
     secrets: Option<SecretStore>,
     log_store: Arc<LogStore>,
     stopping: std::sync::atomic::AtomicBool,
+    /// Replica crashes and restarts, in order.
+    events: Mutex<Vec<ReplicaEvent>>,
 }
 
 /// A replica chosen for one call, and whether the call had to wait for it to start.
@@ -230,6 +238,7 @@ impl Registry {
             secrets: None,
             log_store: Arc::default(),
             stopping: Default::default(),
+            events: Mutex::new(Vec::new()),
         }
     }
 
@@ -344,6 +353,7 @@ impl Registry {
                 created_at: SystemTime::now(),
                 rr: AtomicUsize::new(0),
                 scale_lock: tokio::sync::Mutex::new(()),
+                crashed_pending: AtomicU32::new(0),
             });
             fs.insert(d.service.clone(), f.clone());
             f
@@ -385,6 +395,7 @@ impl Registry {
                 .cloned()
                 .collect();
             for r in &extra {
+                r.stopping.store(true, Ordering::SeqCst);
                 let _ = exec::kill_group(r.pid, libc::SIGKILL);
             }
             let deadline = Instant::now() + Duration::from_secs(10);
@@ -468,6 +479,7 @@ impl Registry {
             healthy_ns: AtomicU64::new(0),
             instance: OnceLock::new(),
             state: tx,
+            stopping: AtomicBool::new(false),
             limits,
         });
         {
@@ -475,7 +487,27 @@ impl Registry {
             reps.retain(|x| x.state() != ReplicaState::Dead);
             reps.push(r.clone());
         }
-        tokio::spawn(reap(child, r.clone()));
+        let restart = f
+            .crashed_pending
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if restart {
+            self.record(ReplicaEvent {
+                unix_ns: spawned_ns,
+                function: d.service.clone(),
+                node: nr.node.name.clone(),
+                kind: ReplicaEventKind::Restarted,
+                pid,
+                detail: None,
+            });
+        }
+        tokio::spawn(reap(
+            child,
+            r.clone(),
+            self.clone(),
+            f.clone(),
+            d.service.clone(),
+        ));
         tokio::spawn(probe(r.clone(), Instant::now() + self.health_timeout));
         Ok(r)
     }
@@ -520,6 +552,7 @@ impl Registry {
             }),
             state => {
                 if state == ReplicaState::Starting {
+                    starting.stopping.store(true, Ordering::SeqCst);
                     let _ = exec::kill_group(starting.pid, libc::SIGKILL);
                 }
                 Err(self.start_error(f, &starting, state))
@@ -589,6 +622,15 @@ impl Registry {
             .collect()
     }
 
+    /// Replica crashes and restarts so far, from the `from`-th on (oldest first).
+    pub fn events(&self, from: usize) -> Vec<ReplicaEvent> {
+        lock(&self.events).iter().skip(from).cloned().collect()
+    }
+
+    fn record(&self, e: ReplicaEvent) {
+        lock(&self.events).push(e);
+    }
+
     /// Kill every replica of every function and wait (bounded) for them to exit.
     pub async fn shutdown(&self) {
         self.stopping.store(true, Ordering::SeqCst);
@@ -597,6 +639,7 @@ impl Registry {
             .flat_map(|f| lock(&f.replicas).clone())
             .collect();
         for r in &all {
+            r.stopping.store(true, Ordering::SeqCst);
             let _ = exec::kill_group(r.pid, libc::SIGTERM);
         }
         let deadline = Instant::now() + Duration::from_secs(2);
@@ -648,12 +691,43 @@ fn replica_limits(
     })
 }
 
-/// Wait for the child to exit, then mark the replica dead.
-async fn reap(mut child: tokio::process::Child, r: Arc<Replica>) {
-    let _ = child.wait().await;
+/// Wait for the child to exit, then mark the replica dead; an exit the registry did not ask
+/// for is recorded as a crash, and the function's next spawn as its restart.
+async fn reap(
+    mut child: tokio::process::Child,
+    r: Arc<Replica>,
+    reg: Arc<Registry>,
+    f: Arc<Func>,
+    function: String,
+) {
+    let status = child.wait().await;
     // Anything the replica started shares its process group.
     let _ = exec::kill_group(r.pid, libc::SIGKILL);
+    if !r.stopping.load(Ordering::SeqCst) {
+        f.crashed_pending.fetch_add(1, Ordering::SeqCst);
+        reg.record(ReplicaEvent {
+            unix_ns: unix_ns(SystemTime::now()),
+            function,
+            node: reg.nodes[r.node].node.name.clone(),
+            kind: ReplicaEventKind::Crashed,
+            pid: r.pid,
+            detail: Some(exit_detail(&status)),
+        });
+    }
     r.state.send_replace(ReplicaState::Dead);
+}
+
+/// `exit status N`, `signal N`, or the wait error.
+fn exit_detail(status: &std::io::Result<std::process::ExitStatus>) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match status {
+        Ok(s) => match (s.code(), s.signal()) {
+            (Some(c), _) => format!("exit status {c}"),
+            (None, Some(sig)) => format!("signal {sig}"),
+            _ => s.to_string(),
+        },
+        Err(e) => format!("wait failed: {e}"),
+    }
 }
 
 /// Poll `/_/health` until it answers 200, the replica dies, or the deadline passes.

@@ -16,8 +16,24 @@ pub const TIMELINE_MAX_POINTS: usize = 5000;
 pub const TIMELINE_BINS: usize = 400;
 /// Points per CDF line.
 pub const CDF_POINTS: usize = 400;
-/// Top of the spectrum's x axis, as log10(1/(1-q)): 4 = 99.99 %.
+/// Top of the spectrum's x axis, as log10(1/(1-q)): 4 = 99.99 %. Each line stops earlier, at
+/// the percentile its sample count supports (see [`spectrum_cap`]).
 pub const SPECTRUM_MAX_X: f64 = 4.0;
+/// Tick label text, px (the page never shows a chart below its drawn size).
+pub const LABEL_PX: u32 = 16;
+/// Axis description text, px.
+pub const DESC_PX: u32 = 18;
+/// A cold-start strip whose values span more than this ratio (a decade) gets a log axis.
+pub const LOG_AXIS_SPAN: f64 = 10.0;
+
+/// The highest spectrum x = log10(1/(1-q)) that `n` samples support: q = 1 − 1/n (beyond it
+/// the percentile is just the maximum), capped at [`SPECTRUM_MAX_X`].
+pub fn spectrum_cap(n: u64) -> f64 {
+    if n < 2 {
+        return 0.0;
+    }
+    (n as f64).log10().min(SPECTRUM_MAX_X)
+}
 
 /// A drawable figure.
 pub trait Figure {
@@ -66,6 +82,11 @@ pub fn color(i: usize) -> RGBColor {
 
 fn err<E: std::fmt::Debug>(e: E) -> String {
     format!("{e:?}")
+}
+
+/// A column label short enough for its column: `cpu /?kib=64 · pi3*` (* = emulated).
+fn short_label(workload: &str, class: &str, emulated: bool) -> String {
+    format!("{workload} · {class}{}", if emulated { "*" } else { "" })
 }
 
 fn classes_title(groups: &[&Group]) -> String {
@@ -147,16 +168,16 @@ fn quietest_corner(
     .map_or(SeriesLabelPosition::UpperLeft, |(p, _)| p)
 }
 
-/// The legend's size as fractions of a plot area of `plot_px` pixels: 7 px per label character
-/// plus the sample line, 16 px per row (plotters' default 12 pt label font), plus padding.
+/// The legend's size as fractions of a plot area of `plot_px` pixels: 9 px per label character
+/// plus the sample line, 20 px per row (the [`LABEL_PX`] label font), plus padding.
 fn legend_fraction(series: &[Series], plot_px: (u32, u32)) -> (f64, f64) {
     let chars = series
         .iter()
         .map(|s| s.label.chars().count())
         .max()
         .unwrap_or(0);
-    let w_px = chars as f64 * 7.0 + 50.0;
-    let h_px = series.len() as f64 * 16.0 + 16.0;
+    let w_px = chars as f64 * 9.0 + 50.0;
+    let h_px = series.len() as f64 * 20.0 + 16.0;
     (
         (w_px / f64::from(plot_px.0.max(1))).min(1.0),
         (h_px / f64::from(plot_px.1.max(1))).min(1.0),
@@ -172,7 +193,7 @@ fn draw_lines<DB: DrawingBackend>(
     root.fill(&WHITE).map_err(err)?;
     let y_max = max_y(series);
     let mut chart = ChartBuilder::on(root)
-        .caption(title, ("sans-serif", 20))
+        .caption(title, ("sans-serif", 22))
         .margin(12)
         .margin_right(36)
         .x_label_area_size(40)
@@ -181,6 +202,8 @@ fn draw_lines<DB: DrawingBackend>(
         .map_err(err)?;
     chart
         .configure_mesh()
+        .label_style(("sans-serif", LABEL_PX))
+        .axis_desc_style(("sans-serif", DESC_PX))
         .x_desc(axes.x_desc)
         .y_desc(axes.y_desc)
         .x_labels(axes.x_labels)
@@ -201,7 +224,7 @@ fn draw_lines<DB: DrawingBackend>(
             .draw_series(std::iter::once(Text::new(
                 text.clone(),
                 (*x, y_max * 0.04),
-                ("sans-serif", 13).into_font().color(&grey),
+                ("sans-serif", LABEL_PX).into_font().color(&grey),
             )))
             .map_err(err)?;
     }
@@ -234,6 +257,7 @@ fn draw_lines<DB: DrawingBackend>(
     chart
         .configure_series_labels()
         .position(legend)
+        .label_font(("sans-serif", LABEL_PX))
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .draw()
@@ -248,6 +272,10 @@ pub struct Spectrum {
     pub title: String,
     /// Lines (y in ms).
     pub series: Vec<Series>,
+    /// Right end of the x axis, log10(1/(1-q)): the highest cap of any line.
+    pub x_max: f64,
+    /// Says where the lines stop when the sample counts do not reach [`SPECTRUM_MAX_X`].
+    pub tail_note: Option<String>,
 }
 
 impl Spectrum {
@@ -259,15 +287,22 @@ impl Spectrum {
             .filter(|g| g.workload == workload && g.hdr.is_some())
             .collect();
         let mut series = Vec::new();
+        let mut x_max: f64 = 0.0;
+        let mut smallest_n = u64::MAX;
         for g in &groups {
             let Some((c, u)) = &g.hdr else { continue };
             for (h, dashed, what) in [(c, false, "corrected"), (u, true, "uncorrected")] {
                 if h.is_empty() {
                     continue;
                 }
-                let points = (0..=(SPECTRUM_MAX_X * 50.0) as usize)
-                    .map(|i| {
-                        let x = i as f64 / 50.0;
+                let cap = spectrum_cap(h.len());
+                x_max = x_max.max(cap);
+                smallest_n = smallest_n.min(h.len());
+                let steps = (cap * 50.0).floor() as usize;
+                let points = (0..=steps)
+                    .map(|i| i as f64 / 50.0)
+                    .chain((cap > steps as f64 / 50.0).then_some(cap))
+                    .map(|x| {
                         let q = 1.0 - 10f64.powf(-x);
                         (x, h.value_at_quantile(q) as f64 / 1e6)
                     })
@@ -286,6 +321,13 @@ impl Spectrum {
                 classes_title(&groups)
             ),
             series,
+            x_max: x_max.max(0.5),
+            tail_note: (x_max < SPECTRUM_MAX_X).then(|| {
+                format!(
+                    "each line ends at 1 − 1/n of its n samples (n = {smallest_n}: {})",
+                    percentile_label(spectrum_cap(smallest_n))
+                )
+            }),
         })
     }
 }
@@ -295,11 +337,15 @@ impl Figure for Spectrum {
         &self.title
     }
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        let desc = match &self.tail_note {
+            Some(n) => format!("percentile (log scale of 1/(1-q)); {n}"),
+            None => "percentile (log scale of 1/(1-q))".to_string(),
+        };
         let axes = Axes {
-            x_desc: "percentile (log scale of 1/(1-q))",
+            x_desc: &desc,
             y_desc: "latency (ms)",
-            x: 0.0..SPECTRUM_MAX_X,
-            x_labels: SPECTRUM_MAX_X as usize + 1,
+            x: 0.0..self.x_max,
+            x_labels: self.x_max.floor() as usize + 1,
             x_fmt: &|x| percentile_label(*x),
             marks: &[(2f64.log10(), "50%".to_string())],
         };
@@ -382,6 +428,8 @@ pub struct ColdStrip {
     pub title: String,
     /// Per column: label, colour, values (ms).
     pub columns: Vec<(String, usize, Vec<f64>)>,
+    /// Log y axis: the values span more than [`LOG_AXIS_SPAN`] (the VPS would be flattened).
+    pub log: bool,
 }
 
 impl ColdStrip {
@@ -392,7 +440,7 @@ impl ColdStrip {
             .iter()
             .map(|g| {
                 (
-                    format!("{} · {}", g.workload, g.class_label()),
+                    short_label(&g.workload, &g.class, g.emulated),
                     class_color(&g.class),
                     g.cold_verified_ms(),
                 )
@@ -400,40 +448,68 @@ impl ColdStrip {
             .filter(|c| !c.2.is_empty())
             .collect();
         let emulated = d.groups.iter().any(|g| g.emulated && !g.cold.is_empty());
+        let all = || {
+            columns
+                .iter()
+                .flat_map(|c: &(String, usize, Vec<f64>)| c.2.iter().copied())
+        };
+        let lo = all().filter(|v| *v > 0.0).fold(f64::INFINITY, f64::min);
+        let hi = all().fold(0.0, f64::max);
+        let log = lo.is_finite() && hi / lo > LOG_AXIS_SPAN;
         (!columns.is_empty()).then(|| ColdStrip {
             title: format!(
-                "Cold starts, time to first byte (verified){}",
-                if emulated { "; (emulated) = QEMU" } else { "" }
+                "Cold starts, time to first byte (verified{}){}",
+                if log { "; log axis" } else { "" },
+                if emulated {
+                    "; * = emulated (QEMU)"
+                } else {
+                    ""
+                }
             ),
             columns,
+            log,
         })
     }
 }
 
-/// Chart coordinates of a column chart: one column per label at x = 0, 1, ...
-type Columns<'a, DB> = ChartContext<
-    'a,
-    DB,
-    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
->;
+/// Chart coordinates of a column chart: one column per label at x = 0, 1, ...; y as `Y`.
+type Columns<'a, DB, Y> =
+    ChartContext<'a, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>;
+
+/// A value in ms as a tick label: `20`, `150`, `1.5`, `0.25`.
+fn ms_label(v: f64) -> String {
+    if v >= 10.0 {
+        format!("{v:.0}")
+    } else if v >= 1.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
 
 /// A white column chart titled `title` with one labelled column per entry of `labels`
-/// (x axis "workload · class") and a y axis from 0 to `y_max`, described as `y_desc`.
-fn column_chart<'a, DB: DrawingBackend>(
+/// (x axis "workload · class") and the y axis `y` (linear or log), described as `y_desc`.
+fn column_chart<'a, DB, Y>(
     root: &'a DrawingArea<DB, Shift>,
     title: &str,
     labels: &[String],
-    y_max: f64,
+    y: Y,
     y_desc: &str,
-) -> Result<Columns<'a, DB>, String> {
+) -> Result<Columns<'a, DB, Y::CoordDescType>, String>
+where
+    DB: DrawingBackend,
+    Y: plotters::coord::ranged1d::AsRangedCoord<Value = f64>,
+    Y::CoordDescType: plotters::coord::ranged1d::Ranged<ValueType = f64>
+        + plotters::coord::ranged1d::ValueFormatter<f64>,
+{
     root.fill(&WHITE).map_err(err)?;
     let n = labels.len() as f64;
     let mut chart = ChartBuilder::on(root)
-        .caption(title, ("sans-serif", 20))
+        .caption(title, ("sans-serif", 22))
         .margin(12)
-        .x_label_area_size(40)
+        .x_label_area_size(44)
         .y_label_area_size(64)
-        .build_cartesian_2d(-0.5..n - 0.5, 0.0..y_max.max(1e-3))
+        .build_cartesian_2d(-0.5..n - 0.5, y)
         .map_err(err)?;
     let fmt = |x: &f64| {
         let i = x.round();
@@ -448,8 +524,11 @@ fn column_chart<'a, DB: DrawingBackend>(
         .disable_x_mesh()
         .x_labels(labels.len().max(1) * 4 + 1)
         .x_label_formatter(&fmt)
-        .x_label_style(("sans-serif", 11))
-        .x_desc("workload · class")
+        .y_label_formatter(&|v: &f64| ms_label(*v))
+        .label_style(("sans-serif", LABEL_PX))
+        .axis_desc_style(("sans-serif", DESC_PX))
+        .x_label_style(("sans-serif", 15))
+        .x_desc("workload · class (* = emulated, QEMU)")
         .y_desc(y_desc)
         .draw()
         .map_err(err)?;
@@ -461,14 +540,46 @@ impl Figure for ColdStrip {
         &self.title
     }
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
-        let y_max = self
-            .columns
-            .iter()
-            .flat_map(|c| c.2.iter().copied())
-            .fold(0.0, f64::max)
-            * 1.1;
+        let values = || self.columns.iter().flat_map(|c| c.2.iter().copied());
+        let y_max = values().fold(0.0, f64::max) * 1.1;
         let labels: Vec<String> = self.columns.iter().map(|c| c.0.clone()).collect();
-        let mut chart = column_chart(root, &self.title, &labels, y_max, "first byte (ms)")?;
+        if self.log {
+            // Whole decades, so the axis labels its powers of ten at both ends (a range that
+            // starts just below the VPS values left them without a labelled tick).
+            let decade = |v: f64, round: fn(f64) -> f64| 10f64.powf(round(v.max(1e-3).log10()));
+            let lo = decade(
+                values().filter(|v| *v > 0.0).fold(f64::INFINITY, f64::min) * 0.95,
+                f64::floor,
+            );
+            let hi = decade(y_max, f64::ceil).max(lo * 10.0);
+            let range = (lo..hi).log_scale();
+            let mut chart = column_chart(
+                root,
+                &self.title,
+                &labels,
+                range,
+                "first byte (ms, log scale)",
+            )?;
+            return self.draw_points(&mut chart);
+        }
+        let mut chart = column_chart(
+            root,
+            &self.title,
+            &labels,
+            0.0..y_max.max(1e-3),
+            "first byte (ms)",
+        )?;
+        self.draw_points(&mut chart)
+    }
+}
+
+impl ColdStrip {
+    /// The points (jittered) and a median bar per column, on either y axis.
+    fn draw_points<DB, Y>(&self, chart: &mut Columns<'_, DB, Y>) -> Result<(), String>
+    where
+        DB: DrawingBackend,
+        Y: plotters::coord::ranged1d::Ranged<ValueType = f64>,
+    {
         for (i, (_, c, values)) in self.columns.iter().enumerate() {
             let col = color(*c);
             let x0 = i as f64;
@@ -510,7 +621,7 @@ impl ColdPhases {
                 let p = phase_medians(g);
                 p.iter().any(Option::is_some).then(|| {
                     (
-                        format!("{} · {}", g.workload, g.class_label()),
+                        short_label(&g.workload, &g.class, g.emulated),
                         p.map(|v| v.unwrap_or(0.0)),
                     )
                 })
@@ -520,7 +631,11 @@ impl ColdPhases {
         (!bars.is_empty()).then(|| ColdPhases {
             title: format!(
                 "Cold-start phases, median ms{}",
-                if emulated { "; (emulated) = QEMU" } else { "" }
+                if emulated {
+                    "; * = emulated (QEMU)"
+                } else {
+                    ""
+                }
             ),
             bars,
         })
@@ -539,7 +654,13 @@ impl Figure for ColdPhases {
             .fold(0.0, f64::max)
             * 1.25;
         let labels: Vec<String> = self.bars.iter().map(|b| b.0.clone()).collect();
-        let mut chart = column_chart(root, &self.title, &labels, y_max, "median (ms)")?;
+        let mut chart = column_chart(
+            root,
+            &self.title,
+            &labels,
+            0.0..y_max.max(1e-3),
+            "median (ms)",
+        )?;
         for (k, name) in PHASES.iter().enumerate() {
             let col = color(k + 3);
             let rects = self.bars.iter().enumerate().map(|(i, (_, p))| {
@@ -556,6 +677,7 @@ impl Figure for ColdPhases {
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperLeft)
+            .label_font(("sans-serif", LABEL_PX))
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .draw()
@@ -688,7 +810,7 @@ impl Figure for Timeline {
         let x_max = pts().map(|p| p.0).fold(0.0, f64::max).max(1e-3);
         let y_max = pts().map(|p| p.1).fold(0.0, f64::max).max(1e-3) * 1.05;
         let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, ("sans-serif", 20))
+            .caption(&self.title, ("sans-serif", 22))
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(64)
@@ -696,6 +818,8 @@ impl Figure for Timeline {
             .map_err(err)?;
         chart
             .configure_mesh()
+            .label_style(("sans-serif", LABEL_PX))
+            .axis_desc_style(("sans-serif", DESC_PX))
             .x_desc("intended send time (s)")
             .y_desc("corrected latency (ms)")
             .draw()
@@ -737,6 +861,7 @@ impl Figure for Timeline {
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperRight)
+            .label_font(("sans-serif", LABEL_PX))
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .draw()
