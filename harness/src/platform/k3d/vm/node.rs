@@ -252,8 +252,10 @@ pub async fn wait_ready(
 ) -> Result<Ready, VmError> {
     let mut last_read_ns: Option<u64> = None;
     loop {
-        let text = std::fs::read_to_string(&files.console).unwrap_or_default();
+        let whole = std::fs::read_to_string(&files.console).unwrap_or_default();
         let read_ns = unix_ns(std::time::SystemTime::now());
+        // Only complete lines: the console may be read while QEMU is half-way through one.
+        let text = &whole[..whole.rfind('\n').map_or(0, |i| i + 1)];
         if let Some(line) = text.lines().find(|l| l.contains(READY_MARK)) {
             let line = line.trim().to_string();
             // When READY is the last line, the file's mtime is when QEMU wrote it.
