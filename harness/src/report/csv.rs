@@ -26,16 +26,7 @@ pub fn render(d: &ReportData) -> Vec<u8> {
     out.push('\n');
     for g in &d.groups {
         let label = g.class_label();
-        let warm = d
-            .tables
-            .warm
-            .iter()
-            .find(|r| r.workload == g.workload && r.class == label);
-        let cold = d
-            .tables
-            .cold
-            .iter()
-            .find(|r| r.workload == g.workload && r.class == label);
+        let (warm, cold) = d.tables.rows_of(&g.workload, &label);
         let ws = warm.and_then(|r| r.stats.as_ref());
         let cs = cold.and_then(|r| r.stats.as_ref());
         let cells = [

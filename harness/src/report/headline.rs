@@ -139,16 +139,7 @@ pub fn headline_table(d: &ReportData) -> TextTable {
     let mut rows = Vec::new();
     for g in &d.groups {
         let label = g.class_label();
-        let warm = d
-            .tables
-            .warm
-            .iter()
-            .find(|r| r.workload == g.workload && r.class == label);
-        let cold = d
-            .tables
-            .cold
-            .iter()
-            .find(|r| r.workload == g.workload && r.class == label);
+        let (warm, cold) = d.tables.rows_of(&g.workload, &label);
         if warm.is_none() && cold.is_none() {
             continue;
         }

@@ -115,6 +115,20 @@ pub struct Tables {
     pub ratios: Vec<RatioRow>,
 }
 
+impl Tables {
+    /// The warm and cold rows of one workload × class label (either may be absent).
+    pub fn rows_of(&self, workload: &str, class: &str) -> (Option<&WarmRow>, Option<&ColdRow>) {
+        (
+            self.warm
+                .iter()
+                .find(|r| r.workload == workload && r.class == class),
+            self.cold
+                .iter()
+                .find(|r| r.workload == workload && r.class == class),
+        )
+    }
+}
+
 fn stats_err(m: &RunManifest, what: String) -> impl FnOnce(stats::StatsError) -> ReportError {
     let run = m.run_id.clone();
     move |source| ReportError::Stats { run, what, source }
