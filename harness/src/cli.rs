@@ -331,11 +331,8 @@ fn exit_code(e: &CliError) -> ExitCode {
         }
         _ => {}
     }
-    say(&format!("error: {e}"));
-    let mut src = std::error::Error::source(e);
-    while let Some(s) = src {
-        say(&format!("  caused by: {s}"));
-        src = s.source();
+    for line in crate::output::error_report(e) {
+        say(&line);
     }
     ExitCode::from(e.exit_code())
 }

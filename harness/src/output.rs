@@ -63,6 +63,26 @@ pub fn install_panic_hook() {
 }
 
 /// Is this the message std's print macros panic with when the pipe is closed?
+/// The lines that report `e`: `error: <message>`, then one `  caused by: <cause>` per source in
+/// the chain whose text the lines above do not already contain. Many messages interpolate
+/// their source so they read whole when logged; printing that source again as a cause would
+/// say the same thing two or three times.
+pub fn error_report(e: &dyn std::error::Error) -> Vec<String> {
+    let mut shown = e.to_string();
+    let mut lines = vec![format!("error: {shown}")];
+    let mut src = e.source();
+    while let Some(s) = src {
+        let text = s.to_string();
+        if !text.is_empty() && !shown.contains(&text) {
+            lines.push(format!("  caused by: {text}"));
+            shown.push('\n');
+            shown.push_str(&text);
+        }
+        src = s.source();
+    }
+    lines
+}
+
 fn is_closed_pipe_panic(msg: &str) -> bool {
     msg.starts_with("failed printing to std")
         && (msg.contains("Broken pipe") || msg.contains("os error 32"))
@@ -70,6 +90,32 @@ fn is_closed_pipe_panic(msg: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[derive(Debug, thiserror::Error)]
+    #[error("disk full")]
+    struct Root;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot write samples.jsonl: {0}")]
+    struct Mid(#[source] Root);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("run 7 lost its store")]
+    struct Top(#[source] Mid);
+
+    #[test]
+    fn error_report_prints_each_cause_once() {
+        let lines = super::error_report(&Top(Mid(Root)));
+        assert_eq!(
+            lines,
+            [
+                "error: run 7 lost its store",
+                "  caused by: cannot write samples.jsonl: disk full",
+            ]
+        );
+        let lines = super::error_report(&Mid(Root));
+        assert_eq!(lines, ["error: cannot write samples.jsonl: disk full"]);
+    }
+
     use super::*;
 
     #[test]
