@@ -180,7 +180,8 @@ impl fmt::Display for Cmd {
     }
 }
 
-fn shell_quote(s: &str) -> String {
+/// `s` quoted for a POSIX shell (unchanged when it needs no quotes).
+pub fn shell_quote(s: &str) -> String {
     if !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c))
