@@ -12,7 +12,7 @@ pub mod probe;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::exec::{shell_quote, Cmd, ExecError};
+use crate::exec::{shell_quote, Cmd, ExecError, Runner};
 
 /// Errors reaching or trusting a host.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +63,9 @@ pub enum SshError {
         #[source]
         source: ExecError,
     },
+    /// The host's probe output could not be read.
+    #[error(transparent)]
+    Probe(#[from] probe::ProbeError),
     /// Writing faasbed's own known_hosts file failed.
     #[error("cannot write {path}: {source}")]
     Io {
@@ -248,6 +251,55 @@ impl SshHost {
             source,
         }
     }
+}
+
+/// Trust `host` by the fingerprint `pin`: scan its keys, keep the matching one and write it to
+/// [`SshHost::known_hosts`] (0600), which every later connection checks strictly.
+pub async fn trust_pinned<R: Runner>(
+    runner: &R,
+    host: &SshHost,
+    pin: &str,
+) -> Result<(), SshError> {
+    let cmd = hostkey::keyscan(host);
+    let out = runner.run(&cmd).await.map_err(|e| match e {
+        // keyscan exits 0 even when it gets nothing; a failure here is keyscan itself.
+        e @ ExecError::Spawn { .. } => host.remote("ssh-keyscan", e),
+        e => SshError::Unreachable {
+            node: host.node.clone(),
+            host: host.host.clone(),
+            port: host.port,
+            reason: e.to_string(),
+        },
+    })?;
+    let line = hostkey::pinned_line(host, pin, &hostkey::parse_keyscan(&out.stdout))?;
+    hostkey::write_known_hosts(&host.known_hosts, &[line])
+}
+
+/// Run `remote` on `host`, with ssh's connection failures told apart from the command's own.
+pub async fn run<R: Runner>(runner: &R, host: &SshHost, remote: &str) -> Result<String, SshError> {
+    runner
+        .run(&host.command(remote))
+        .await
+        .map(|o| o.stdout)
+        .map_err(|e| host.classify(remote, e))
+}
+
+/// Probe `host` ([`probe::SCRIPT`]): its facts, and its clock offset from ours with the bound.
+pub async fn probe<R: Runner>(
+    runner: &R,
+    host: &SshHost,
+) -> Result<(probe::HostFacts, Option<(i64, u64)>), SshError> {
+    let sent = crate::platform::local::unix_ns(std::time::SystemTime::now());
+    let out = run(
+        runner,
+        host,
+        &format!("sh -c {}", shell_quote(probe::SCRIPT)),
+    )
+    .await?;
+    let back = crate::platform::local::unix_ns(std::time::SystemTime::now());
+    let facts = probe::parse(&host.node, &out)?;
+    let offset = probe::clock_offset(&facts, sent, back);
+    Ok((facts, offset))
 }
 
 /// What ssh's own stderr says went wrong.
