@@ -16,7 +16,7 @@ use crate::measure::loadgen::{self, LoadgenError, RunOptions, Target};
 use crate::measure::record::WarmResult;
 use crate::measure::schedule::ScheduleError;
 use crate::measure::schedule::{stream_seed, Schedule};
-use crate::platform::local::Home;
+use crate::store::home::Home;
 use crate::platform::{AnyPlatform, Platform, PlatformError};
 use crate::spec::{Scenario, WarmMode};
 use crate::store::events::EventsFile;
