@@ -248,7 +248,7 @@ async fn measure(
         .await?;
     m.images = built
         .iter()
-        .map(|b| (b.function.clone(), b.image.clone()))
+        .map(|b| (b.function.clone(), manifest::or_unknown(&b.image)))
         .collect();
     store.write_json(files::RUN, &*m)?;
     platform
