@@ -78,7 +78,7 @@ pub fn text_tables(d: &ReportData) -> Vec<TextTable> {
                         with_ci(&s.mean),
                         opt(s.cv),
                     ]),
-                    None => row.extend(std::iter::repeat("–".to_string()).take(7)),
+                    None => row.extend(std::iter::repeat_n("–".to_string(), 7)),
                 }
                 row
             })
@@ -92,7 +92,7 @@ pub fn text_tables(d: &ReportData) -> Vec<TextTable> {
                 let mut row = vec![r.workload.clone(), r.class.clone()];
                 match (&r.stats, phases) {
                     (Some(s), true) => row.extend(s.phases_ms.iter().map(|p| opt(*p))),
-                    (None, true) => row.extend(std::iter::repeat("–".to_string()).take(4)),
+                    (None, true) => row.extend(std::iter::repeat_n("–".to_string(), 4)),
                     (s, false) => {
                         row.push(format!("{}/{}", r.verified, r.total));
                         match s {
@@ -102,7 +102,7 @@ pub fn text_tables(d: &ReportData) -> Vec<TextTable> {
                                 num(s.p90),
                                 num(s.max),
                             ]),
-                            None => row.extend(std::iter::repeat("–".to_string()).take(4)),
+                            None => row.extend(std::iter::repeat_n("–".to_string(), 4)),
                         }
                     }
                 }

@@ -213,6 +213,7 @@ fn check_label(k: &str, v: &str) -> Result<(), String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
     use proptest::prelude::*;

@@ -57,6 +57,7 @@ fn run_id_at(t: SystemTime, random: u32) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
     use std::time::Duration;
