@@ -16,11 +16,11 @@ use crate::measure::loadgen::{self, LoadgenError, RunOptions, Target};
 use crate::measure::record::WarmResult;
 use crate::measure::schedule::ScheduleError;
 use crate::measure::schedule::{stream_seed, Schedule};
-use crate::platform::local::Home;
 use crate::platform::{AnyPlatform, Platform, PlatformError};
 use crate::spec::{Scenario, WarmMode};
 use crate::store::events::EventsFile;
 use crate::store::hlog::{self, Interval};
+use crate::store::home::Home;
 use crate::store::manifest::{self, Host, RunManifest};
 use crate::store::samples::SamplesFile;
 use crate::store::{files, RunStore, StoreError};
@@ -206,12 +206,17 @@ pub async fn bench(
         Err(e) => format!("failed: {e}"),
     };
     store.write_json(files::RUN, &m)?;
-    // The summary is rebuilt from what was stored, whatever happened.
-    let summary = summary::from_store(&store)?;
+    // The run's one model is rebuilt from what was stored, whatever happened; the summary,
+    // exports and reports all read it.
+    let model = crate::report::data::read_store(store.dir())?;
+    let summary = RunSummary::of(&model);
     store.write_json(files::SUMMARY, &summary)?;
     let exported = opts.exports.write(&summary);
     // Plots and tables come from the store alone; a failure here loses no measurement.
-    match crate::report::write_all(store.dir()) {
+    let reported = model
+        .with_tables()
+        .and_then(|model| crate::report::write_model(store.dir(), &model));
+    match reported {
         Ok(_) => progress.step(&format!(
             "report: {}",
             store.dir().join("report.html").display()
@@ -248,7 +253,7 @@ async fn measure(
         .await?;
     m.images = built
         .iter()
-        .map(|b| (b.function.clone(), b.image.clone()))
+        .map(|b| (b.function.clone(), manifest::or_unknown(&b.image)))
         .collect();
     store.write_json(files::RUN, &*m)?;
     platform

@@ -504,12 +504,13 @@ fn load_for(path: &Path, platform: Option<&str>) -> Result<spec::Scenario, CliEr
 }
 
 fn report_cmd(run_dir: &Path, exports: crate::export::Exports) -> Result<(), CliError> {
-    let w = crate::report::write_all(run_dir)?;
+    let model = crate::report::load(run_dir)?;
+    let w = crate::report::write_model(run_dir, &model)?;
     for f in &w.files {
         outln(&f.display().to_string())?;
     }
     if !exports.is_empty() {
-        let summary = crate::summary::from_store(&crate::store::RunStore::open(run_dir))?;
+        let summary = crate::summary::RunSummary::of(&model);
         for f in exports
             .write(&summary)
             .map_err(|e| CliError::Failed(e.to_string()))?

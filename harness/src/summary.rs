@@ -1,20 +1,17 @@
 //! `summary.json`: per function × node, warm latency (corrected and uncorrected) and verified
 //! cold starts, rebuilt from `run.json` + `samples.jsonl` alone so it survives any crash.
 //!
-//! Percentiles are the exact ones of the raw samples ([`crate::stats::PERCENTILE_DEFINITION`]),
-//! the same function `report.md`, `summary.csv` and `compare` use; the HdrHistogram logs are not
-//! read here.
+//! The numbers come from the run's one model ([`crate::report::ReportData`], its function × node
+//! [`results`](crate::report::ReportData::results)), which report.md, summary.csv and `compare`
+//! read as well: percentiles are the exact ones of the raw samples
+//! ([`crate::stats::PERCENTILE_DEFINITION`]); the HdrHistogram logs are not read here.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::measure::cold::{ColdSample, PHASES};
-use crate::measure::record::{Phase, Sample, DEFAULT_LATE_THRESHOLD_NS};
 use crate::stats;
-use crate::store::manifest::RunManifest;
-use crate::store::samples::{self, Record};
-use crate::store::{files, RunStore, StoreError};
+use crate::store::{RunStore, StoreError};
 
 /// The node of failures whose response named none.
 pub const UNKNOWN_NODE: &str = "unknown";
@@ -128,155 +125,28 @@ impl PercentilesUs {
     }
 }
 
-#[derive(Default)]
-struct WarmAcc {
-    /// Corrected latency of successful requests, ms (the unit the reports compute in).
-    corrected_ms: Vec<f64>,
-    /// Uncorrected latency of successful requests, ms.
-    uncorrected_ms: Vec<f64>,
-    requests: u64,
-    ok: u64,
-    errors: BTreeMap<String, u64>,
-    late: u64,
-    first_intended: u64,
-    last_end: u64,
-}
-
-impl WarmAcc {
-    fn add(&mut self, s: &Sample) {
-        if self.requests == 0 {
-            self.first_intended = u64::MAX;
-        }
-        self.requests += 1;
-        self.first_intended = self.first_intended.min(s.intended_ns);
-        self.last_end = self.last_end.max(s.end_ns);
-        if s.lateness_ns() > DEFAULT_LATE_THRESHOLD_NS {
-            self.late += 1;
-        }
-        match &s.error {
-            None => {
-                self.ok += 1;
-                // The same conversion as `report::data` (ns → ms), so both print equal figures.
-                self.corrected_ms.push(s.corrected_ns() as f64 / 1e6);
-                self.uncorrected_ms.push(s.uncorrected_ns() as f64 / 1e6);
-            }
-            Some(k) => *self.errors.entry(enum_name(k)).or_default() += 1,
+impl RunSummary {
+    /// The summary of a run's model: its function × node results and the run's provenance.
+    pub fn of(d: &crate::report::ReportData) -> RunSummary {
+        let m = &d.manifest;
+        RunSummary {
+            format: 1,
+            run_id: m.run_id.clone(),
+            scenario_hash: m.scenario_hash.clone(),
+            status: m.status.clone(),
+            emulated: m.emulated,
+            torn_tail: d.torn_tail,
+            results: d.results.clone(),
         }
     }
 }
 
-/// The serde name of a unit enum variant (`"connect"`, `"reused_instance"`, ...).
-fn enum_name<T: Serialize>(v: &T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|x| x.as_str().map(str::to_string))
-        .unwrap_or_else(|| "unknown".into())
-}
-
-/// Rebuild the summary of the run in `store` from `run.json` and `samples.jsonl`.
+/// Rebuild the summary of the run in `store` from `run.json` and `samples.jsonl`, through the
+/// run's one model ([`crate::report::data::read_store`]).
 pub fn from_store(store: &RunStore) -> Result<RunSummary, StoreError> {
-    let m: RunManifest = store.read_json(files::RUN)?;
-    let mut warm: BTreeMap<(String, String), WarmAcc> = BTreeMap::new();
-    let mut cold: BTreeMap<(String, String), Vec<ColdSample>> = BTreeMap::new();
-    let path = store.path(files::SAMPLES);
-    let read = if path.exists() {
-        samples::read(&path, |r| match r {
-            Record::Warm(s) if s.phase == Phase::Measure => {
-                // A failure that named no node counts against the node it was routed to, when
-                // known (the function runs on one node only).
-                let node = s
-                    .node
-                    .clone()
-                    .or_else(|| s.routed_node.clone())
-                    .unwrap_or_else(|| UNKNOWN_NODE.into());
-                warm.entry((s.function.clone(), node)).or_default().add(&s);
-            }
-            Record::Warm(_) => {}
-            Record::Cold(c) => {
-                let node = c.node.clone().unwrap_or_else(|| UNKNOWN_NODE.into());
-                cold.entry((c.function.clone(), node)).or_default().push(c);
-            }
-        })?
-    } else {
-        Default::default()
-    };
-    let target_rps = m
-        .scenario
-        .pointer("/experiment/warm")
-        .filter(|w| w.get("mode").and_then(|v| v.as_str()) == Some("open"))
-        .and_then(|w| w.get("rate"))
-        .and_then(|v| v.as_f64());
-    let mut keys: Vec<(String, String)> = warm.keys().chain(cold.keys()).cloned().collect();
-    keys.sort();
-    keys.dedup();
-    let results = keys
-        .into_iter()
-        .map(|(function, node)| {
-            let prov = m.nodes.iter().find(|n| n.name == node);
-            let w = warm.remove(&(function.clone(), node.clone())).map(|a| {
-                let window_ns = a.last_end.saturating_sub(a.first_intended).max(1);
-                WarmSummary {
-                    requests: a.requests,
-                    ok: a.ok,
-                    errors: a.errors,
-                    late_sends: a.late,
-                    target_rps,
-                    achieved_rps: a.requests as f64 / (window_ns as f64 / 1e9),
-                    corrected_us: PercentilesUs::from_ms(&a.corrected_ms),
-                    uncorrected_us: PercentilesUs::from_ms(&a.uncorrected_ms),
-                }
-            });
-            let c = cold
-                .remove(&(function.clone(), node.clone()))
-                .map(|v| cold_summary(&v));
-            Entry {
-                class: prov.map_or_else(|| "unknown".into(), |p| p.class.clone()),
-                arch: prov.map_or_else(|| "unknown".into(), |p| p.arch.clone()),
-                emulated: prov.is_some_and(|p| p.emulated),
-                function,
-                node,
-                warm: w,
-                cold: c,
-            }
-        })
-        .collect();
-    Ok(RunSummary {
-        format: 1,
-        run_id: m.run_id,
-        scenario_hash: m.scenario_hash,
-        status: m.status,
-        emulated: m.emulated,
-        torn_tail: read.torn_tail,
-        results,
-    })
-}
-
-fn cold_summary(v: &[ColdSample]) -> ColdSummary {
-    let ok: Vec<&ColdSample> = v.iter().filter(|s| s.verified).collect();
-    let mut rejected = BTreeMap::new();
-    for s in v.iter().filter(|s| !s.verified) {
-        let r = s.reject.map_or_else(|| "unknown".into(), |r| enum_name(&r));
-        *rejected.entry(r).or_default() += 1;
-    }
-    let fb: Vec<f64> = ok.iter().map(|s| s.first_byte_ns as f64 / 1e6).collect();
-    let mut phases = BTreeMap::new();
-    for (i, name) in PHASES.iter().enumerate() {
-        let xs: Vec<f64> = ok
-            .iter()
-            .filter_map(|s| s.phases()[i])
-            .map(|ns| ns as f64 / 1e6)
-            .collect();
-        if let Ok(q) = stats::quantile(&xs, 0.5) {
-            phases.insert(name.to_string(), q);
-        }
-    }
-    ColdSummary {
-        total: v.len() as u64,
-        verified: ok.len() as u64,
-        rejected,
-        first_byte_ms: stats::Summary::from_samples(&fb).ok(),
-        phases_median_ms: phases,
-    }
+    Ok(RunSummary::of(&crate::report::data::read_store(
+        store.dir(),
+    )?))
 }
 
 impl RunSummary {

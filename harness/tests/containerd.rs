@@ -156,7 +156,7 @@ async fn replicas_run_limited_on_the_bridge_and_down_leaves_nothing() {
         );
         let asked = std::time::SystemTime::now();
         let (status, headers) = get(c.addr).await;
-        let answered_ns = faasbed::platform::local::unix_ns(std::time::SystemTime::now());
+        let answered_ns = faasbed::store::clock::unix_ns(std::time::SystemTime::now());
         let ms = |ns: u64| ns as f64 / 1e6;
         println!(
             "{} container: import {:.1} ms, create {:.1} ms, network {:.1} ms, start {:.1} ms, \
@@ -167,7 +167,7 @@ async fn replicas_run_limited_on_the_bridge_and_down_leaves_nothing() {
             ms(p.network.ns()),
             ms(p.start.ns()),
             ms(answered_ns.saturating_sub(p.start.start_ns)),
-            ms(faasbed::platform::local::unix_ns(asked).saturating_sub(p.start.end_ns)),
+            ms(faasbed::store::clock::unix_ns(asked).saturating_sub(p.start.end_ns)),
         );
         assert_eq!(status, 200);
         assert_eq!(headers["x-faasbed-arch"], arch.goarch());

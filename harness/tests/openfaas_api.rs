@@ -519,7 +519,7 @@ async fn call_loop(
 ) -> Vec<(u16, String, bool, u64)> {
     let mut out = Vec::new();
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-        let sent = faasbed::platform::local::unix_ns(std::time::SystemTime::now());
+        let sent = faasbed::store::clock::unix_ns(std::time::SystemTime::now());
         let (s, h, _) = http("GET", &url, None, None).await;
         let instance = h
             .get(faasbed::openfaas::headers::INSTANCE)
@@ -562,14 +562,14 @@ async fn an_update_keeps_the_old_replica_serving_until_the_new_one_is_healthy() 
         .collect();
     tokio::time::sleep(Duration::from_millis(100)).await;
     // `faas-cli deploy` of a changed function: PUT (proxy/deploy.go, `Update` defaults to true).
-    let put_sent = faasbed::platform::local::unix_ns(std::time::SystemTime::now());
+    let put_sent = faasbed::store::clock::unix_ns(std::time::SystemTime::now());
     let body = format!(
         r#"{{"service":"echo","image":"{}","envVars":{{"V":"2"}},"labels":{{}},"annotations":{{}}}}"#,
         gw.image
     );
     let (s, _, b) = gw.raw("PUT", "/system/functions", Some(&body)).await;
     assert_eq!(s, 202, "{b}");
-    let put_done = faasbed::platform::local::unix_ns(std::time::SystemTime::now());
+    let put_done = faasbed::store::clock::unix_ns(std::time::SystemTime::now());
     tokio::time::sleep(Duration::from_millis(100)).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut calls = Vec::new();

@@ -176,7 +176,7 @@ pub async fn probe_once<P: Platform>(
             s.node = inv.header(headers::NODE).map(str::to_string);
             s.arch = inv.header(headers::ARCH).map(str::to_string);
             s.instance = inv.header(headers::INSTANCE).map(str::to_string);
-            s.invoked_unix_ns = crate::platform::local::unix_ns(inv.sent_at);
+            s.invoked_unix_ns = crate::store::clock::unix_ns(inv.sent_at);
             s.first_byte_ns = inv.first_byte.as_nanos() as u64;
             s.total_ns = inv.total.as_nanos() as u64;
             s.spawned_unix_ns = header_u64(&inv, headers::SPAWNED);

@@ -18,7 +18,7 @@
 //! run length.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, AUTHORIZATION, HOST};
@@ -399,9 +399,7 @@ async fn run(
         url: target.url.to_string(),
         reason,
     })?;
-    let t0_unix_ns = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
+    let t0_unix_ns = crate::store::clock::now_ns();
     let start = Instant::now();
     if let Some(live) = &options.live {
         live.start();

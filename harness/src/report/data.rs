@@ -1,5 +1,9 @@
-//! Reading a run directory into [`ReportData`]: samples grouped by workload × node class, the
-//! HdrHistogram logs merged per group, and the computed tables. Nothing here formats output.
+//! The one model of a run: [`ReportData`], read once from a run directory. Every number any
+//! output prints comes from it: summary.json, the console table, `--export-*` files and
+//! thresholds read its function × node [`ReportData::results`]; report.md/html, summary.csv and
+//! plots read its workload × class groups and [`Tables`]; `compare` reads its groups. Samples are
+//! grouped by workload × node class (and counted per function × node) in one pass over
+//! `samples.jsonl`, the HdrHistogram logs merged per group. Nothing here formats output.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -14,7 +18,7 @@ use crate::measure::cold::ColdSample;
 use crate::measure::record::Phase;
 use crate::store::manifest::RunManifest;
 use crate::store::samples::{self, View, WarmView};
-use crate::store::{files, hlog, RunStore};
+use crate::store::{files, hlog, RunStore, StoreError};
 
 /// One measured warm request, reduced to what reports need.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -95,6 +99,11 @@ pub struct ReportData {
     pub requests: Vec<RequestRow>,
     /// Replica crashes and restarts (`events.jsonl`).
     pub events: Vec<crate::store::events::ReplicaEvent>,
+    /// Per function × node, sorted: what summary.json, the console table, exports and
+    /// thresholds print (see [`super::per_node`]).
+    pub results: Vec<crate::summary::Entry>,
+    /// A torn last line of samples.jsonl was skipped (the run crashed mid-write).
+    pub torn_tail: bool,
 }
 
 impl ReportData {
@@ -157,8 +166,35 @@ struct WarmFunction {
     t0_ns: u64,
     /// Node → index of its group in `Acc::groups`.
     nodes: BTreeMap<String, usize>,
-    /// Node (`""`: unknown) → request counters.
-    counts: BTreeMap<String, RequestCounts>,
+    /// Node (`""`: unknown) → request counters and latencies.
+    counts: BTreeMap<String, NodeWarm>,
+}
+
+/// The measured warm requests of one function on one node.
+#[derive(Debug, Clone, Default)]
+pub(super) struct NodeWarm {
+    /// Counters.
+    pub counts: RequestCounts,
+    /// Corrected latency of each successful request, ms, in file order.
+    pub corrected_ms: Vec<f64>,
+    /// Uncorrected latency of each successful request, ms, in file order.
+    pub uncorrected_ms: Vec<f64>,
+}
+
+impl NodeWarm {
+    fn observe(&mut self, s: &WarmView<'_>) {
+        self.counts.observe(s);
+        if s.error.is_none() {
+            self.corrected_ms.push(s.corrected_ns() as f64 / 1e6);
+            self.uncorrected_ms.push(s.uncorrected_ns() as f64 / 1e6);
+        }
+    }
+
+    fn append(&mut self, later: NodeWarm) {
+        self.counts.merge(&later.counts);
+        self.corrected_ms.extend(later.corrected_ms);
+        self.uncorrected_ms.extend(later.uncorrected_ms);
+    }
 }
 
 impl<'m> Acc<'m> {
@@ -219,8 +255,8 @@ impl<'m> Acc<'m> {
                     let mine = e.get_mut();
                     mine.t0_ns = mine.t0_ns.min(f.t0_ns);
                     mine.nodes.extend(f.nodes);
-                    for (node, c) in &f.counts {
-                        mine.counts.entry(node.clone()).or_default().merge(c);
+                    for (node, w) in f.counts {
+                        mine.counts.entry(node).or_default().append(w);
                     }
                 }
             }
@@ -257,11 +293,11 @@ impl<'m> Acc<'m> {
         };
         f.t0_ns = f.t0_ns.min(s.intended_ns);
         match f.counts.get_mut(node) {
-            Some(c) => c.observe(s),
+            Some(w) => w.observe(s),
             None => {
-                let mut c = RequestCounts::default();
-                c.observe(s);
-                f.counts.insert(node.to_string(), c);
+                let mut w = NodeWarm::default();
+                w.observe(s);
+                f.counts.insert(node.to_string(), w);
             }
         }
         // `t_s` holds the raw intended ns until every sample is read (rebased in `read`).
@@ -320,17 +356,29 @@ const PARALLEL_READ_BYTES: u64 = 8 << 20;
 
 /// Read the run in `run_dir` without computing tables (`tables` stays empty).
 pub fn read(run_dir: &Path) -> Result<ReportData, ReportError> {
+    read_store(run_dir).map_err(|source| ReportError::Store {
+        dir: run_dir.to_path_buf(),
+        source,
+    })
+}
+
+/// [`read`], failing with the store's own error.
+pub fn read_store(run_dir: &Path) -> Result<ReportData, StoreError> {
     read_in_parts(run_dir, None)
 }
 
+impl ReportData {
+    /// Compute the tables of a model that was [`read`] without them.
+    pub fn with_tables(mut self) -> Result<ReportData, ReportError> {
+        self.tables = tables::compute(&self.manifest, &self.groups)?;
+        Ok(self)
+    }
+}
+
 /// [`read`], with `samples.jsonl` read in `parts` parts (`None`: one per core for a large file).
-fn read_in_parts(run_dir: &Path, parts: Option<usize>) -> Result<ReportData, ReportError> {
+fn read_in_parts(run_dir: &Path, parts: Option<usize>) -> Result<ReportData, StoreError> {
     let store = RunStore::open(run_dir);
-    let err = |source| ReportError::Store {
-        dir: run_dir.to_path_buf(),
-        source,
-    };
-    let manifest: RunManifest = store.read_json(files::RUN).map_err(err)?;
+    let manifest: RunManifest = store.read_json(files::RUN)?;
     let nodes: BTreeMap<String, (String, bool)> = manifest
         .nodes
         .iter()
@@ -338,6 +386,7 @@ fn read_in_parts(run_dir: &Path, parts: Option<usize>) -> Result<ReportData, Rep
         .collect();
     let workloads = workloads(&manifest);
     let mut acc = Acc::new(&nodes, &workloads);
+    let mut torn_tail = false;
     let path = store.path(files::SAMPLES);
     if path.exists() {
         // Parsing dominates a large run's report: one part per core, appended in file order.
@@ -347,13 +396,13 @@ fn read_in_parts(run_dir: &Path, parts: Option<usize>) -> Result<ReportData, Rep
         } else {
             1
         });
-        let (read, _) = samples::read_views_parallel(
+        let (read, stats) = samples::read_views_parallel(
             &path,
             parts,
             || Acc::new(&nodes, &workloads),
             |a, v| a.view(v),
-        )
-        .map_err(err)?;
+        )?;
+        torn_tail = stats.torn_tail;
         for part in read {
             acc.append(part);
         }
@@ -376,7 +425,7 @@ fn read_in_parts(run_dir: &Path, parts: Option<usize>) -> Result<ReportData, Rep
         if !path.exists() {
             continue;
         }
-        let logged = hlog::read(&path).map_err(err)?;
+        let logged = hlog::read(&path)?;
         let i = acc.group(function, Some(node));
         merge_hdr(&mut acc.groups[i], logged);
     }
@@ -386,7 +435,7 @@ fn read_in_parts(run_dir: &Path, parts: Option<usize>) -> Result<ReportData, Rep
         .functions
         .iter()
         .flat_map(|(f, w)| {
-            w.counts.iter().map(|(node, counts)| {
+            w.counts.iter().map(|(node, nw)| {
                 let (node, class) = match nodes.get(node) {
                     Some((class, emulated)) => (node.clone(), class_label(class, *emulated)),
                     None if node.is_empty() => {
@@ -398,20 +447,30 @@ fn read_in_parts(run_dir: &Path, parts: Option<usize>) -> Result<ReportData, Rep
                     function: f.clone(),
                     node,
                     class,
-                    counts: counts.clone(),
+                    counts: nw.counts.clone(),
                 }
             })
         })
         .collect();
-    let events = crate::store::events::read(&store.path(files::EVENTS))
-        .map_err(err)?
-        .0;
+    let events = crate::store::events::read(&store.path(files::EVENTS))?.0;
+    let warm = acc
+        .functions
+        .into_iter()
+        .flat_map(|(f, w)| {
+            w.counts
+                .into_iter()
+                .map(move |(n, nw)| ((f.clone(), n), nw))
+        })
+        .collect();
+    let results = super::per_node::entries(&manifest, warm, &groups);
     Ok(ReportData {
         manifest,
         groups,
         tables: Tables::default(),
         requests,
         events,
+        results,
+        torn_tail,
     })
 }
 
@@ -438,6 +497,49 @@ fn merge_hdr(g: &mut Group, logged: Vec<(String, Histogram<u64>)>) {
 #[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
+
+    /// The function × node rows (summary.json, console, exports, thresholds) and the workload ×
+    /// class tables (report.md, summary.csv) come from one read: where a group holds one
+    /// function on one node, both give the same counts and the same percentiles.
+    #[test]
+    fn per_node_rows_and_class_tables_agree_where_they_describe_the_same_samples() {
+        let run = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/runs/quick-local");
+        let d = load(&run).unwrap();
+        assert!(!d.results.is_empty());
+        let mut checked = 0;
+        for e in &d.results {
+            let Some(w) = &e.warm else { continue };
+            let label = class_label(&e.class, e.emulated);
+            let nodes_of_function = d
+                .results
+                .iter()
+                .filter(|o| o.function == e.function)
+                .count();
+            let Some(g) = d
+                .groups
+                .iter()
+                .find(|g| g.functions.contains(&e.function) && g.class == e.class)
+            else {
+                panic!("{} on {}: no group", e.function, e.node);
+            };
+            if nodes_of_function != 1 || g.functions.len() != 1 {
+                continue;
+            }
+            let (row, _) = d.tables.rows_of(&g.workload, &label);
+            let row = row.unwrap();
+            assert_eq!(row.requests as u64, w.requests, "{}", e.function);
+            assert_eq!(row.errors as u64, w.requests - w.ok, "{}", e.function);
+            let (p, t) = (
+                w.corrected_us.as_ref().unwrap(),
+                row.stats.as_ref().unwrap(),
+            );
+            let same = |us: f64, ms: f64| (us / 1e3 - ms).abs() <= 1e-9 * ms.abs();
+            assert!(same(p.p50, t.p50), "{}: {} vs {}", e.function, p.p50, t.p50);
+            assert!(same(p.p99, t.p99), "{}: {} vs {}", e.function, p.p99, t.p99);
+            checked += 1;
+        }
+        assert!(checked > 0);
+    }
 
     #[test]
     fn reading_in_parts_gives_what_reading_in_one_gives() {

@@ -78,7 +78,7 @@ pub fn text_tables(d: &ReportData) -> Vec<TextTable> {
                         with_ci(&s.mean),
                         opt(s.cv),
                     ]),
-                    None => row.extend(std::iter::repeat("–".to_string()).take(7)),
+                    None => row.extend(std::iter::repeat_n("–".to_string(), 7)),
                 }
                 row
             })
@@ -92,7 +92,7 @@ pub fn text_tables(d: &ReportData) -> Vec<TextTable> {
                 let mut row = vec![r.workload.clone(), r.class.clone()];
                 match (&r.stats, phases) {
                     (Some(s), true) => row.extend(s.phases_ms.iter().map(|p| opt(*p))),
-                    (None, true) => row.extend(std::iter::repeat("–".to_string()).take(4)),
+                    (None, true) => row.extend(std::iter::repeat_n("–".to_string(), 4)),
                     (s, false) => {
                         row.push(format!("{}/{}", r.verified, r.total));
                         match s {
@@ -102,7 +102,7 @@ pub fn text_tables(d: &ReportData) -> Vec<TextTable> {
                                 num(s.p90),
                                 num(s.max),
                             ]),
-                            None => row.extend(std::iter::repeat("–".to_string()).take(4)),
+                            None => row.extend(std::iter::repeat_n("–".to_string(), 4)),
                         }
                     }
                 }
@@ -186,23 +186,30 @@ pub fn percentile_note() -> String {
 }
 
 /// Provenance lines (run, scenario, host, nodes), Markdown-formatted.
+/// A fact an older run.json left empty reads `unknown`.
 pub fn provenance(d: &ReportData) -> Vec<String> {
     let m = &d.manifest;
+    let k = |s: &str| -> String { crate::store::manifest::or_unknown(s) };
     let mut out = vec![
-        format!("run `{}`, status {}", m.run_id, m.status),
+        format!("run `{}`, status {}", k(&m.run_id), k(&m.status)),
         format!(
             "scenario `{}` (sha256 `{}`), seed {}",
             m.scenario_path.display(),
-            m.scenario_hash,
+            k(&m.scenario_hash),
             m.seed
         ),
         format!(
             "faasbed {} (git `{}`), platform {}",
-            m.faasbed_version, m.git_sha, m.platform
+            k(&m.faasbed_version),
+            k(&m.git_sha),
+            k(&m.platform)
         ),
         format!(
             "host: {} ({} cores, {}), {}",
-            m.host.cpu_model, m.host.cores, m.host.arch, m.host.os
+            k(&m.host.cpu_model),
+            m.host.cores,
+            k(&m.host.arch),
+            k(&m.host.os)
         ),
         format!(
             "started {}, ended {}",
@@ -213,10 +220,10 @@ pub fn provenance(d: &ReportData) -> Vec<String> {
     for n in &m.nodes {
         out.push(format!(
             "node {}: class {}, arch {}, backend {}{}",
-            n.name,
-            n.class,
-            n.arch,
-            n.backend,
+            k(&n.name),
+            k(&n.class),
+            k(&n.arch),
+            k(&n.backend),
             if n.emulated { " (emulated)" } else { "" }
         ));
     }
@@ -262,4 +269,28 @@ pub fn render(d: &ReportData) -> Vec<u8> {
     let _ = writeln!(out, "{}\n", percentile_note());
     out.push_str("Plots: see `plots/` (SVG and PNG) and `report.html`.\n");
     out.into_bytes()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
+mod tests {
+    use super::*;
+
+    /// A run.json whose facts are empty (written before provenance said `unknown`) renders
+    /// them as `unknown`, never as a blank.
+    #[test]
+    fn empty_provenance_renders_unknown() {
+        let run = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/runs/quick-local");
+        let mut d = super::super::data::read(&run).unwrap();
+        d.manifest.git_sha = String::new();
+        d.manifest.host.cpu_model = " ".into();
+        d.manifest.host.os = String::new();
+        d.manifest.nodes[0].backend = String::new();
+        let lines = provenance(&d);
+        assert!(lines[2].contains("(git `unknown`)"), "{}", lines[2]);
+        assert!(lines[3].starts_with("host: unknown ("), "{}", lines[3]);
+        assert!(lines[3].ends_with(", unknown"), "{}", lines[3]);
+        assert!(lines[5].contains("backend unknown"), "{}", lines[5]);
+    }
 }

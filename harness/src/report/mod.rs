@@ -1,7 +1,7 @@
 //! Reports rebuilt from a run directory alone: tables, Markdown/HTML/CSV exporters, plots, and
 //! the comparison of two runs with its regression gate.
 //!
-//! [`load`] reads the store into a [`ReportData`]; exporters are pure `fn(&ReportData) -> Vec<u8>`;
+//! [`load`] reads the store into a [`ReportData`], the run's one model (see [`data`]); exporters are pure `fn(&ReportData) -> Vec<u8>`;
 //! charts go through the [`plot::Plotter`] trait; [`write_all`] writes every file into the run dir.
 
 pub mod compare;
@@ -12,6 +12,7 @@ pub mod font;
 pub mod headline;
 pub mod html;
 pub mod markdown;
+pub mod per_node;
 pub mod plot;
 pub mod requests;
 pub mod tables;
@@ -89,10 +90,14 @@ pub mod files {
 /// Rebuild every report of the run in `run_dir` from its store: `report.md`, `report.html`,
 /// `summary.csv`, and `plots/*.svg` + `plots/*.png`.
 pub fn write_all(run_dir: &Path) -> Result<Written, ReportError> {
-    let data = load(run_dir)?;
+    write_model(run_dir, &load(run_dir)?)
+}
+
+/// [`write_all`] from a model already built from `run_dir` (with its tables).
+pub fn write_model(run_dir: &Path, data: &ReportData) -> Result<Written, ReportError> {
     let font = font::find();
     let mut plotter = PlottersPlotter::new(font.as_ref());
-    let charts = plot::all(&mut plotter, &data)?;
+    let charts = plot::all(&mut plotter, data)?;
     let mut out = Written {
         files: Vec::new(),
         png_text: font.is_some(),
@@ -120,8 +125,8 @@ pub fn write_all(run_dir: &Path) -> Result<Written, ReportError> {
             put(plots.join(format!("{}.png", c.name)), png)?;
         }
     }
-    put(run_dir.join(files::MARKDOWN), &markdown::render(&data))?;
-    put(run_dir.join(files::CSV), &csv::render(&data))?;
-    put(run_dir.join(files::HTML), &html::render(&data, &charts))?;
+    put(run_dir.join(files::MARKDOWN), &markdown::render(data))?;
+    put(run_dir.join(files::CSV), &csv::render(data))?;
+    put(run_dir.join(files::HTML), &html::render(data, &charts))?;
     Ok(out)
 }

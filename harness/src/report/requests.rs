@@ -118,12 +118,7 @@ pub struct RequestRow {
 
 /// Target rate of the run's warm phase (open loop), requests per second.
 pub fn target_rps(d: &ReportData) -> Option<f64> {
-    d.manifest
-        .scenario
-        .pointer("/experiment/warm")
-        .filter(|w| w.get("mode").and_then(|v| v.as_str()) == Some("open"))
-        .and_then(|w| w.get("rate"))
-        .and_then(|v| v.as_f64())
+    super::per_node::target_rps(&d.manifest)
 }
 
 /// Requests per function × node: errors by kind, late sends, achieved vs target rate.

@@ -8,6 +8,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::exec::{self, Cmd};
 
+/// What provenance says for a fact that could not be found: never an empty string.
+pub const UNKNOWN: &str = "unknown";
+
+/// `s` trimmed, or [`UNKNOWN`] when nothing is left: an absent fact is said, not left empty.
+pub fn or_unknown(s: &str) -> String {
+    match s.trim() {
+        "" => UNKNOWN.to_string(),
+        t => t.to_string(),
+    }
+}
+
 /// Provenance of one run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunManifest {
@@ -82,17 +93,17 @@ pub struct NodeProvenance {
 /// Facts about the host.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Host {
-    /// CPU model name.
+    /// CPU model name (`unknown` when not found).
     pub cpu_model: String,
     /// Logical CPUs.
     pub cores: usize,
-    /// Kernel release.
+    /// Kernel release (`unknown` when unreadable).
     pub kernel: String,
-    /// Total memory, bytes.
-    pub memory_bytes: u64,
+    /// Total memory, bytes (`null` when unreadable).
+    pub memory_bytes: Option<u64>,
     /// `std::env::consts::ARCH`.
     pub arch: String,
-    /// OS name from /etc/os-release.
+    /// OS name from /etc/os-release (`unknown` when not found).
     pub os: String,
 }
 
@@ -102,36 +113,41 @@ pub fn parse_cpu_model(cpuinfo: &str) -> String {
         .lines()
         .find_map(|l| {
             let (k, v) = l.split_once(':')?;
-            matches!(k.trim(), "model name" | "Model" | "Hardware").then(|| v.trim().to_string())
+            matches!(k.trim(), "model name" | "Model" | "Hardware").then(|| or_unknown(v))
         })
-        .unwrap_or_else(|| "unknown".into())
+        .unwrap_or_else(|| UNKNOWN.into())
 }
 
-/// Parse `MemTotal` (kB) of `/proc/meminfo` text into bytes.
-pub fn parse_mem_total(meminfo: &str) -> u64 {
+/// Parse `MemTotal` (kB) of `/proc/meminfo` text into bytes (`None` when absent).
+pub fn parse_mem_total(meminfo: &str) -> Option<u64> {
     meminfo
         .lines()
         .find_map(|l| l.strip_prefix("MemTotal:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
+        .map(|kb| kb * 1024)
 }
 
 /// Parse `PRETTY_NAME` of `/etc/os-release` text.
 pub fn parse_os_release(text: &str) -> String {
     text.lines()
         .find_map(|l| l.strip_prefix("PRETTY_NAME="))
-        .map(|v| v.trim_matches('"').to_string())
-        .unwrap_or_else(|| "unknown".into())
+        .map_or_else(|| UNKNOWN.into(), |v| or_unknown(v.trim_matches('"')))
 }
 
 impl Host {
     /// Read the facts of this machine from /proc and /etc.
     pub fn detect() -> Host {
-        let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+        Host::from_files(|p| std::fs::read_to_string(p).ok())
+    }
+
+    /// The facts from `read` (path → text, `None` when unreadable); what cannot be read is
+    /// `unknown` (`null` for the memory).
+    pub fn from_files(read: impl Fn(&str) -> Option<String>) -> Host {
+        let read = |p: &str| read(p).unwrap_or_default();
         Host {
             cpu_model: parse_cpu_model(&read("/proc/cpuinfo")),
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            kernel: read("/proc/sys/kernel/osrelease").trim().to_string(),
+            kernel: or_unknown(&read("/proc/sys/kernel/osrelease")),
             memory_bytes: parse_mem_total(&read("/proc/meminfo")),
             arch: std::env::consts::ARCH.to_string(),
             os: parse_os_release(&read("/etc/os-release")),
@@ -139,7 +155,19 @@ impl Host {
     }
 }
 
-/// Versions of the tools a local run uses: first line of `<tool> --version` (or `go version`).
+/// The version a tool printed: the first line of its output, `unknown` when it printed none.
+pub fn version_line(stdout: &str) -> String {
+    or_unknown(
+        stdout
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or(""),
+    )
+}
+
+/// Versions of the tools a local run uses: first line of `<tool> --version` (or `go version`);
+/// `not found` when the tool did not run, `unknown` when it printed nothing.
 pub async fn tool_versions() -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let probes: [(&str, Cmd); 3] = [
@@ -152,7 +180,7 @@ pub async fn tool_versions() -> BTreeMap<String, String> {
     ];
     for (name, cmd) in probes {
         let v = match exec::run(&cmd.timeout(std::time::Duration::from_secs(10))).await {
-            Ok(o) => o.stdout.lines().next().unwrap_or("").trim().to_string(),
+            Ok(o) => version_line(&o.stdout),
             Err(_) => "not found".to_string(),
         };
         out.insert(name.to_string(), v);
@@ -160,12 +188,15 @@ pub async fn tool_versions() -> BTreeMap<String, String> {
     out
 }
 
-/// The git SHA faasbed was built from.
+/// The git SHA faasbed was built from (`unknown` when the build did not record one).
 pub fn git_sha() -> &'static str {
-    option_env!("FAASBED_GIT_SHA").unwrap_or("unknown")
+    option_env!("FAASBED_GIT_SHA")
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or(UNKNOWN)
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
 
@@ -179,11 +210,40 @@ mod tests {
         assert_eq!(parse_cpu_model(""), "unknown");
         assert_eq!(
             parse_mem_total("MemTotal:       16384 kB\nMemFree: 1 kB\n"),
-            16384 * 1024
+            Some(16384 * 1024)
         );
         assert_eq!(
             parse_os_release("NAME=x\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n"),
             "Debian GNU/Linux 12 (bookworm)"
+        );
+    }
+
+    /// A host whose /proc and /etc cannot be read says so: no provenance field is left empty
+    /// (the kernel used to be `""` and the memory `0`).
+    #[test]
+    fn unreadable_host_facts_are_unknown_not_empty() {
+        let h = Host::from_files(|_| None);
+        assert_eq!(h.cpu_model, UNKNOWN);
+        assert_eq!(h.kernel, UNKNOWN);
+        assert_eq!(h.os, UNKNOWN);
+        assert_eq!(h.memory_bytes, None);
+        let json = serde_json::to_value(&h).unwrap();
+        assert_eq!(json["memory_bytes"], serde_json::Value::Null);
+        let empty = Host::from_files(|_| Some("\n".into()));
+        assert_eq!(
+            (empty.kernel.as_str(), empty.os.as_str()),
+            (UNKNOWN, UNKNOWN)
+        );
+        assert_eq!(parse_cpu_model("model name\t:   \n"), UNKNOWN);
+    }
+
+    #[test]
+    fn a_tool_that_prints_nothing_has_an_unknown_version() {
+        assert_eq!(version_line(""), UNKNOWN);
+        assert_eq!(version_line("\n  \n"), UNKNOWN);
+        assert_eq!(
+            version_line("\ngo version go1.22.2 linux/amd64\n"),
+            "go version go1.22.2 linux/amd64"
         );
     }
 }

@@ -8,8 +8,10 @@
 //!
 //! A crash leaves everything measured so far readable; `faasbed report` needs nothing else.
 
+pub mod clock;
 pub mod events;
 pub mod hlog;
+pub mod home;
 pub mod jsonl;
 pub mod manifest;
 pub mod samples;

@@ -98,9 +98,9 @@ impl OpenApi {
 
 /// A temporary `FAASBED_HOME`; its cache of built functions is shared across tests
 /// (`target/faasbed-test-cache`) so each function builds once.
-pub fn temp_home() -> (tempfile::TempDir, faasbed::platform::local::Home) {
+pub fn temp_home() -> (tempfile::TempDir, faasbed::store::home::Home) {
     let d = tempfile::tempdir().unwrap();
-    let home = faasbed::platform::local::Home {
+    let home = faasbed::store::home::Home {
         root: d.path().to_path_buf(),
     };
     let shared = repo().join("target/faasbed-test-cache/functions");
@@ -146,7 +146,7 @@ pub fn local_scenario() -> faasbed::spec::Scenario {
 /// A gateway serving `scenario` in this process, with a fresh run id and password.
 pub async fn serve(
     scenario: &faasbed::spec::Scenario,
-    home: &faasbed::platform::local::Home,
+    home: &faasbed::store::home::Home,
     logs: &Path,
 ) -> (faasbed::platform::local::Served, String) {
     let run_id = format!("test-{}-{}", std::process::id(), rand_suffix());
@@ -168,7 +168,7 @@ fn rand_suffix() -> String {
 pub struct Topology {
     pub platform: faasbed::platform::local::LocalPlatform,
     pub scenario: faasbed::spec::Scenario,
-    pub home: faasbed::platform::local::Home,
+    pub home: faasbed::store::home::Home,
     _tmp: tempfile::TempDir,
 }
 
@@ -178,7 +178,7 @@ impl Topology {
         std::env::set_var("FAASBED_EXE", env!("CARGO_BIN_EXE_faasbed"));
         let (tmp, home) = temp_home();
         let scenario = faasbed::spec::load(&repo().join(scenario_path)).unwrap();
-        let run_id = faasbed::platform::local::new_run_id();
+        let run_id = faasbed::store::home::new_run_id();
         let platform = faasbed::platform::local::LocalPlatform::up(&home, &scenario, &run_id)
             .await
             .unwrap_or_else(|e| panic!("up: {e}"));

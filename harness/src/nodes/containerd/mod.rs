@@ -20,8 +20,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::exec::{self, ExecError};
-use crate::platform::local::unix_ns;
 use crate::spec::Arch;
+use crate::store::clock::unix_ns;
 use cni::SiteNet;
 use daemon::{Daemon, DaemonDirs};
 

@@ -113,48 +113,14 @@ pub enum LocalError {
     State { path: PathBuf, message: String },
 }
 
-/// Unix time in nanoseconds.
-pub fn unix_ns(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
-}
+// moved: remove after merge
+pub use crate::store::clock::unix_ns;
+// moved: remove after merge
+pub use crate::store::home::{new_run_id, Home};
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> LocalError {
     let what = what.into();
     move |source| LocalError::Io { what, source }
-}
-
-/// faasbed's working directory: `$FAASBED_HOME`, else `./.faasbed`.
-#[derive(Debug, Clone)]
-pub struct Home {
-    /// The directory.
-    pub root: PathBuf,
-}
-
-impl Home {
-    /// From `$FAASBED_HOME` or `./.faasbed`.
-    pub fn from_env() -> Home {
-        let root = std::env::var_os("FAASBED_HOME")
-            .map_or_else(|| PathBuf::from(".faasbed"), PathBuf::from);
-        Home { root }
-    }
-    /// Where run directories live.
-    pub fn runs(&self) -> PathBuf {
-        self.root.join("runs")
-    }
-    /// Where built function binaries live.
-    pub fn images(&self) -> PathBuf {
-        self.root.join("cache").join("functions")
-    }
-    fn current_file(&self) -> PathBuf {
-        self.root.join("current")
-    }
-    /// The run directory of the topology that is up, if any.
-    pub fn current(&self) -> Option<PathBuf> {
-        let id = std::fs::read_to_string(self.current_file()).ok()?;
-        let dir = self.runs().join(id.trim());
-        dir.is_dir().then_some(dir)
-    }
 }
 
 /// What the daemon publishes in `gateway.json`.
@@ -200,14 +166,6 @@ pub struct NodeReport {
     /// Every label of the node (what `constraints` select on).
     #[serde(default)]
     pub labels: std::collections::BTreeMap<String, String>,
-}
-
-/// Make a new run id: `YYYYMMDD-HHMMSS-xxxx`.
-pub fn new_run_id() -> String {
-    let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
-    let compact: String = now.chars().filter(|c| c.is_ascii_digit()).collect();
-    let suffix = rand::thread_rng().next_u32() & 0xffff;
-    format!("{}-{}-{suffix:04x}", &compact[..8], &compact[8..14])
 }
 
 fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), LocalError> {

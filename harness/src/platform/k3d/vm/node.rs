@@ -10,8 +10,8 @@ use tokio::time::Instant;
 use super::assets::VmAssets;
 use super::VmError;
 use crate::exec::{Cmd, RUN_ID_ENV};
-use crate::platform::local::unix_ns;
 use crate::spec::{Arch, Node};
+use crate::store::clock::unix_ns;
 
 /// What the VM's boot script prints once its disks and network are up.
 pub const READY_MARK: &str = "FAASBED READY";
