@@ -7,10 +7,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use clap::{Parser, Subcommand};
 
-use crate::deploy::{self, DeployError};
 use crate::doctor;
 use crate::openfaas::{headers, ClientError};
 use crate::output::{out, outln, say, OutputError};
+use crate::platform::deploy::DeployError;
 use crate::platform::local::{self, DaemonOpts, Home, LocalError, LocalPlatform};
 use crate::platform::{Platform, PlatformError};
 use crate::spec::{self, PlatformKind, SpecError};
@@ -755,8 +755,9 @@ async fn deploy_cmd(home: &Home, path: Option<&Path>) -> Result<(), CliError> {
     let images = home.images();
     let p2 = LocalPlatform::attach(home)?;
     let fut = async {
-        let built = deploy::build_local(&scenario, &images, &mut |s| say(s)).await?;
-        deploy::deploy(&scenario, &p2, &built, Duration::from_secs(60)).await?;
+        let built = local::functions::build_functions(&scenario, &images, &mut |s| say(s)).await?;
+        p2.deploy(&scenario, &built, Duration::from_secs(60))
+            .await?;
         Ok(())
     };
     or_interrupt(&mut p, fut).await?;

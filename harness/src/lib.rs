@@ -4,7 +4,6 @@
 pub mod bench;
 pub mod build;
 pub mod cli;
-pub mod deploy;
 pub mod doctor;
 pub mod exec;
 pub mod export;
