@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod build;
 pub mod cli;
+pub mod commands;
 pub mod doctor;
 pub mod exec;
 pub mod export;
