@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::deploy::DeployError;
 use crate::export::{ExportError, Exports};
 use crate::measure::cold::{self, ColdOpts, ColdSample};
 use crate::measure::live::{Live, LiveSnapshot};
@@ -16,6 +15,7 @@ use crate::measure::loadgen::{self, LoadgenError, RunOptions, Target};
 use crate::measure::record::WarmResult;
 use crate::measure::schedule::ScheduleError;
 use crate::measure::schedule::{stream_seed, Schedule};
+use crate::platform::deploy::DeployError;
 use crate::platform::{AnyPlatform, Platform, PlatformError};
 use crate::spec::{Scenario, WarmMode};
 use crate::store::events::EventsFile;
@@ -248,16 +248,14 @@ async fn measure(
     store.write_json(files::RUN, &*m)?;
 
     progress.step("building and deploying functions");
-    let built = platform
-        .build_functions(scenario, &opts.home, &mut |s| progress.step(s))
-        .await?;
+    let built = platform.build(scenario, &mut |s| progress.step(s)).await?;
     m.images = built
         .iter()
         .map(|b| (b.function.clone(), manifest::or_unknown(&b.image)))
         .collect();
     store.write_json(files::RUN, &*m)?;
     platform
-        .deploy_functions(scenario, &built, Duration::from_secs(120))
+        .deploy(scenario, &built, Duration::from_secs(120))
         .await?;
     progress.step("placement verified for every function");
 

@@ -4,7 +4,7 @@
 pub mod bench;
 pub mod build;
 pub mod cli;
-pub mod deploy;
+pub mod commands;
 pub mod doctor;
 pub mod exec;
 pub mod export;

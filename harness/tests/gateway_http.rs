@@ -60,13 +60,17 @@ async fn start(limits: Limits) -> Gw {
     )
     .await
     .unwrap_or_else(|e| panic!("serve: {e}"));
-    let built = faasbed::deploy::build_local(&scenario, &home.images(), &mut |_| {})
-        .await
-        .unwrap_or_else(|e| panic!("build: {e}"));
+    let built = faasbed::platform::local::functions::build_functions(
+        &scenario,
+        &home.images(),
+        &mut |_| {},
+    )
+    .await
+    .unwrap_or_else(|e| panic!("build: {e}"));
     for (f, b) in scenario.functions.iter().zip(&built) {
         served
             .registry
-            .deploy(faasbed::deploy::deployment(f, &b.image))
+            .deploy(faasbed::platform::deploy::deployment(f, &b.image))
             .await
             .unwrap_or_else(|e| panic!("deploy {}: {e}", f.name));
     }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use faasbed::exec::System;
 use faasbed::openfaas::headers;
 use faasbed::platform::k3d::plan::{self, PlanOpts};
-use faasbed::platform::k3d::{functions, K3dPlatform};
+use faasbed::platform::k3d::K3dPlatform;
 use faasbed::platform::Platform;
 use faasbed::spec::{self, Backend, Scenario};
 use futures::FutureExt as _;
@@ -117,7 +117,7 @@ async fn exercise(p: &K3dPlatform, scenario: &Scenario, run_id: &str, run_dir: &
         built.iter().all(|b| b.image.contains("@sha256:")),
         "{built:?}"
     );
-    functions::deploy(p, scenario, &built, Duration::from_secs(180))
+    p.deploy(scenario, &built, Duration::from_secs(180))
         .await
         .unwrap_or_else(|e| panic!("{}", why(&e)));
 

@@ -99,7 +99,7 @@ async fn scale_to_zero_then_invoke_starts_a_new_instance_and_scale_to_three_spre
     );
 
     c.scale("echo", 3).await.unwrap();
-    faasbed::deploy::wait_ready(&c, &faasbed_fn(&t, "echo", 3), Duration::from_secs(60))
+    faasbed::platform::deploy::wait_ready(&c, &faasbed_fn(&t, "echo", 3), Duration::from_secs(60))
         .await
         .unwrap();
     let reps = t.platform.placement("echo").await.unwrap();
@@ -177,7 +177,7 @@ async fn update_keeps_placement_and_delete_removes_the_function() {
         ..Default::default()
     };
     c.update(&dep).await.unwrap();
-    faasbed::deploy::verify_placement(&t.scenario, &t.platform, &t.scenario.functions[0])
+    faasbed::platform::deploy::verify_placement(&t.scenario, &t.platform, &t.scenario.functions[0])
         .await
         .unwrap();
     assert_eq!(c.status("echo").await.unwrap().env_vars["GREETING"], "hi");

@@ -1,21 +1,25 @@
 //! The one seam between measurement and the platform a scenario runs on (local or k3d).
 //!
-//! Measurement sees only [`Platform`]: a gateway (URL + credentials), `force_cold`, `placement`
-//! and `down`. The set of platforms is closed, so [`AnyPlatform`] dispatches by enum.
+//! Measurement and the commands see only [`Platform`]: a gateway (URL + credentials), `build`,
+//! `enforce_placement` and `deploy` (one generic loop, [`deploy::deploy`]), `force_cold`,
+//! `placement`, `node_provenance` and `down`. The set of platforms is closed, so
+//! [`AnyPlatform`] dispatches by enum; bringing a cluster up or back lives in [`cluster`].
 
+pub mod cluster;
+pub mod deploy;
 pub mod k3d;
 pub mod local;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::deploy::{self, DeployError, Deployed};
 use crate::exec::System;
 use crate::openfaas::Client;
 use crate::spec::{Arch, PlatformKind, Scenario};
 use crate::store::manifest::NodeProvenance;
+use deploy::{DeployError, Deployed};
 
 /// Errors any platform may return.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +33,12 @@ pub enum PlatformError {
     /// A gateway call failed.
     #[error(transparent)]
     Gateway(#[from] crate::openfaas::ClientError),
+    /// The saved state of a cluster platform is unusable.
+    #[error(transparent)]
+    Cluster(#[from] cluster::ClusterError),
+    /// Nothing is up in this home.
+    #[error("nothing is up in {}; run `faasbed up` first", home.display())]
+    NotUp { home: std::path::PathBuf },
     /// A replica runs somewhere its constraints do not allow.
     #[error("placement violated: function {function} replica {instance} runs on node {node}, which does not satisfy {constraint}")]
     Placement {
@@ -81,10 +91,44 @@ pub struct ColdPhases {
     pub healthy_ns: Option<u64>,
 }
 
-/// The platform operations measurement needs.
+/// The platform operations measurement and the lifecycle commands need.
 pub trait Platform {
     /// The gateway of this topology.
     fn gateway(&self) -> &GatewayAccess;
+
+    /// Build every function of `scenario` for this platform (local: native binaries cached in
+    /// the home; k3d: images pushed to the cluster's registry). One [`Deployed`] per function,
+    /// scenario order; `log` hears each step.
+    fn build(
+        &self,
+        scenario: &Scenario,
+        log: &mut dyn FnMut(&str),
+    ) -> impl std::future::Future<Output = Result<Vec<Deployed>, DeployError>>;
+
+    /// Make every function's replicas run only where its constraints allow, after a gateway
+    /// deploy or update (local: the gateway does it already; k3d: nodeSelectors patched, the
+    /// rollout awaited and the pods checked, since OpenFaaS CE ignores `constraints`).
+    fn enforce_placement(
+        &self,
+        scenario: &Scenario,
+    ) -> impl std::future::Future<Output = Result<(), PlatformError>>;
+
+    /// Deploy the built functions and verify their placement through the one deploy loop
+    /// ([`deploy::deploy`]); `timeout` bounds each function's readiness.
+    fn deploy(
+        &self,
+        scenario: &Scenario,
+        built: &[Deployed],
+        timeout: Duration,
+    ) -> impl std::future::Future<Output = Result<(), DeployError>> {
+        deploy::deploy(self, scenario, built, timeout)
+    }
+
+    /// Provenance of every node of `scenario` as this platform realised it.
+    fn node_provenance(
+        &self,
+        scenario: &Scenario,
+    ) -> impl std::future::Future<Output = Vec<NodeProvenance>>;
 
     /// End every replica of `function`; returns once the next call must start a new one.
     fn force_cold(
@@ -145,17 +189,12 @@ pub enum AnyPlatform {
     K3d(k3d::K3dPlatform<System>),
 }
 
-fn k3d_err(e: k3d::K3dError) -> PlatformError {
-    PlatformError::K3d(Box::new(e))
-}
-
 impl AnyPlatform {
     /// Bring up the platform of `scenario` for run `run_id`: `local` starts the embedded
     /// topology under `home`; `k3d` creates (or reuses) the run's cluster; `existing` attaches
-    /// to the scenario's kubeconfig. k3d and existing first check their programs are on `PATH`
-    /// ([`k3d::preflight`]). Their working files (k3d config, kubeconfig with its client
-    /// certificates, helm cache) live in `home`'s run directory, never in the results, which
-    /// are meant to be shared.
+    /// to the scenario's kubeconfig ([`cluster::up`]). Their working files (k3d config,
+    /// kubeconfig with its client certificates, helm cache) live in `home`'s run directory,
+    /// never in the results, which are meant to be shared.
     pub async fn up(
         home: &local::Home,
         scenario: &Scenario,
@@ -172,30 +211,14 @@ impl AnyPlatform {
         run_id: &str,
         run_json: Option<&Path>,
     ) -> Result<Self, PlatformError> {
-        let kind = scenario.platform.kind;
-        if kind == PlatformKind::Local {
-            return Ok(AnyPlatform::Local(
+        Ok(match scenario.platform.kind {
+            PlatformKind::Local => AnyPlatform::Local(
                 local::LocalPlatform::up_watched(home, scenario, run_id, run_json).await?,
-            ));
-        }
-        k3d::preflight(&scenario.platform, crate::exec::which).map_err(k3d_err)?;
-        if kind == PlatformKind::K3d {
-            let cp = k3d::config::plan(scenario, run_id).map_err(|e| k3d_err(e.into()))?;
-            k3d::vm::preflight(&cp, crate::exec::which, crate::doctor::is_root())
-                .map_err(|e| k3d_err(e.into()))?;
-        }
-        let work = home.runs().join(run_id);
-        let run_dir = work.as_path();
-        let p = match &scenario.platform.kubeconfig {
-            Some(kc) if kind == PlatformKind::Existing => {
-                k3d::K3dPlatform::attach(scenario, kc, run_dir, System).await
+            ),
+            PlatformKind::K3d | PlatformKind::Existing => {
+                AnyPlatform::K3d(cluster::up(home, scenario, run_id).await?)
             }
-            None if kind == PlatformKind::Existing => Err(k3d::K3dError::NoKubeconfig {
-                path: scenario.path.clone(),
-            }),
-            _ => k3d::K3dPlatform::up(scenario, run_id, run_dir, System).await,
-        };
-        Ok(AnyPlatform::K3d(p.map_err(k3d_err)?))
+        })
     }
 
     /// Release what an interrupted [`AnyPlatform::up`] of run `run_id` may have started: the
@@ -206,40 +229,21 @@ impl AnyPlatform {
             PlatformKind::Local => {
                 local::sweep(Some(run_id));
             }
-            PlatformKind::K3d => {
-                if let Ok(cp) = k3d::config::plan(scenario, run_id) {
-                    let run_dir = home.runs().join(run_id);
-                    k3d::vm::abandon(&System, &run_dir, &k3d::vm::vm_node_arches(&cp)).await;
-                    let _ =
-                        crate::exec::run(&k3d::cmd::cluster_delete(&cp.config.metadata.name)).await;
-                }
+            PlatformKind::K3d | PlatformKind::Existing => {
+                cluster::abandon(home, scenario, run_id).await;
             }
-            PlatformKind::Existing => {}
         }
     }
 
-    /// Provenance of every node: the embedded platform's own records, or the scenario's nodes
-    /// joined with what the cluster reports.
-    pub async fn node_provenance(&self, scenario: &Scenario) -> Vec<NodeProvenance> {
-        match self {
-            AnyPlatform::Local(p) => p
-                .state()
-                .nodes
-                .iter()
-                .map(|n| NodeProvenance {
-                    name: n.name.clone(),
-                    class: n.class.clone(),
-                    arch: n.arch.clone(),
-                    backend: n.backend.clone(),
-                    site: n.site.clone(),
-                    emulated: n.backend == "qemu-user" || n.backend == "qemu-vm",
-                    launcher: n.launcher.clone(),
-                    link: n.link.clone(),
-                    enforcement: n.enforcement.clone(),
-                    profile: n.profile.clone(),
-                })
-                .collect(),
-            AnyPlatform::K3d(p) => p.node_provenance(scenario).await,
+    /// Reconnect to the topology that is up in `home` (its `current` run): the embedded
+    /// platform's daemon, or the cluster `faasbed up` saved ([`cluster::ClusterState`]).
+    pub async fn attach(home: &local::Home) -> Result<Self, PlatformError> {
+        let run_dir = home.current().ok_or_else(|| PlatformError::NotUp {
+            home: home.root.clone(),
+        })?;
+        match cluster::load(&run_dir)? {
+            Some(state) => Ok(AnyPlatform::K3d(cluster::attach(home, &state).await?)),
+            None => Ok(AnyPlatform::Local(local::LocalPlatform::attach(home)?)),
         }
     }
 
@@ -250,44 +254,6 @@ impl AnyPlatform {
             AnyPlatform::K3d(_) => None,
         }
     }
-
-    /// Build every function of `scenario`: local binaries (cached under `home`), or images
-    /// pushed to the cluster's registry. One [`Deployed`] per function, scenario order.
-    pub async fn build_functions(
-        &self,
-        scenario: &Scenario,
-        home: &local::Home,
-        log: &mut dyn FnMut(&str),
-    ) -> Result<Vec<Deployed>, DeployError> {
-        match self {
-            AnyPlatform::Local(_) => deploy::build_local(scenario, &home.images(), log).await,
-            AnyPlatform::K3d(p) => {
-                let start = scenario
-                    .path
-                    .parent()
-                    .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-                let root = crate::build::functions_root(&start)
-                    .or_else(|| crate::build::functions_root(Path::new(".")))
-                    .ok_or(DeployError::NoFunctions { start })?;
-                log("building and pushing function images");
-                Ok(p.build_images(scenario, &root).await.map_err(k3d_err)?)
-            }
-        }
-    }
-
-    /// Deploy the built functions and verify their placement (on k3d: enforce it first, since
-    /// OpenFaaS CE ignores constraints); `timeout` bounds each function's readiness.
-    pub async fn deploy_functions(
-        &self,
-        scenario: &Scenario,
-        built: &[Deployed],
-        timeout: Duration,
-    ) -> Result<(), DeployError> {
-        match self {
-            AnyPlatform::Local(p) => deploy::deploy(scenario, p, built, timeout).await,
-            AnyPlatform::K3d(p) => k3d::functions::deploy(p, scenario, built, timeout).await,
-        }
-    }
 }
 
 impl Platform for AnyPlatform {
@@ -295,6 +261,31 @@ impl Platform for AnyPlatform {
         match self {
             AnyPlatform::Local(p) => p.gateway(),
             AnyPlatform::K3d(p) => p.gateway(),
+        }
+    }
+
+    async fn build(
+        &self,
+        scenario: &Scenario,
+        log: &mut dyn FnMut(&str),
+    ) -> Result<Vec<Deployed>, DeployError> {
+        match self {
+            AnyPlatform::Local(p) => p.build(scenario, log).await,
+            AnyPlatform::K3d(p) => p.build(scenario, log).await,
+        }
+    }
+
+    async fn enforce_placement(&self, scenario: &Scenario) -> Result<(), PlatformError> {
+        match self {
+            AnyPlatform::Local(p) => p.enforce_placement(scenario).await,
+            AnyPlatform::K3d(p) => p.enforce_placement(scenario).await,
+        }
+    }
+
+    async fn node_provenance(&self, scenario: &Scenario) -> Vec<NodeProvenance> {
+        match self {
+            AnyPlatform::Local(p) => p.node_provenance(scenario).await,
+            AnyPlatform::K3d(p) => p.node_provenance(scenario).await,
         }
     }
 

@@ -182,12 +182,16 @@ impl Topology {
         let platform = faasbed::platform::local::LocalPlatform::up(&home, &scenario, &run_id)
             .await
             .unwrap_or_else(|e| panic!("up: {e}"));
-        let built = faasbed::deploy::build_local(&scenario, &home.images(), &mut |_| {})
-            .await
-            .unwrap_or_else(|e| panic!("build: {e}"));
-        faasbed::deploy::deploy(
+        let built = faasbed::platform::local::functions::build_functions(
             &scenario,
+            &home.images(),
+            &mut |_| {},
+        )
+        .await
+        .unwrap_or_else(|e| panic!("build: {e}"));
+        faasbed::platform::deploy::deploy(
             &platform,
+            &scenario,
             &built,
             std::time::Duration::from_secs(120),
         )

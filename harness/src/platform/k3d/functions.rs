@@ -1,17 +1,12 @@
-//! Deploying a scenario's functions on a k3d (or existing) cluster: the gateway deploy, then
-//! placement enforced and verified through the kube API, because OpenFaaS CE ignores
-//! `constraints` and resets the nodeSelector on every update.
-
-use std::time::Duration;
+//! Placement on a k3d (or existing) cluster, enforced and verified through the kube API after
+//! every gateway deploy, because OpenFaaS CE ignores `constraints` and resets the
+//! nodeSelector on every update. `K3dPlatform::enforce_placement` calls it from the one
+//! deploy loop (`platform::deploy::deploy`).
 
 use tokio::time::Instant;
 
 use super::kube::{Kube, KubeError, PodPlacement};
-use super::live::K3dPlatform;
 use super::plan::ROLLOUT_DEADLINE;
-use crate::deploy::{self, DeployError, Deployed};
-use crate::exec::Runner;
-use crate::platform::{Platform, PlatformError};
 use crate::spec::Scenario;
 
 /// Patch every function's nodeSelector ([`Kube::enforce_placement`]), wait until each has
@@ -32,32 +27,4 @@ pub async fn enforce_and_verify(
         out.push((f.name.clone(), placed));
     }
     Ok(out)
-}
-
-/// Deploy (or update) every function through the gateway with its image, enforce and verify
-/// placement, then wait (up to `timeout` each) until the gateway counts the replicas ready.
-pub async fn deploy<R: Runner>(
-    platform: &K3dPlatform<R>,
-    scenario: &Scenario,
-    images: &[Deployed],
-    timeout: Duration,
-) -> Result<(), DeployError> {
-    let client = platform.gateway().client();
-    for (f, img) in scenario.functions.iter().zip(images) {
-        client
-            .deploy_or_update(&deploy::deployment(f, &img.image))
-            .await
-            .map_err(|source| DeployError::Gateway {
-                function: f.name.clone(),
-                source,
-            })?;
-    }
-    enforce_and_verify(platform.kube(), scenario)
-        .await
-        .map_err(|e| PlatformError::K3d(Box::new(e.into())))?;
-    for f in &scenario.functions {
-        deploy::wait_ready(&client, f, timeout).await?;
-        deploy::verify_placement(scenario, platform, f).await?;
-    }
-    Ok(())
 }

@@ -22,9 +22,9 @@ use super::parse::{self, ParseError};
 use super::plan::{self, COLD_SETTLE, GONE_DEADLINE, HEALTHZ_DEADLINE};
 use super::{cmd, images, relabel, vm};
 use crate::build::{self, BuildError};
-use crate::deploy::Deployed;
 use crate::exec::{Cmd, ExecError, Output, Runner, System};
 use crate::pins;
+use crate::platform::deploy::{DeployError, Deployed};
 use crate::platform::{ColdPhases, GatewayAccess, Platform, PlatformError, ReplicaPlacement};
 use crate::spec::{Arch, Backend, ImageRegistry, PlatformKind, PlatformSpec, Scenario};
 use crate::store::manifest::NodeProvenance;
@@ -403,6 +403,36 @@ impl<R: Runner> K3dPlatform<R> {
         })
     }
 
+    /// A platform that `up` made earlier, reconnected from its saved parts
+    /// (`platform::cluster::attach`): no VM is held, nothing is installed.
+    pub fn reconnect(
+        runner: R,
+        kube: Kube,
+        gateway: GatewayAccess,
+        cluster: Option<String>,
+        registry: Option<ImageRegistry>,
+        run_dir: &Path,
+        kubeconfig: &Path,
+    ) -> Self {
+        K3dPlatform {
+            runner,
+            kube,
+            gateway,
+            cluster,
+            registry,
+            vms: Vec::new(),
+            run_dir: run_dir.to_path_buf(),
+            kubeconfig: kubeconfig.to_path_buf(),
+            reused: true,
+            down_done: false,
+        }
+    }
+
+    /// The k3d cluster `down` deletes (`None`: an existing cluster).
+    pub fn cluster(&self) -> Option<&str> {
+        self.cluster.as_deref()
+    }
+
     /// The kube API of the cluster.
     pub fn kube(&self) -> &Kube {
         &self.kube
@@ -684,38 +714,6 @@ pub fn gateway_url_from_kubeconfig(path: &Path) -> Result<String, K3dError> {
     Ok(format!("http://{host}:{}", config::GATEWAY_NODE_PORT))
 }
 
-impl<R: Runner> K3dPlatform<R> {
-    /// Provenance of every scenario node, joined with what Kubernetes reports about it (arch,
-    /// CPUs, memory, kubelet version; `null` when the node is not in the cluster). A k3d
-    /// container runs on the host's CPU: emulated only for a `qemu` VM node.
-    pub async fn node_provenance(&self, scenario: &Scenario) -> Vec<NodeProvenance> {
-        let facts = self.kube.node_facts().await.unwrap_or_default();
-        scenario
-            .nodes
-            .iter()
-            .map(|n| {
-                let seen = facts.iter().find(|f| f.name == n.name);
-                NodeProvenance {
-                    name: n.name.clone(),
-                    class: n.class.clone(),
-                    arch: seen.map_or_else(|| n.arch.to_string(), |f| f.arch.clone()),
-                    backend: n.backend.as_str().to_string(),
-                    site: n.site.clone(),
-                    emulated: n.backend == Backend::Qemu,
-                    launcher: serde_json::json!({
-                        "k3s": scenario.platform.k3d.k3s_image,
-                        "detected": seen,
-                        "clock_offset_ns": self.clock_offset_ns(&n.name),
-                    }),
-                    link: serde_json::Value::Null,
-                    enforcement: enforcement(n),
-                    profile: serde_json::to_value(&n.profile).unwrap_or_default(),
-                }
-            })
-            .collect()
-    }
-}
-
 /// How a node's class profile is applied: a QEMU VM gets its CPU model, CPU count and memory;
 /// a k3d container shares the host's.
 fn enforcement(n: &crate::spec::Node) -> serde_json::Value {
@@ -744,6 +742,53 @@ fn platform_err(e: impl Into<K3dError>) -> PlatformError {
 impl<R: Runner> Platform for K3dPlatform<R> {
     fn gateway(&self) -> &GatewayAccess {
         &self.gateway
+    }
+
+    async fn build(
+        &self,
+        scenario: &Scenario,
+        log: &mut dyn FnMut(&str),
+    ) -> Result<Vec<Deployed>, DeployError> {
+        let root = crate::platform::deploy::functions_root(scenario)?;
+        log("building and pushing function images");
+        Ok(self
+            .build_images(scenario, &root)
+            .await
+            .map_err(platform_err)?)
+    }
+
+    async fn enforce_placement(&self, scenario: &Scenario) -> Result<(), PlatformError> {
+        super::functions::enforce_and_verify(&self.kube, scenario)
+            .await
+            .map(drop)
+            .map_err(platform_err)
+    }
+
+    async fn node_provenance(&self, scenario: &Scenario) -> Vec<NodeProvenance> {
+        let facts = self.kube.node_facts().await.unwrap_or_default();
+        scenario
+            .nodes
+            .iter()
+            .map(|n| {
+                let seen = facts.iter().find(|f| f.name == n.name);
+                NodeProvenance {
+                    name: n.name.clone(),
+                    class: n.class.clone(),
+                    arch: seen.map_or_else(|| n.arch.to_string(), |f| f.arch.clone()),
+                    backend: n.backend.as_str().to_string(),
+                    site: n.site.clone(),
+                    emulated: n.backend == Backend::Qemu,
+                    launcher: serde_json::json!({
+                        "k3s": scenario.platform.k3d.k3s_image,
+                        "detected": seen,
+                        "clock_offset_ns": self.clock_offset_ns(&n.name),
+                    }),
+                    link: serde_json::Value::Null,
+                    enforcement: enforcement(n),
+                    profile: serde_json::to_value(&n.profile).unwrap_or_default(),
+                }
+            })
+            .collect()
     }
 
     async fn force_cold(&self, function: &str) -> Result<(), PlatformError> {

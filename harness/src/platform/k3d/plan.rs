@@ -438,7 +438,7 @@ fn functions_section(scenario: &Scenario, pull: &str) -> Section {
     let mut steps = Vec::new();
     for f in &scenario.functions {
         let image = cmd::image_ref(pull, &f.source, CONTENT_HASH);
-        let dep = crate::deploy::deployment(f, &image);
+        let dep = crate::platform::deploy::deployment(f, &image);
         steps.push(Step::Api {
             method: "POST",
             path: "/system/functions".into(),

@@ -9,6 +9,7 @@ pub mod async_queue;
 pub mod cgroup;
 pub mod cleanup;
 pub mod env;
+pub mod functions;
 pub mod gateway;
 pub mod image;
 pub mod limits;
@@ -30,9 +31,11 @@ use std::time::{Duration, Instant, SystemTime};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
+use super::deploy::{DeployError, Deployed};
 use super::{GatewayAccess, Platform, PlatformError, ReplicaPlacement};
 use crate::exec::{self, Cmd, ExecError, SpawnOpts};
 use crate::spec::{self, Arch, Backend, Scenario, SpecError};
+use crate::store::manifest::NodeProvenance;
 
 /// Errors of the local platform.
 #[derive(Debug, thiserror::Error)]
@@ -401,6 +404,38 @@ pub fn sweep(run_id: Option<&str>) -> usize {
 impl Platform for LocalPlatform {
     fn gateway(&self) -> &GatewayAccess {
         &self.access
+    }
+
+    async fn build(
+        &self,
+        scenario: &Scenario,
+        log: &mut dyn FnMut(&str),
+    ) -> Result<Vec<Deployed>, DeployError> {
+        functions::build_functions(scenario, &self.home.images(), log).await
+    }
+
+    async fn enforce_placement(&self, _scenario: &Scenario) -> Result<(), PlatformError> {
+        // The embedded gateway places every replica by the function's constraints itself.
+        Ok(())
+    }
+
+    async fn node_provenance(&self, _scenario: &Scenario) -> Vec<NodeProvenance> {
+        self.state
+            .nodes
+            .iter()
+            .map(|n| NodeProvenance {
+                name: n.name.clone(),
+                class: n.class.clone(),
+                arch: n.arch.clone(),
+                backend: n.backend.clone(),
+                site: n.site.clone(),
+                emulated: n.backend == "qemu-user" || n.backend == "qemu-vm",
+                launcher: n.launcher.clone(),
+                link: n.link.clone(),
+                enforcement: n.enforcement.clone(),
+                profile: n.profile.clone(),
+            })
+            .collect()
     }
 
     async fn force_cold(&self, function: &str) -> Result<(), PlatformError> {

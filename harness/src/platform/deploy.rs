@@ -1,18 +1,18 @@
-//! Deploys a scenario's functions through the OpenFaaS gateway API and verifies placement.
+//! The one deploy loop of every platform: deploy through the OpenFaaS gateway API, let the
+//! platform enforce placement ([`Platform::enforce_placement`]), wait until ready, verify.
 //!
-//! The same gateway calls run on every platform; the platform supplies the image reference
-//! (a local build, or a registry image on k3d) and enforces placement where the gateway doesn't.
+//! Platform-agnostic: the platform supplies the image references ([`Platform::build`]) and its
+//! enforcement; this module knows no platform.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use super::{Platform, PlatformError};
 use crate::build::{self, BuildError};
 use crate::openfaas::{
     Client, ClientError, FunctionDeployment, FunctionResources, LABEL_SCALE_MIN,
 };
-use crate::platform::local::registry::LOCAL_IMAGE_PREFIX;
-use crate::platform::{Platform, PlatformError};
 use crate::spec::{all_match, Arch, Function, Scenario};
 
 /// Errors deploying functions.
@@ -91,67 +91,25 @@ pub fn deployment(f: &Function, image: &str) -> FunctionDeployment {
     }
 }
 
-/// Build every function of `scenario` for the arches of its eligible nodes (local images).
-pub async fn build_local(
-    scenario: &Scenario,
-    images: &Path,
-    log: &mut dyn FnMut(&str),
-) -> Result<Vec<Deployed>, DeployError> {
+/// The `images/functions` folder (with its `go.mod`) above the scenario file, else above the
+/// working directory: where every platform builds function sources from.
+pub fn functions_root(scenario: &Scenario) -> Result<PathBuf, DeployError> {
     let start = scenario
         .path
         .parent()
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    let root = build::functions_root(&start)
+    build::functions_root(&start)
         .or_else(|| build::functions_root(Path::new(".")))
-        .ok_or(DeployError::NoFunctions { start })?;
-    let mut out = Vec::new();
-    for f in &scenario.functions {
-        let arches: Vec<Arch> = scenario
-            .eligible_nodes(f)
-            .iter()
-            .map(|n| n.arch)
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let built = build::build_all(&root, &f.source, &arches, images)
-            .await
-            .map_err(|source| DeployError::Build {
-                function: f.name.clone(),
-                source_dir: f.source.clone(),
-                source,
-            })?;
-        let hash = built.first().map(|b| b.hash.clone()).unwrap_or_default();
-        let cached = built.iter().map(|b| (b.arch, b.cached)).collect();
-        log(&format!(
-            "built {} ({}) for {}",
-            f.name,
-            f.source,
-            arches
-                .iter()
-                .map(|a| a.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-        out.push(Deployed {
-            function: f.name.clone(),
-            image: format!(
-                "{LOCAL_IMAGE_PREFIX}{}:{}",
-                f.source,
-                &hash[..hash.len().min(16)]
-            ),
-            hash,
-            arches,
-            cached,
-        });
-    }
-    Ok(out)
+        .ok_or(DeployError::NoFunctions { start })
 }
 
-/// Deploy (or update) every function with its image, wait until its replicas are ready, and
-/// verify that each replica runs on a node satisfying its constraints.
-pub async fn deploy<P: Platform>(
-    scenario: &Scenario,
+/// Deploy (or update) every function with its image, have the platform enforce placement
+/// (OpenFaaS CE ignores `constraints`), wait (up to `timeout` each) until each function's
+/// replicas are ready, and verify that each replica runs on a node satisfying its constraints.
+/// Every platform deploys through this loop ([`Platform::deploy`]).
+pub async fn deploy<P: Platform + ?Sized>(
     platform: &P,
+    scenario: &Scenario,
     images: &[Deployed],
     timeout: Duration,
 ) -> Result<(), DeployError> {
@@ -165,6 +123,7 @@ pub async fn deploy<P: Platform>(
                 source,
             })?;
     }
+    platform.enforce_placement(scenario).await?;
     for f in &scenario.functions {
         wait_ready(&client, f, timeout).await?;
         verify_placement(scenario, platform, f).await?;
@@ -203,7 +162,7 @@ pub async fn wait_ready(
 }
 
 /// Check that every replica of `f` runs on a node whose labels satisfy all its constraints.
-pub async fn verify_placement<P: Platform>(
+pub async fn verify_placement<P: Platform + ?Sized>(
     scenario: &Scenario,
     platform: &P,
     f: &Function,
