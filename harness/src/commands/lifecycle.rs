@@ -79,7 +79,9 @@ pub async fn up(home: &Home, path: &Path, platform: Option<&str>) -> Result<(), 
             p.state().run_id,
             p.state().url,
             p.state().nodes.len(),
-            p.run_dir().join("password").display()
+            p.run_dir()
+                .join(crate::store::home::PASSWORD_FILE)
+                .display()
         )),
         AnyPlatform::K3d(p) => match cluster::save(home, &scenario, &run_id, p) {
             Ok(st) => say(&format!(

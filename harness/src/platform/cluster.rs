@@ -61,8 +61,7 @@ pub async fn abandon(home: &Home, scenario: &Scenario, run_id: &str) {
 
 /// The file in a run directory that records what `faasbed up` made on a cluster platform.
 pub const STATE_FILE: &str = "cluster.json";
-/// The file beside it holding the gateway password (mode 0600, never in the results).
-pub const PASSWORD_FILE: &str = "password";
+pub use crate::store::home::PASSWORD_FILE;
 
 /// Errors saving or reading a cluster platform's state.
 #[derive(Debug, thiserror::Error)]
@@ -131,7 +130,7 @@ pub fn save<R: Runner>(
         gateway_url: p.gateway().url.clone(),
         gateway_user: p.gateway().user.clone(),
         credentials,
-        started_ns: crate::platform::local::unix_ns(std::time::SystemTime::now()),
+        started_ns: crate::store::clock::now_ns(),
     };
     let text = serde_json::to_string_pretty(&state).map_err(|e| err(e.to_string()))?;
     std::fs::write(&path, text).map_err(|e| err(e.to_string()))?;

@@ -13,6 +13,10 @@ pub struct Home {
     pub root: PathBuf,
 }
 
+/// The file in a run's state directory (`runs/<run>/`) holding the gateway password, mode
+/// 0600, on every platform; never copied into the results.
+pub const PASSWORD_FILE: &str = "password";
+
 impl Home {
     /// From `$FAASBED_HOME` or `./.faasbed`.
     pub fn from_env() -> Home {

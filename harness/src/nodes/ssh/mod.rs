@@ -289,14 +289,14 @@ pub async fn probe<R: Runner>(
     runner: &R,
     host: &SshHost,
 ) -> Result<(probe::HostFacts, Option<(i64, u64)>), SshError> {
-    let sent = crate::platform::local::unix_ns(std::time::SystemTime::now());
+    let sent = crate::store::clock::now_ns();
     let out = run(
         runner,
         host,
         &format!("sh -c {}", shell_quote(probe::SCRIPT)),
     )
     .await?;
-    let back = crate::platform::local::unix_ns(std::time::SystemTime::now());
+    let back = crate::store::clock::now_ns();
     let facts = probe::parse(&host.node, &out)?;
     let offset = probe::clock_offset(&facts, sent, back);
     Ok((facts, offset))

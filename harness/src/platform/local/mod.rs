@@ -250,7 +250,11 @@ impl LocalPlatform {
         let mut pw = [0u8; 18];
         rand::thread_rng().fill_bytes(&mut pw);
         let password = hex::encode(pw);
-        write_atomic(&run_dir.join("password"), password.as_bytes(), 0o600)?;
+        write_atomic(
+            &run_dir.join(crate::store::home::PASSWORD_FILE),
+            password.as_bytes(),
+            0o600,
+        )?;
         // Tests and embedders run faasbed from another executable: they name the binary.
         let exe = match std::env::var_os("FAASBED_EXE") {
             Some(p) => PathBuf::from(p),
@@ -335,7 +339,7 @@ impl LocalPlatform {
             home: home.root.clone(),
         })?;
         let state = read_state(&run_dir.join("gateway.json"))?;
-        let pw_path = run_dir.join("password");
+        let pw_path = run_dir.join(crate::store::home::PASSWORD_FILE);
         let password = std::fs::read_to_string(&pw_path).map_err(|e| LocalError::State {
             path: pw_path.clone(),
             message: e.to_string(),
@@ -596,7 +600,7 @@ pub async fn run_daemon(opts: DaemonOpts) -> Result<(), LocalError> {
         .file_name()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let pw_path = opts.run_dir.join("password");
+    let pw_path = opts.run_dir.join(crate::store::home::PASSWORD_FILE);
     let password =
         std::fs::read_to_string(&pw_path).map_err(io(format!("read {}", pw_path.display())))?;
     let served = serve(
