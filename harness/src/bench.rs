@@ -298,7 +298,7 @@ async fn measure(
             ro.node_hint = ro
                 .routed_node
                 .clone()
-                .unwrap_or_else(|| summary::UNKNOWN_NODE.to_string());
+                .unwrap_or_else(|| crate::report::rows::UNKNOWN_NODE.to_string());
             let live = Arc::new(Live::new(
                 &f.name,
                 w.warmup + w.duration,

@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use crate::store::StoreError;
-use crate::summary::{PercentilesUs, RunSummary};
+use crate::report::rows::PercentilesUs;
+use crate::summary::RunSummary;
 
 /// Errors writing an export file; each names the file and the flag it came from.
 #[derive(Debug, thiserror::Error)]
@@ -117,7 +118,7 @@ fn kinds(errors: &std::collections::BTreeMap<String, u64>) -> String {
 }
 
 /// The cells of one function × node, in [`CSV_HEADER`] order (empty when not measured).
-fn cells(e: &crate::summary::Entry) -> Vec<String> {
+fn cells(e: &crate::report::rows::Entry) -> Vec<String> {
     let f3 = |v: f64| format!("{v:.3}");
     let ms = |p: Option<&PercentilesUs>, f: fn(&PercentilesUs) -> f64| {
         p.map(|p| f3(f(p) / 1e3)).unwrap_or_default()
@@ -212,7 +213,7 @@ pub fn markdown(s: &RunSummary) -> Vec<u8> {
 #[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
-    use crate::summary::{Entry, WarmSummary};
+    use crate::report::rows::{Entry, WarmSummary};
 
     fn summary() -> RunSummary {
         RunSummary {

@@ -14,7 +14,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::summary::{Entry, RunSummary};
+use crate::report::rows::Entry;
 
 /// Exit status of `faasbed bench` when the run completed but a threshold failed (k6's).
 pub const EXIT_THRESHOLDS: u8 = 99;
@@ -355,7 +355,7 @@ impl Threshold {
     /// The row's value of this metric, in the threshold's unit; `None` when the row has none.
     fn value(&self, e: &Entry) -> Option<f64> {
         let w = e.warm.as_ref();
-        let lat = |f: fn(&crate::summary::PercentilesUs) -> f64| {
+        let lat = |f: fn(&crate::report::rows::PercentilesUs) -> f64| {
             w.and_then(|w| w.corrected_us.as_ref()).map(|p| f(p) / 1e3)
         };
         let share = |n: u64, requests: u64| match self.unit {
@@ -394,24 +394,6 @@ impl Threshold {
     }
 }
 
-/// Thresholds from the command line (`--threshold`), checked against `scenario`'s functions and
-/// classes, after the scenario's own; an error names the flag, the expression and the column.
-pub fn with_cli(
-    scenario: &crate::spec::Scenario,
-    exprs: &[String],
-) -> Result<Vec<Threshold>, String> {
-    let fns: Vec<&str> = scenario.functions.iter().map(|f| f.name.as_str()).collect();
-    let classes: Vec<&str> = scenario.nodes.iter().map(|n| n.class.as_str()).collect();
-    let mut out = scenario.experiment.thresholds.clone();
-    for e in exprs {
-        let t = parse(e).map_err(|pe| format!("--threshold: {pe}"))?;
-        t.check_scope(&fns, &classes)
-            .map_err(|m| format!("--threshold: {m}"))?;
-        out.push(t);
-    }
-    Ok(out)
-}
-
 /// The outcome of one threshold on one function × node (or on nothing, when no row had data).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Verdict {
@@ -442,11 +424,11 @@ impl fmt::Display for Verdict {
 
 /// Check every threshold on every function × node in its scope. A threshold whose scope has no
 /// row with its metric fails (nothing measured cannot pass).
-pub fn check(thresholds: &[Threshold], s: &RunSummary) -> Vec<Verdict> {
+pub fn check(thresholds: &[Threshold], rows: &[Entry]) -> Vec<Verdict> {
     let mut out = Vec::new();
     for t in thresholds {
         let mut any = false;
-        for e in s.results.iter().filter(|e| t.applies(e)) {
+        for e in rows.iter().filter(|e| t.applies(e)) {
             let Some(v) = t.value(e) else { continue };
             any = true;
             out.push(Verdict {
@@ -472,7 +454,7 @@ pub fn check(thresholds: &[Threshold], s: &RunSummary) -> Vec<Verdict> {
 #[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
-    use crate::summary::{PercentilesUs, WarmSummary};
+    use crate::report::rows::{PercentilesUs, WarmSummary};
 
     #[test]
     fn expressions_parse_with_scope_unit_and_spaces() {
@@ -548,18 +530,10 @@ mod tests {
 
     #[test]
     fn thresholds_are_checked_per_row_in_their_scope() {
-        let s = RunSummary {
-            format: 1,
-            run_id: "r".into(),
-            scenario_hash: String::new(),
-            status: "complete".into(),
-            emulated: false,
-            torn_tail: false,
-            results: vec![
-                entry("echo-vps", "vps-1", "vps", 2_000.0, 0),
-                entry("echo-pi3", "pi3-1", "pi3", 80_000.0, 2),
-            ],
-        };
+        let rows = vec![
+            entry("echo-vps", "vps-1", "vps", 2_000.0, 0),
+            entry("echo-pi3", "pi3-1", "pi3", 80_000.0, 2),
+        ];
         let ts: Vec<Threshold> = [
             "p99<50ms",
             "echo-pi3:p99<100ms",
@@ -570,7 +544,7 @@ mod tests {
         .iter()
         .map(|e| parse(e).unwrap())
         .collect();
-        let v = check(&ts, &s);
+        let v = check(&ts, &rows);
         let got: Vec<(String, bool)> = v.iter().map(|v| (v.to_string(), v.ok)).collect();
         assert_eq!(
             got,

@@ -24,7 +24,7 @@ pub async fn bench(
     }
     // Bad thresholds stop the run before anything starts.
     let thresholds =
-        crate::thresholds::with_cli(&scenario, thresholds).map_err(CliError::Failed)?;
+        scenario.thresholds_with_cli(thresholds).map_err(CliError::Failed)?;
     match scenario.platform.kind {
         PlatformKind::Local => {
             ensure_prerequisites().await?;
@@ -82,7 +82,7 @@ pub async fn bench(
             store.path(crate::store::files::SAMPLES).display()
         )));
     }
-    let verdicts = crate::thresholds::check(&thresholds, &summary);
+    let verdicts = crate::thresholds::check(&thresholds, &summary.results);
     for v in &verdicts {
         say(&v.to_string());
     }

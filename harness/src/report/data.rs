@@ -101,7 +101,7 @@ pub struct ReportData {
     pub events: Vec<crate::store::events::ReplicaEvent>,
     /// Per function × node, sorted: what summary.json, the console table, exports and
     /// thresholds print (see [`super::per_node`]).
-    pub results: Vec<crate::summary::Entry>,
+    pub results: Vec<crate::report::rows::Entry>,
     /// A torn last line of samples.jsonl was skipped (the run crashed mid-write).
     pub torn_tail: bool,
 }
@@ -439,7 +439,7 @@ fn read_in_parts(run_dir: &Path, parts: Option<usize>) -> Result<ReportData, Sto
                 let (node, class) = match nodes.get(node) {
                     Some((class, emulated)) => (node.clone(), class_label(class, *emulated)),
                     None if node.is_empty() => {
-                        (crate::summary::UNKNOWN_NODE.to_string(), "unknown".into())
+                        (crate::report::rows::UNKNOWN_NODE.to_string(), "unknown".into())
                     }
                     None => (node.clone(), "unknown".into()),
                 };

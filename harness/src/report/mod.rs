@@ -15,6 +15,7 @@ pub mod markdown;
 pub mod per_node;
 pub mod plot;
 pub mod requests;
+pub mod rows;
 pub mod tables;
 
 use std::path::{Path, PathBuf};

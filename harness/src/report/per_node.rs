@@ -11,7 +11,7 @@ use super::data::{Group, NodeWarm};
 use crate::measure::cold::{ColdSample, PHASES};
 use crate::stats;
 use crate::store::manifest::RunManifest;
-use crate::summary::{ColdSummary, Entry, PercentilesUs, WarmSummary, UNKNOWN_NODE};
+use crate::report::rows::{ColdSummary, Entry, PercentilesUs, WarmSummary, UNKNOWN_NODE};
 
 /// Target rate of the run's warm phase (open loop), requests per second.
 pub fn target_rps(m: &RunManifest) -> Option<f64> {

@@ -17,6 +17,24 @@ use super::{Cx, R};
 use crate::spec::{Function, Node};
 use crate::thresholds::{self, Scope, Threshold};
 
+impl crate::spec::Scenario {
+    /// The scenario's thresholds followed by those of the command line (`--threshold`), each
+    /// checked against the scenario's functions and classes; an error names the flag, the
+    /// expression and the column.
+    pub fn thresholds_with_cli(&self, exprs: &[String]) -> Result<Vec<Threshold>, String> {
+        let fns: Vec<&str> = self.functions.iter().map(|f| f.name.as_str()).collect();
+        let classes: Vec<&str> = self.nodes.iter().map(|n| n.class.as_str()).collect();
+        let mut out = self.experiment.thresholds.clone();
+        for e in exprs {
+            let t = thresholds::parse(e).map_err(|pe| format!("--threshold: {pe}"))?;
+            t.check_scope(&fns, &classes)
+                .map_err(|m| format!("--threshold: {m}"))?;
+            out.push(t);
+        }
+        Ok(out)
+    }
+}
+
 /// The checked thresholds, in file order of their keys.
 pub(super) fn thresholds(
     cx: &Cx,
