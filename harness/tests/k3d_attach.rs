@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use faasbed::exec::{Cmd, ExecError, Output, Runner};
 use faasbed::platform::cluster::{self, PASSWORD_FILE, STATE_FILE};
-use faasbed::platform::k3d::K3dPlatform;
+use faasbed::platform::kube::K3dPlatform;
 use faasbed::platform::local::Home;
 use faasbed::platform::{GatewayAccess, Platform};
 use faasbed::spec;

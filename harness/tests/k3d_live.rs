@@ -10,9 +10,9 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use faasbed::exec::{Cmd, ExecError, Output, Runner};
-use faasbed::platform::k3d::kube::{self, Kube};
+use faasbed::platform::kube::api::{self, Kube};
 use faasbed::platform::k3d::plan::{self, PlanOpts, Step};
-use faasbed::platform::k3d::{enforce_and_verify, live, relabel, K3dError, K3dPlatform};
+use faasbed::platform::kube::{enforce_and_verify, live, relabel, K3dError, K3dPlatform};
 use faasbed::platform::{Platform, PlatformError};
 use faasbed::spec::{self, PlatformKind, Scenario};
 use http::Method;
@@ -530,8 +530,8 @@ async fn scenarios_with_ssh_nodes_on_k3d_are_refused_before_anything_runs() {
 }
 
 /// Assets of one arch as `vm::assets::prepare` leaves them (the files only need to exist).
-fn fake_assets(dir: &Path) -> faasbed::platform::k3d::vm::assets::VmAssets {
-    let a = faasbed::platform::k3d::vm::assets::VmAssets {
+fn fake_assets(dir: &Path) -> faasbed::nodes::qemu::assets::VmAssets {
+    let a = faasbed::nodes::qemu::assets::VmAssets {
         kernel: dir.join("vmlinuz"),
         initrd: dir.join("initrd.gz"),
         base_disk: dir.join("base.img"),
@@ -550,7 +550,7 @@ fn thesis_vms() -> (
     tempfile::TempDir,
     Scenario,
     faasbed::platform::k3d::ClusterPlan,
-    Vec<(spec::Arch, faasbed::platform::k3d::vm::assets::VmAssets)>,
+    Vec<(spec::Arch, faasbed::nodes::qemu::assets::VmAssets)>,
 ) {
     let dir = tempfile::tempdir().unwrap();
     let thesis = spec::load(&repo().join("scenarios/thesis.toml")).unwrap();
@@ -561,7 +561,7 @@ fn thesis_vms() -> (
 
 #[tokio::test]
 async fn the_thesis_pis_boot_on_the_cluster_network_and_join_with_their_labels() {
-    use faasbed::platform::k3d::vm;
+    use faasbed::nodes::qemu as vm;
     let (dir, thesis, cp, assets) = thesis_vms();
     let runner = Scripted::new(vec![
         (
@@ -676,7 +676,7 @@ async fn the_thesis_pis_boot_on_the_cluster_network_and_join_with_their_labels()
 
 #[tokio::test]
 async fn a_vm_whose_node_registers_with_another_arch_is_an_error_naming_both() {
-    use faasbed::platform::k3d::vm;
+    use faasbed::nodes::qemu as vm;
     let (dir, thesis, cp, assets) = thesis_vms();
     let runner = Scripted::new(vec![
         (

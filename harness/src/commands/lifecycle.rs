@@ -315,7 +315,7 @@ fn local_topology(p: &LocalPlatform) -> String {
 
 /// `faasbed clean`: sweep this home's runs (every run with `all`) and say what was removed.
 pub async fn clean(home: &Home, all: bool) -> Result<(), CliError> {
-    use crate::platform::k3d::vm::net;
+    use crate::nodes::qemu::net;
     use local::cleanup::{self, Scope};
     let scope = if all {
         Scope::All
@@ -340,7 +340,7 @@ pub async fn clean(home: &Home, all: bool) -> Result<(), CliError> {
     }
     let clusters = if crate::exec::which("k3d").is_some() {
         let ours = |run: &str| runs.as_ref().is_none_or(|r| r.contains(run));
-        crate::platform::k3d::live::sweep_clusters(&crate::exec::System, &ours)
+        crate::platform::kube::live::sweep_clusters(&crate::exec::System, &ours)
             .await
             .map_err(|e| CliError::Failed(format!("sweeping k3d clusters: {e}")))?
     } else {

@@ -48,10 +48,10 @@ pub enum CliError {
     Plan(#[from] crate::platform::k3d::PlanError),
     /// k3d platform error.
     #[error(transparent)]
-    K3d(#[from] crate::platform::k3d::K3dError),
+    K3d(#[from] crate::platform::kube::K3dError),
     /// Kube API error.
     #[error(transparent)]
-    Kube(#[from] crate::platform::k3d::KubeError),
+    Kube(#[from] crate::platform::kube::KubeError),
     /// Report error.
     #[error(transparent)]
     Report(#[from] crate::report::ReportError),

@@ -1,24 +1,26 @@
 //! Bringing a Kubernetes platform up (a k3d cluster, or an existing cluster through its
 //! kubeconfig), releasing what an interrupted bring-up left, and saving what `faasbed up`
 //! made in the home ([`ClusterState`]) so that later commands reconnect ([`attach`]): the
-//! steps around [`k3d::K3dPlatform`] that [`super::AnyPlatform`] only dispatches to.
+//! steps around [`kube::K3dPlatform`] that [`super::AnyPlatform`] only dispatches to.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::k3d::{self, K3dPlatform};
+use super::k3d;
+use super::kube::{self, K3dPlatform};
+use crate::nodes::qemu as vm;
 use super::local::Home;
 use super::{GatewayAccess, Platform, PlatformError};
 use crate::exec::{Runner, System};
 use crate::spec::{PlatformKind, Scenario};
 
-fn k3d_err(e: impl Into<k3d::K3dError>) -> PlatformError {
+fn k3d_err(e: impl Into<kube::K3dError>) -> PlatformError {
     PlatformError::K3d(Box::new(e.into()))
 }
 
 /// Bring up `scenario`'s cluster for run `run_id`: first check the programs are on `PATH`
-/// ([`k3d::preflight`]) and, for k3d, that QEMU VM nodes can run; then create (or reuse) the
+/// ([`kube::preflight`]) and, for k3d, that QEMU VM nodes can run; then create (or reuse) the
 /// run's k3d cluster, or attach to the existing cluster of `platform.kubeconfig`. Working
 /// files go to `home`'s run directory.
 pub async fn up(
@@ -27,17 +29,17 @@ pub async fn up(
     run_id: &str,
 ) -> Result<K3dPlatform<System>, PlatformError> {
     let kind = scenario.platform.kind;
-    k3d::preflight(&scenario.platform, crate::exec::which).map_err(k3d_err)?;
+    kube::preflight(&scenario.platform, crate::exec::which).map_err(k3d_err)?;
     if kind == PlatformKind::K3d {
         let cp = k3d::config::plan(scenario, run_id).map_err(k3d_err)?;
-        k3d::vm::preflight(&cp, crate::exec::which, crate::doctor::is_root()).map_err(k3d_err)?;
+        vm::preflight(&cp, crate::exec::which, crate::doctor::is_root()).map_err(k3d_err)?;
     }
     let run_dir = home.runs().join(run_id);
     let p = match &scenario.platform.kubeconfig {
         Some(kc) if kind == PlatformKind::Existing => {
             K3dPlatform::attach(scenario, kc, &run_dir, System).await
         }
-        None if kind == PlatformKind::Existing => Err(k3d::K3dError::NoKubeconfig {
+        None if kind == PlatformKind::Existing => Err(kube::K3dError::NoKubeconfig {
             path: scenario.path.clone(),
         }),
         _ => K3dPlatform::up(scenario, run_id, &run_dir, System).await,
@@ -54,7 +56,7 @@ pub async fn abandon(home: &Home, scenario: &Scenario, run_id: &str) {
     }
     if let Ok(cp) = k3d::config::plan(scenario, run_id) {
         let run_dir = home.runs().join(run_id);
-        k3d::vm::abandon(&System, &run_dir, &k3d::vm::vm_node_arches(&cp)).await;
+        vm::abandon(&System, &run_dir, &vm::vm_node_arches(&cp)).await;
         let _ = crate::exec::run(&k3d::cmd::cluster_delete(&cp.config.metadata.name)).await;
     }
 }
@@ -177,7 +179,7 @@ pub async fn attach_with<R, C, F>(
 where
     R: Runner,
     C: FnOnce(PathBuf) -> F,
-    F: std::future::Future<Output = Result<k3d::Kube, k3d::KubeError>>,
+    F: std::future::Future<Output = Result<kube::Kube, kube::KubeError>>,
 {
     let password = std::fs::read_to_string(&state.credentials)
         .map_err(|e| state_err(&state.credentials)(e.to_string()))?;
@@ -213,7 +215,7 @@ pub async fn attach(
     state: &ClusterState,
 ) -> Result<K3dPlatform<System>, PlatformError> {
     attach_with(home, state, System, |p: PathBuf| async move {
-        k3d::Kube::from_kubeconfig(&p).await
+        kube::Kube::from_kubeconfig(&p).await
     })
     .await
 }
@@ -224,7 +226,7 @@ pub async fn forget<R: Runner>(home: &Home, state: &ClusterState, runner: &R) {
     if let Ok(scenario) = crate::spec::load(&state.scenario) {
         if let Ok(cp) = k3d::config::plan(&scenario, &state.run_id) {
             let run_dir = home.runs().join(&state.run_id);
-            k3d::vm::abandon(runner, &run_dir, &k3d::vm::vm_node_arches(&cp)).await;
+            vm::abandon(runner, &run_dir, &vm::vm_node_arches(&cp)).await;
         }
     }
     let current = home.root.join("current");

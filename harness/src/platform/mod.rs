@@ -8,6 +8,7 @@
 pub mod cluster;
 pub mod deploy;
 pub mod k3d;
+pub mod kube;
 pub mod local;
 
 use std::path::Path;
@@ -29,7 +30,7 @@ pub enum PlatformError {
     Local(#[from] local::LocalError),
     /// The k3d platform failed.
     #[error(transparent)]
-    K3d(Box<k3d::K3dError>),
+    K3d(Box<kube::K3dError>),
     /// A gateway call failed.
     #[error(transparent)]
     Gateway(#[from] crate::openfaas::ClientError),
@@ -186,7 +187,7 @@ pub enum AnyPlatform {
     /// The embedded platform.
     Local(local::LocalPlatform),
     /// A k3d cluster, or an existing cluster reached through its kubeconfig.
-    K3d(k3d::K3dPlatform<System>),
+    K3d(kube::K3dPlatform<System>),
 }
 
 impl AnyPlatform {

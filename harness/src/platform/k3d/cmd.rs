@@ -1,6 +1,6 @@
 //! Every command line the k3d platform runs (k3d, helm, docker buildx, kubectl), built as
 //! [`Cmd`]s in this one place: the dry-run plan ([`super::plan`]) and the live platform
-//! ([`super::live`]) both take them from here, so the plan shows what runs.
+//! ([`crate::platform::kube::live`]) both take them from here, so the plan shows what runs.
 //!
 //! Flag names are those of k3d v5 (`cmd/cluster/clusterCreate.go`,
 //! `cmd/kubeconfig/kubeconfigMerge.go`, whose alias is `write`). The user's own kubeconfig is
@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::exec::Cmd;
 
 use super::config::GATEWAY_NODE_PORT;
-use super::kube::{CORE_NAMESPACE, FUNCTION_NAMESPACE};
+use crate::platform::kube::api::{CORE_NAMESPACE, FUNCTION_NAMESPACE};
 
 /// Longest a cluster create may take (image pulls included).
 pub const CREATE_TIMEOUT: Duration = Duration::from_secs(600);
@@ -55,17 +55,17 @@ pub fn cluster_delete(cluster_name: &str) -> Cmd {
         .timeout(Duration::from_secs(180))
 }
 
-/// `k3d cluster list -o json`; parse with [`super::parse::k3d_clusters`].
+/// `k3d cluster list -o json`; parse with [`crate::platform::kube::parse::k3d_clusters`].
 pub fn cluster_list() -> Cmd {
     Cmd::new("k3d").args(["cluster", "list", "-o", "json"])
 }
 
-/// `k3d node list -o json`; parse with [`super::parse::k3d_nodes`].
+/// `k3d node list -o json`; parse with [`crate::platform::kube::parse::k3d_nodes`].
 pub fn node_list() -> Cmd {
     Cmd::new("k3d").args(["node", "list", "-o", "json"])
 }
 
-/// `kubectl get nodes -o json` against the run's kubeconfig; parse with [`super::parse::kube_nodes`].
+/// `kubectl get nodes -o json` against the run's kubeconfig; parse with [`crate::platform::kube::parse::kube_nodes`].
 pub fn get_nodes(kubeconfig_path: &Path) -> Cmd {
     Cmd::new("kubectl")
         .arg("--kubeconfig")
@@ -151,7 +151,7 @@ pub fn image_ref(registry: &str, source: &str, tag: &str) -> String {
 
 /// `docker buildx build --push` of one function source for `platforms` (OCI names, e.g.
 /// `linux/arm/v7`), run from the checkout root; buildx writes the pushed digest to
-/// `metadata_file` (read it with [`super::parse::buildx_metadata`]).
+/// `metadata_file` (read it with [`crate::platform::kube::parse::buildx_metadata`]).
 pub fn buildx_build(push_ref: &str, platforms: &[&str], source: &str, metadata_file: &Path) -> Cmd {
     Cmd::new("docker")
         .args(["buildx", "build", "--builder", BUILDER])

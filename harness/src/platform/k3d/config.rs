@@ -12,7 +12,7 @@
 
 use serde::Serialize;
 
-use super::label::{kubelet_manages, kubelet_may_set};
+use crate::platform::kube::label::{kubelet_manages, kubelet_may_set};
 use crate::spec::{Arch, Backend, Node, PlatformKind, Scenario};
 
 /// The config schema version this module writes.

@@ -1,7 +1,7 @@
 //! The ordered dry-run plan of a k3d benchmark: every command, gateway call, kube patch and
 //! wait that `faasbed bench SCENARIO` would run, as data ([`Step`]) rendered to text.
 //!
-//! Commands are the same [`Cmd`]s the live platform ([`super::live`]) runs, from the one
+//! Commands are the same [`Cmd`]s the live platform ([`crate::platform::kube::live`]) runs, from the one
 //! builder of each in [`super::cmd`], in the order it runs them; a [`Step::Probe`] is a
 //! read-only command whose answer decides whether the step after it is skipped. Only values
 //! that exist at run time print as placeholders (`<content-hash>` of a function's sources).
@@ -16,8 +16,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::config::{self, ClusterPlan, ConfigError, RUN_LABEL};
-use super::kube::{self as k, CORE_NAMESPACE, FIELD_MANAGER, FUNCTION_LABEL, FUNCTION_NAMESPACE};
-use super::{cmd, label};
+use crate::platform::kube::api::{self as k, CORE_NAMESPACE, FIELD_MANAGER, FUNCTION_LABEL, FUNCTION_NAMESPACE};
+use super::cmd;
+use crate::platform::kube::label;
 use crate::exec::Cmd;
 use crate::pins;
 use crate::spec::{Arch, Backend, ImageRegistry, Node, PlatformKind, Scenario};
@@ -163,7 +164,7 @@ pub fn plan(scenario: &Scenario, opts: &PlanOpts) -> Result<Plan, PlanError> {
         ),
     ];
     let mut sections = Vec::new();
-    if !super::vm::vm_nodes(&cp).is_empty() {
+    if !crate::nodes::qemu::vm_nodes(&cp).is_empty() {
         sections.push(agents::assets_section(&cp));
     }
     sections.extend([
@@ -405,7 +406,7 @@ fn images_section(
              needed; {CONTENT_HASH} is the hash of go.mod, contract/ and the function's folder"
         )),
         Step::Command {
-            cmd: super::images::buildx_version(),
+            cmd: crate::platform::kube::images::buildx_version(),
             on: None,
         },
         Step::Note(

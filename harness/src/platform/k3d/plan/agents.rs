@@ -1,6 +1,6 @@
 //! The plan's QEMU VM sections: the cached boot files of each arch (before the cluster), the
 //! cluster network, the join token, each VM's disk, TAP and QEMU command (after it), and the
-//! VMs' stop in `down`, with the same command lines [`crate::platform::k3d::vm`] runs.
+//! VMs' stop in `down`, with the same command lines [`crate::nodes::qemu`] runs.
 
 use std::path::{Path, PathBuf};
 
@@ -8,9 +8,9 @@ use super::{names, Section, Step, REDACTED};
 use crate::exec::Cmd;
 use crate::platform::k3d::cmd;
 use crate::platform::k3d::config::{ClusterPlan, ExternalAgent};
-use crate::platform::k3d::vm::assets::{self, K3s, VmAssets};
-use crate::platform::k3d::vm::node::{self, NodeFiles};
-use crate::platform::k3d::vm::{self, net};
+use crate::nodes::qemu::assets::{self, K3s, VmAssets};
+use crate::nodes::qemu::node::{self, NodeFiles};
+use crate::nodes::qemu::{self as vm, net};
 use crate::spec::{Arch, Scenario};
 
 /// What the VM cache folder prints as (it depends on the user's environment).

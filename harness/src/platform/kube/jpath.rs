@@ -9,7 +9,7 @@ use super::parse::ParseError;
 
 /// A value inside one command's output, with its path from the root (`$`).
 #[derive(Debug, Clone)]
-pub(super) struct At<'a> {
+pub(crate) struct At<'a> {
     value: &'a Value,
     path: String,
     command: &'static str,
@@ -17,7 +17,7 @@ pub(super) struct At<'a> {
 
 impl<'a> At<'a> {
     /// The whole document printed by `command`.
-    pub(super) fn root(value: &'a Value, command: &'static str) -> Self {
+    pub(crate) fn root(value: &'a Value, command: &'static str) -> Self {
         At {
             value,
             path: "$".into(),
@@ -26,7 +26,7 @@ impl<'a> At<'a> {
     }
 
     /// A quantity error at this value (`reason` says what is wrong).
-    pub(super) fn bad_quantity(&self, reason: String) -> ParseError {
+    pub(crate) fn bad_quantity(&self, reason: String) -> ParseError {
         ParseError::Quantity {
             command: self.command,
             path: self.path.clone(),
@@ -43,7 +43,7 @@ impl<'a> At<'a> {
     }
 
     /// A shape error at this value.
-    pub(super) fn error(&self, expected: &'static str) -> ParseError {
+    pub(crate) fn error(&self, expected: &'static str) -> ParseError {
         ParseError::Shape {
             command: self.command,
             path: self.path.clone(),
@@ -53,7 +53,7 @@ impl<'a> At<'a> {
     }
 
     /// A required field of an object.
-    pub(super) fn key(&self, k: &str) -> Result<At<'a>, ParseError> {
+    pub(crate) fn key(&self, k: &str) -> Result<At<'a>, ParseError> {
         let obj = self
             .value
             .as_object()
@@ -68,7 +68,7 @@ impl<'a> At<'a> {
     }
 
     /// An optional field of an object (missing or `null` gives `None`; Go omits empty fields).
-    pub(super) fn opt(&self, k: &str) -> Result<Option<At<'a>>, ParseError> {
+    pub(crate) fn opt(&self, k: &str) -> Result<Option<At<'a>>, ParseError> {
         let obj = self
             .value
             .as_object()
@@ -80,19 +80,19 @@ impl<'a> At<'a> {
     }
 
     /// This value as a string.
-    pub(super) fn str(&self) -> Result<&'a str, ParseError> {
+    pub(crate) fn str(&self) -> Result<&'a str, ParseError> {
         self.value.as_str().ok_or_else(|| self.error("a string"))
     }
 
     /// This value as a boolean.
-    pub(super) fn bool(&self) -> Result<bool, ParseError> {
+    pub(crate) fn bool(&self) -> Result<bool, ParseError> {
         self.value
             .as_bool()
             .ok_or_else(|| self.error("true or false"))
     }
 
     /// This value as a non-negative integer that fits in `u32`.
-    pub(super) fn u32(&self) -> Result<u32, ParseError> {
+    pub(crate) fn u32(&self) -> Result<u32, ParseError> {
         self.value
             .as_u64()
             .and_then(|n| u32::try_from(n).ok())
@@ -100,7 +100,7 @@ impl<'a> At<'a> {
     }
 
     /// The elements of an array (`null` counts as empty: Go prints nil slices so).
-    pub(super) fn items(&self) -> Result<Vec<At<'a>>, ParseError> {
+    pub(crate) fn items(&self) -> Result<Vec<At<'a>>, ParseError> {
         if self.value.is_null() {
             return Ok(Vec::new());
         }
@@ -116,7 +116,7 @@ impl<'a> At<'a> {
     }
 
     /// An object of strings, e.g. labels (`null` counts as empty).
-    pub(super) fn str_map(&self) -> Result<BTreeMap<String, String>, ParseError> {
+    pub(crate) fn str_map(&self) -> Result<BTreeMap<String, String>, ParseError> {
         if self.value.is_null() {
             return Ok(BTreeMap::new());
         }
@@ -131,7 +131,7 @@ impl<'a> At<'a> {
 
     /// The keys of an object, e.g. the container ids of a Docker network (`null` counts as
     /// empty).
-    pub(super) fn str_keys(&self) -> Result<Vec<String>, ParseError> {
+    pub(crate) fn str_keys(&self) -> Result<Vec<String>, ParseError> {
         if self.value.is_null() {
             return Ok(Vec::new());
         }

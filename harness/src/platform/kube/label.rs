@@ -241,7 +241,7 @@ pub fn auto_label(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::platform::k3d::parse::kube_nodes;
+    use crate::platform::kube::parse::kube_nodes;
 
     const UNLABELLED: &str = include_str!("../../../tests/fixtures/kube/nodes-unlabelled.json");
     const THESIS: &str = include_str!("../../../tests/fixtures/kube/nodes-thesis.json");

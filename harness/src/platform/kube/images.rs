@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use super::cmd;
+use crate::platform::k3d::cmd;
 use super::live::K3dError;
 use super::parse::PushedImage;
 use crate::build;

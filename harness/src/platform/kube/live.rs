@@ -16,11 +16,13 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::config::{self, ClusterPlan, ConfigError, RUN_LABEL};
-use super::kube::{Kube, KubeError};
+use crate::platform::k3d::config::{self, ClusterPlan, ConfigError, RUN_LABEL};
+use super::api::{Kube, KubeError};
 use super::parse::{self, ParseError};
-use super::plan::{self, COLD_SETTLE, GONE_DEADLINE, HEALTHZ_DEADLINE};
-use super::{cmd, images, relabel, vm};
+use crate::platform::k3d::plan::{self, COLD_SETTLE, GONE_DEADLINE, HEALTHZ_DEADLINE};
+use super::{images, relabel};
+use crate::nodes::qemu as vm;
+use crate::platform::k3d::cmd;
 use crate::build::{self, BuildError};
 use crate::exec::{Cmd, ExecError, Output, Runner, System};
 use crate::pins;
@@ -635,7 +637,7 @@ async fn install<R: Runner>(
             "update the OpenFaaS helm repository",
         )
         .await?;
-        kube.ensure_namespace(super::kube::FUNCTION_NAMESPACE)
+        kube.ensure_namespace(super::api::FUNCTION_NAMESPACE)
             .await?;
         let chart = &scenario.platform.k3d.openfaas_chart_version;
         step(
@@ -758,7 +760,7 @@ impl<R: Runner> Platform for K3dPlatform<R> {
     }
 
     async fn enforce_placement(&self, scenario: &Scenario) -> Result<(), PlatformError> {
-        super::functions::enforce_and_verify(&self.kube, scenario)
+        super::placement::enforce_and_verify(&self.kube, scenario)
             .await
             .map(drop)
             .map_err(platform_err)

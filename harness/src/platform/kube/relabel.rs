@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use super::kube::{Kube, KubeError};
+use super::api::{Kube, KubeError};
 use super::label::{self, LabelChange, LabelError, Rule};
 use super::live::K3dError;
 use super::parse::NodeFacts;

@@ -9,8 +9,8 @@ use std::net::Ipv4Addr;
 
 use serde_json::Value;
 
-use super::super::jpath::At;
-use super::super::parse::ParseError;
+use crate::platform::kube::jpath::At;
+use crate::platform::kube::ParseError;
 use crate::exec::Cmd;
 
 /// The command line whose output [`docker_network`] reads.

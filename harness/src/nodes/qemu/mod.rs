@@ -19,9 +19,9 @@ use tokio::time::Instant;
 
 use self::assets::{K3s, VmAssets};
 use self::node::{Join, NodeFiles};
-use super::config::ClusterPlan;
-use super::kube::{Kube, KubeError};
-use super::parse::ParseError;
+use crate::platform::k3d::config::ClusterPlan;
+use crate::platform::kube::{Kube, KubeError};
+use crate::platform::kube::ParseError;
 use crate::exec::{Cmd, ExecError, Runner};
 use crate::spec::{Arch, Backend, Scenario};
 
@@ -155,7 +155,7 @@ pub struct Running {
 }
 
 /// The scenario's QEMU VM nodes, as the cluster plan lists them.
-pub fn vm_nodes(cp: &ClusterPlan) -> Vec<&super::config::ExternalAgent> {
+pub fn vm_nodes(cp: &ClusterPlan) -> Vec<&crate::platform::k3d::config::ExternalAgent> {
     cp.external_agents
         .iter()
         .filter(|a| a.backend == Backend::Qemu)

@@ -5,8 +5,8 @@
 
 use tokio::time::Instant;
 
-use super::kube::{Kube, KubeError, PodPlacement};
-use super::plan::ROLLOUT_DEADLINE;
+use super::api::{Kube, KubeError, PodPlacement};
+use crate::platform::k3d::plan::ROLLOUT_DEADLINE;
 use crate::spec::Scenario;
 
 /// Patch every function's nodeSelector ([`Kube::enforce_placement`]), wait until each has
