@@ -16,7 +16,7 @@ use std::time::Duration;
 use faasbed::exec::System;
 use faasbed::openfaas::headers;
 use faasbed::platform::k3d::plan::{self, PlanOpts};
-use faasbed::platform::kube::K3dPlatform;
+use faasbed::platform::k3d::K3dPlatform;
 use faasbed::platform::Platform;
 use faasbed::spec::{self, Backend, Scenario};
 use futures::FutureExt as _;

@@ -17,8 +17,7 @@ use crate::spec::{Arch, Backend, Node, PlatformKind, Scenario};
 
 /// The config schema version this module writes.
 pub const API_VERSION: &str = "k3d.io/v1alpha5";
-/// NodePort of the OpenFaaS chart's `gateway-external` service.
-pub const GATEWAY_NODE_PORT: u16 = 31112;
+pub use crate::platform::kube::helm::GATEWAY_NODE_PORT;
 /// Label (Docker runtime label on every k3d container) that ties a container to a run.
 pub const RUN_LABEL: &str = "faasbed.io/run";
 /// Port the k3d registry listens on inside the cluster network.
