@@ -345,7 +345,12 @@ pub async fn clean(home: &Home, all: bool) -> Result<(), CliError> {
         let ours = |run: &str| runs.as_ref().is_none_or(|r| r.contains(run));
         crate::platform::k3d::sweep_clusters(&crate::exec::System, &ours)
             .await
-            .map_err(|e| CliError::Failed(format!("sweeping k3d clusters: {e}")))?
+            .map_err(|e| {
+                CliError::Failed(format!(
+                    "sweeping k3d clusters: {}",
+                    crate::output::error_chain(&e)
+                ))
+            })?
     } else {
         Vec::new()
     };

@@ -57,7 +57,7 @@ pub enum VmError {
         got: String,
     },
     /// A file could not be read or written.
-    #[error("cannot {action} {}: {source}", path.display())]
+    #[error("cannot {action} {}", path.display())]
     File {
         action: &'static str,
         path: PathBuf,

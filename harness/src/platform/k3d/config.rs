@@ -45,7 +45,7 @@ pub enum ConfigError {
     )]
     BadRunId { run_id: String },
     /// The config could not be serialized.
-    #[error("cannot write the k3d config as YAML: {source}")]
+    #[error("cannot write the k3d config as YAML")]
     Yaml {
         #[source]
         source: serde_yaml::Error,

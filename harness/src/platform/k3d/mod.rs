@@ -6,6 +6,7 @@
 
 pub mod cmd;
 pub mod config;
+pub mod error;
 pub mod parse;
 pub mod plan;
 pub mod up;
@@ -17,4 +18,5 @@ pub use config::{
 };
 pub use parse::{K3dCluster, K3dNode, K3dRole};
 pub use plan::{Plan, PlanError, PlanOpts, Step};
-pub use up::{sweep_clusters, K3d, K3dError, K3dPlatform};
+pub use error::K3dError;
+pub use up::{sweep_clusters, K3d, K3dPlatform};

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::config::{ClusterPlan, ExternalAgent};
-use super::up::K3dError;
+use super::error::K3dError;
 use crate::exec::{Cmd, Runner};
 use crate::nodes::qemu::assets::VmAssets;
 use crate::nodes::qemu::node::{self, Join, NodeFiles};

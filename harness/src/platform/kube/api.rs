@@ -58,21 +58,21 @@ pub const CONDITION_RESOLUTION_NS: u64 = 1_000_000_000;
 #[derive(Debug, thiserror::Error)]
 pub enum KubeError {
     /// The kubeconfig could not be read.
-    #[error("cannot read kubeconfig {}: {source}; is the cluster up (`faasbed up`)?", path.display())]
+    #[error("cannot read kubeconfig {}; is the cluster up (`faasbed up`)?", path.display())]
     Kubeconfig {
         path: PathBuf,
         #[source]
         source: KubeconfigError,
     },
     /// A client could not be built from the kubeconfig.
-    #[error("cannot build a kube client from {}: {source}", path.display())]
+    #[error("cannot build a kube client from {}", path.display())]
     Client {
         path: PathBuf,
         #[source]
         source: ::kube::Error,
     },
     /// An API request failed.
-    #[error("kube API: {action} failed: {source}")]
+    #[error("kube API: {action} failed")]
     Api {
         action: String,
         #[source]
@@ -109,7 +109,7 @@ pub enum KubeError {
     #[error("function {function}: no pod in namespace {namespace} to verify; is it deployed and scaled above 0?")]
     NoPods { function: String, namespace: String },
     /// The API answered with nodes faasbed cannot read.
-    #[error("kube API: cannot read the node list: {source}")]
+    #[error("kube API: cannot read the node list")]
     Nodes {
         #[source]
         source: ParseError,

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::live::KubePlatformError;
+use super::error::KubePlatformError;
 use super::parse::PushedImage;
 use crate::build;
 use crate::exec::{Cmd, Runner};

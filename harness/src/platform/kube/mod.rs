@@ -57,6 +57,7 @@ pub trait Cluster {
 }
 
 pub mod api;
+pub mod error;
 pub mod helm;
 pub mod images;
 pub mod label;
@@ -67,6 +68,7 @@ pub mod relabel;
 
 pub use api::{Kube, KubeError, PodPhases, PodPlacement};
 pub use label::{classify, Classification, LabelChange, LabelError, NodeShape, Rule};
-pub use live::{preflight, KubePlatform, KubePlatformError};
+pub use error::KubePlatformError;
+pub use live::{preflight, KubePlatform};
 pub use parse::{NodeFacts, ParseError, PushedImage};
 pub use placement::enforce_and_verify;

@@ -10,7 +10,6 @@ use k8s_openapi::api::core::v1::Node;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::label::NodeShape;
 pub use crate::tooljson::ParseError;
 use crate::tooljson::{self, step};
 
@@ -41,15 +40,6 @@ pub struct NodeFacts {
 }
 
 impl NodeFacts {
-    /// The facts the auto-labelling table looks at.
-    pub fn shape(&self) -> NodeShape<'_> {
-        NodeShape {
-            arch: &self.arch,
-            cpu_cores: self.cpu_cores,
-            memory_bytes: self.memory_bytes,
-        }
-    }
-
     /// The facts of node `n`, found at JSON path `at` of what `command` printed (errors name
     /// the field's path).
     pub fn of(n: &Node, at: &str, command: &'static str) -> Result<NodeFacts, ParseError> {

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use super::api::{Kube, KubeError};
 use super::label::{self, LabelChange, LabelError, Rule};
-use super::live::KubePlatformError;
+use super::error::KubePlatformError;
 use super::parse::NodeFacts;
 use crate::spec::Scenario;
 
