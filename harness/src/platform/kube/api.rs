@@ -1,4 +1,4 @@
-//! The kube API calls of the k3d platform: placement enforcement and verification, forcing a
+//! The kube API calls of OpenFaaS on a cluster: placement enforcement and verification, forcing a
 //! cold start, cold-start phases from pod conditions, and the gateway password.
 //!
 //! OpenFaaS CE (faas-netes ≥ 0.18.10) ignores a function's `constraints`, so [`Kube`] writes
@@ -54,7 +54,7 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// fractions), in ns.
 pub const CONDITION_RESOLUTION_NS: u64 = 1_000_000_000;
 
-/// Errors from the kube API calls of the k3d platform.
+/// Errors from the kube API calls of OpenFaaS on a cluster.
 #[derive(Debug, thiserror::Error)]
 pub enum KubeError {
     /// The kubeconfig could not be read.
