@@ -167,7 +167,7 @@ pub async fn bench(
             m.ended_at = Some(rfc3339(SystemTime::now()));
             m.status = match &e {
                 BenchError::Interrupted { .. } => "interrupted".into(),
-                e => format!("failed: {e}"),
+                e => format!("failed: {}", crate::output::error_chain(e)),
             };
             store.write_json(files::RUN, &m)?;
             return Err(e);
@@ -203,7 +203,7 @@ pub async fn bench(
     m.status = match &outcome {
         Ok(_) => "complete".into(),
         Err(BenchError::Interrupted { .. }) => "interrupted".into(),
-        Err(e) => format!("failed: {e}"),
+        Err(e) => format!("failed: {}", crate::output::error_chain(e)),
     };
     store.write_json(files::RUN, &m)?;
     // The run's one model is rebuilt from what was stored, whatever happened; the summary,

@@ -131,7 +131,7 @@ pub async fn checks() -> Vec<Check> {
 /// Optional: can this host start the k3d platform's QEMU VM nodes (programs, apt's ARM
 /// packages)? Root is checked when a run needs it.
 pub async fn vm_nodes_check() -> Check {
-    use crate::platform::k3d::vm;
+    use crate::nodes::qemu as vm;
     let missing: Vec<&str> = vm::programs(&[Arch::Arm64, Arch::Armhf])
         .into_iter()
         .filter(|p| exec::which(p).is_none())

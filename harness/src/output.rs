@@ -83,6 +83,19 @@ pub fn error_report(e: &dyn std::error::Error) -> Vec<String> {
     lines
 }
 
+/// `e` and its causes on one line, each once, joined by `: ` (for a status field or a log
+/// line, where [`error_report`]'s lines do not fit).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut lines = error_report(e).into_iter();
+    let first = lines.next().unwrap_or_default();
+    let mut out = first.trim_start_matches("error: ").to_string();
+    for l in lines {
+        out.push_str(": ");
+        out.push_str(l.trim_start().trim_start_matches("caused by: "));
+    }
+    out
+}
+
 fn is_closed_pipe_panic(msg: &str) -> bool {
     msg.starts_with("failed printing to std")
         && (msg.contains("Broken pipe") || msg.contains("os error 32"))
@@ -114,6 +127,10 @@ mod tests {
         );
         let lines = super::error_report(&Mid(Root));
         assert_eq!(lines, ["error: cannot write samples.jsonl: disk full"]);
+        assert_eq!(
+            super::error_chain(&Top(Mid(Root))),
+            "run 7 lost its store: cannot write samples.jsonl: disk full"
+        );
     }
 
     use super::*;

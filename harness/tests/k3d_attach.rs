@@ -7,6 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::sync::{Arc, Mutex};
 
 use faasbed::exec::{Cmd, ExecError, Output, Runner};
+use faasbed::platform::cluster::Attached;
 use faasbed::platform::cluster::{self, PASSWORD_FILE, STATE_FILE};
 use faasbed::platform::k3d::K3dPlatform;
 use faasbed::platform::local::Home;
@@ -69,7 +70,7 @@ async fn a_k3d_run_saved_by_up_is_reattached_and_brought_down() {
             user: "admin".into(),
             password: "s3cret-gateway-pw".into(),
         },
-        Some("faasbed-test".into()),
+        "faasbed-test".into(),
         None,
         &run_dir,
         &kubeconfig,
@@ -94,12 +95,15 @@ async fn a_k3d_run_saved_by_up_is_reattached_and_brought_down() {
 
     let runner = Recorder::default();
     let (kube2, _server2) = scripted_kube(vec![]);
-    let mut back = cluster::attach_with(&home, &saved, runner.clone(), |p| {
+    let attached = cluster::attach_with(&home, &saved, runner.clone(), |p| {
         assert_eq!(p, kubeconfig, "reconnects with the saved kubeconfig");
         async move { Ok(kube2) }
     })
     .await
     .unwrap();
+    let Attached::K3d(mut back) = attached else {
+        panic!("a run with a k3d cluster reattaches as k3d");
+    };
     assert_eq!(back.gateway().url, "http://127.0.0.1:31112");
     assert_eq!(back.gateway().user, "admin");
     assert_eq!(back.gateway().password, "s3cret-gateway-pw");

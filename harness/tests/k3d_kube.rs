@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
-use faasbed::platform::k3d::kube::{self, Kube, KubeError};
+use faasbed::platform::kube::api::{self as kube, Kube, KubeError};
 use faasbed::spec::{Arch, Constraint};
 use http::Method;
 use k8s_openapi::api::apps::v1::Deployment;

@@ -10,9 +10,11 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use faasbed::exec::{Cmd, ExecError, Output, Runner};
-use faasbed::platform::k3d::kube::{self, Kube};
+use faasbed::platform::existing::{ExistingError, ExistingPlatform};
 use faasbed::platform::k3d::plan::{self, PlanOpts, Step};
-use faasbed::platform::k3d::{enforce_and_verify, live, relabel, K3dError, K3dPlatform};
+use faasbed::platform::k3d::{self, vms, K3dError, K3dPlatform};
+use faasbed::platform::kube::api::{self as kube, Kube};
+use faasbed::platform::kube::{enforce_and_verify, live, relabel, KubePlatformError};
 use faasbed::platform::{Platform, PlatformError};
 use faasbed::spec::{self, PlatformKind, Scenario};
 use http::Method;
@@ -530,8 +532,8 @@ async fn scenarios_with_ssh_nodes_on_k3d_are_refused_before_anything_runs() {
 }
 
 /// Assets of one arch as `vm::assets::prepare` leaves them (the files only need to exist).
-fn fake_assets(dir: &Path) -> faasbed::platform::k3d::vm::assets::VmAssets {
-    let a = faasbed::platform::k3d::vm::assets::VmAssets {
+fn fake_assets(dir: &Path) -> faasbed::nodes::qemu::assets::VmAssets {
+    let a = faasbed::nodes::qemu::assets::VmAssets {
         kernel: dir.join("vmlinuz"),
         initrd: dir.join("initrd.gz"),
         base_disk: dir.join("base.img"),
@@ -550,7 +552,7 @@ fn thesis_vms() -> (
     tempfile::TempDir,
     Scenario,
     faasbed::platform::k3d::ClusterPlan,
-    Vec<(spec::Arch, faasbed::platform::k3d::vm::assets::VmAssets)>,
+    Vec<(spec::Arch, faasbed::nodes::qemu::assets::VmAssets)>,
 ) {
     let dir = tempfile::tempdir().unwrap();
     let thesis = spec::load(&repo().join("scenarios/thesis.toml")).unwrap();
@@ -561,7 +563,6 @@ fn thesis_vms() -> (
 
 #[tokio::test]
 async fn the_thesis_pis_boot_on_the_cluster_network_and_join_with_their_labels() {
-    use faasbed::platform::k3d::vm;
     let (dir, thesis, cp, assets) = thesis_vms();
     let runner = Scripted::new(vec![
         (
@@ -593,7 +594,7 @@ async fn the_thesis_pis_boot_on_the_cluster_network_and_join_with_their_labels()
         get(NODES, later),
     ]);
     let run = dir.path().join("run");
-    let vms = vm::join_all(&runner, &k, &thesis, &cp, &assets, &run, RUN_ID)
+    let vms = vms::join_all(&runner, &k, &thesis, &cp, &assets, &run, RUN_ID)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     drop(k);
@@ -676,7 +677,6 @@ async fn the_thesis_pis_boot_on_the_cluster_network_and_join_with_their_labels()
 
 #[tokio::test]
 async fn a_vm_whose_node_registers_with_another_arch_is_an_error_naming_both() {
-    use faasbed::platform::k3d::vm;
     let (dir, thesis, cp, assets) = thesis_vms();
     let runner = Scripted::new(vec![
         (
@@ -691,7 +691,7 @@ async fn a_vm_whose_node_registers_with_another_arch_is_an_error_naming_both() {
     let mut nodes = fixture("kube/nodes-thesis.json");
     nodes["items"][3]["status"]["nodeInfo"]["architecture"] = json!("arm64");
     let (k, server) = scripted_kube(vec![get(NODES, nodes)]);
-    let e = vm::join_all(
+    let e = vms::join_all(
         &runner,
         &k,
         &thesis,
@@ -1058,14 +1058,14 @@ async fn attach(
     host: &str,
     runner: Scripted,
     kube: Kube,
-) -> Result<K3dPlatform<Scripted>, K3dError> {
+) -> Result<ExistingPlatform<Scripted>, ExistingError> {
     healthy_gateway_at(&format!("{host}:31112")).await;
     let kubeconfig = dir.join("kubeconfig");
     let yaml = format!(
         "apiVersion: v1\nkind: Config\ncurrent-context: pi\nclusters:\n- name: pi\n  cluster:\n    server: https://{host}:6443\ncontexts:\n- name: pi\n  context:\n    cluster: pi\n    user: pi\nusers:\n- name: pi\n  user:\n    token: t\n"
     );
     std::fs::write(&kubeconfig, yaml).unwrap();
-    K3dPlatform::attach_with(scenario, &kubeconfig, &dir.join(RUN_ID), runner, kube).await
+    ExistingPlatform::attach_with(scenario, &kubeconfig, &dir.join(RUN_ID), runner, kube).await
 }
 
 #[tokio::test]
@@ -1125,7 +1125,7 @@ async fn an_existing_cluster_without_a_registry_says_how_to_add_one_and_builds_n
         .await
         .unwrap_err();
     let msg = e.to_string();
-    assert!(matches!(e, K3dError::NoRegistry { .. }), "{msg}");
+    assert!(matches!(e, KubePlatformError::NoRegistry { .. }), "{msg}");
     assert!(msg.contains("scenarios/existing-test.toml"), "{msg}");
     assert!(
         msg.contains("[platform.registry]\n  push = \"registry.lan:5000\""),
@@ -1361,7 +1361,7 @@ async fn sweep_of_one_home_leaves_other_homes_clusters() {
     let listing = fixture("k3d/cluster-list.json");
     let runner = Scripted::new(vec![("k3d cluster list", Reply::Out(listing.to_string()))]);
     // the fixture's cluster belongs to a run that is not one of this home's
-    let deleted = live::sweep_clusters(&runner, &|run| run == "some-other-run")
+    let deleted = k3d::sweep_clusters(&runner, &|run| run == "some-other-run")
         .await
         .unwrap();
     assert!(deleted.is_empty(), "{deleted:?}");
@@ -1393,7 +1393,7 @@ async fn sweep_deletes_only_clusters_of_faasbed_runs() {
         ("k3d cluster list", Reply::Out(listing.to_string())),
         ok("k3d cluster delete faasbed"),
     ]);
-    let deleted = live::sweep_clusters(&runner, &|_| true).await.unwrap();
+    let deleted = k3d::sweep_clusters(&runner, &|_| true).await.unwrap();
     assert_eq!(deleted, ["faasbed"]);
     let deletes: Vec<String> = runner
         .log()

@@ -24,9 +24,9 @@ use std::time::Duration;
 
 use faasbed::doctor;
 use faasbed::exec::{self, Cmd, ExecError, Output, Runner, System};
-use faasbed::platform::k3d::vm::assets::{self, K3s};
-use faasbed::platform::k3d::vm::node::{self, Join, NodeFiles};
-use faasbed::platform::k3d::vm::{self, net};
+use faasbed::nodes::qemu::assets::{self, K3s};
+use faasbed::nodes::qemu::node::{self, Join, NodeFiles};
+use faasbed::nodes::qemu::{self as vm, net};
 use faasbed::spec::{self, Arch};
 use tokio::time::Instant;
 

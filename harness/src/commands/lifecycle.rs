@@ -73,31 +73,33 @@ pub async fn up(home: &Home, path: &Path, platform: Option<&str>) -> Result<(), 
             return Err(e.into());
         }
     };
-    match &started {
-        AnyPlatform::Local(p) => say(&format!(
-            "run {} up: gateway {} ({} nodes); credentials in {}",
-            p.state().run_id,
-            p.state().url,
-            p.state().nodes.len(),
-            p.run_dir()
-                .join(crate::store::home::PASSWORD_FILE)
-                .display()
-        )),
-        AnyPlatform::K3d(p) => match cluster::save(home, &scenario, &run_id, p) {
-            Ok(st) => say(&format!(
-                "run {} up: gateway {} ({} nodes, {} cluster {}); credentials in {}",
-                st.run_id,
-                st.gateway_url,
-                scenario.nodes.len(),
-                st.kind,
-                st.cluster.as_deref().unwrap_or("(existing)"),
-                st.credentials.display()
-            )),
-            Err(e) => {
-                let _ = started.down().await;
-                return Err(PlatformError::from(e).into());
+    match started.save_cluster(home, &scenario, &run_id) {
+        None => {
+            if let Some(p) = started.local() {
+                say(&format!(
+                    "run {} up: gateway {} ({} nodes); credentials in {}",
+                    p.state().run_id,
+                    p.state().url,
+                    p.state().nodes.len(),
+                    p.run_dir()
+                        .join(crate::store::home::PASSWORD_FILE)
+                        .display()
+                ))
             }
-        },
+        }
+        Some(Ok(st)) => say(&format!(
+            "run {} up: gateway {} ({} nodes, {} cluster {}); credentials in {}",
+            st.run_id,
+            st.gateway_url,
+            scenario.nodes.len(),
+            st.kind,
+            st.cluster.as_deref().unwrap_or("(existing)"),
+            st.credentials.display()
+        )),
+        Some(Err(e)) => {
+            let _ = started.down().await;
+            return Err(PlatformError::from(e).into());
+        }
     }
     Ok(())
 }
@@ -105,27 +107,28 @@ pub async fn up(home: &Home, path: &Path, platform: Option<&str>) -> Result<(), 
 /// The scenario the topology that is up was made from (or the file at `path`, which must be
 /// the same), on the platform it runs on.
 fn scenario_of(up: &Attached, path: Option<&Path>) -> Result<spec::Scenario, CliError> {
-    let (made_from, hash, kind) =
-        match (&up.platform, &up.cluster) {
-            (AnyPlatform::Local(p), _) => (
-                p.state().scenario.clone(),
-                p.state().scenario_hash.clone(),
-                PlatformKind::Local,
-            ),
-            (AnyPlatform::K3d(_), Some(st)) => (
-                st.scenario.clone(),
-                st.scenario_hash.clone(),
-                if st.cluster.is_some() {
-                    PlatformKind::K3d
-                } else {
-                    PlatformKind::Existing
-                },
-            ),
-            (AnyPlatform::K3d(_), None) => return Err(CliError::Failed(
+    let (made_from, hash, kind) = match (&up.platform, &up.cluster) {
+        (AnyPlatform::Local(p), _) => (
+            p.state().scenario.clone(),
+            p.state().scenario_hash.clone(),
+            PlatformKind::Local,
+        ),
+        (AnyPlatform::K3d(_) | AnyPlatform::Existing(_), Some(st)) => (
+            st.scenario.clone(),
+            st.scenario_hash.clone(),
+            if st.cluster.is_some() {
+                PlatformKind::K3d
+            } else {
+                PlatformKind::Existing
+            },
+        ),
+        (AnyPlatform::K3d(_) | AnyPlatform::Existing(_), None) => {
+            return Err(CliError::Failed(
                 "the cluster that is up has no saved state; run `faasbed down` and `faasbed up`"
                     .into(),
-            )),
-        };
+            ))
+        }
+    };
     let path = path.map_or_else(|| made_from.clone(), Path::to_path_buf);
     let loaded = spec::load(&path)?;
     // The topology that is up runs on its platform, whatever platform the file names.
@@ -315,7 +318,7 @@ fn local_topology(p: &LocalPlatform) -> String {
 
 /// `faasbed clean`: sweep this home's runs (every run with `all`) and say what was removed.
 pub async fn clean(home: &Home, all: bool) -> Result<(), CliError> {
-    use crate::platform::k3d::vm::net;
+    use crate::nodes::qemu::net;
     use local::cleanup::{self, Scope};
     let scope = if all {
         Scope::All
@@ -340,9 +343,14 @@ pub async fn clean(home: &Home, all: bool) -> Result<(), CliError> {
     }
     let clusters = if crate::exec::which("k3d").is_some() {
         let ours = |run: &str| runs.as_ref().is_none_or(|r| r.contains(run));
-        crate::platform::k3d::live::sweep_clusters(&crate::exec::System, &ours)
+        crate::platform::k3d::sweep_clusters(&crate::exec::System, &ours)
             .await
-            .map_err(|e| CliError::Failed(format!("sweeping k3d clusters: {e}")))?
+            .map_err(|e| {
+                CliError::Failed(format!(
+                    "sweeping k3d clusters: {}",
+                    crate::output::error_chain(&e)
+                ))
+            })?
     } else {
         Vec::new()
     };

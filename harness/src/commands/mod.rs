@@ -46,12 +46,12 @@ pub enum CliError {
     /// Dry-run plan error.
     #[error(transparent)]
     Plan(#[from] crate::platform::k3d::PlanError),
-    /// k3d platform error.
+    /// OpenFaaS-on-a-cluster error (programs, helm, images, labels).
     #[error(transparent)]
-    K3d(#[from] crate::platform::k3d::K3dError),
+    KubePlatform(#[from] crate::platform::kube::KubePlatformError),
     /// Kube API error.
     #[error(transparent)]
-    Kube(#[from] crate::platform::k3d::KubeError),
+    Kube(#[from] crate::platform::kube::KubeError),
     /// Report error.
     #[error(transparent)]
     Report(#[from] crate::report::ReportError),

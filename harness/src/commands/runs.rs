@@ -38,7 +38,7 @@ pub async fn bench(
             }
         }
         // Before any run directory exists: a missing docker or k3d fails here, at once.
-        _ => crate::platform::k3d::preflight(&scenario.platform, crate::exec::which)?,
+        _ => crate::platform::kube::preflight(&scenario.platform, crate::exec::which)?,
     }
     let mut stop = StopSignals::install()?;
     let run_id = local::new_run_id();
@@ -257,7 +257,7 @@ pub async fn label(
     scenario: Option<&Path>,
     dry_run: bool,
 ) -> Result<(), CliError> {
-    use crate::platform::k3d::{relabel, Kube};
+    use crate::platform::kube::{relabel, Kube};
     let scenario = scenario.map(spec::load).transpose()?;
     let kube = Kube::from_kubeconfig(kubeconfig).await?;
     let rows = relabel::decide(&kube, scenario.as_ref()).await?;

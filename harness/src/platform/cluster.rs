@@ -1,48 +1,52 @@
 //! Bringing a Kubernetes platform up (a k3d cluster, or an existing cluster through its
 //! kubeconfig), releasing what an interrupted bring-up left, and saving what `faasbed up`
 //! made in the home ([`ClusterState`]) so that later commands reconnect ([`attach`]): the
-//! steps around [`k3d::K3dPlatform`] that [`super::AnyPlatform`] only dispatches to.
+//! steps around [`K3dPlatform`] and [`ExistingPlatform`] that [`super::AnyPlatform`] only
+//! dispatches to.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::k3d::{self, K3dPlatform};
+use super::existing::{ExistingError, ExistingPlatform};
+use super::k3d::{self, K3dError, K3dPlatform};
+use super::kube::{self, Cluster, KubePlatform};
 use super::local::Home;
-use super::{GatewayAccess, Platform, PlatformError};
+use super::{AnyPlatform, GatewayAccess, Platform, PlatformError};
 use crate::exec::{Runner, System};
+use crate::nodes::qemu;
 use crate::spec::{PlatformKind, Scenario};
 
-fn k3d_err(e: impl Into<k3d::K3dError>) -> PlatformError {
-    PlatformError::K3d(Box::new(e.into()))
-}
-
 /// Bring up `scenario`'s cluster for run `run_id`: first check the programs are on `PATH`
-/// ([`k3d::preflight`]) and, for k3d, that QEMU VM nodes can run; then create (or reuse) the
+/// ([`kube::preflight`]) and, for k3d, that QEMU VM nodes can run; then create (or reuse) the
 /// run's k3d cluster, or attach to the existing cluster of `platform.kubeconfig`. Working
 /// files go to `home`'s run directory.
 pub async fn up(
     home: &Home,
     scenario: &Scenario,
     run_id: &str,
-) -> Result<K3dPlatform<System>, PlatformError> {
-    let kind = scenario.platform.kind;
-    k3d::preflight(&scenario.platform, crate::exec::which).map_err(k3d_err)?;
-    if kind == PlatformKind::K3d {
-        let cp = k3d::config::plan(scenario, run_id).map_err(k3d_err)?;
-        k3d::vm::preflight(&cp, crate::exec::which, crate::doctor::is_root()).map_err(k3d_err)?;
-    }
+) -> Result<AnyPlatform, PlatformError> {
+    kube::preflight(&scenario.platform, crate::exec::which)
+        .map_err(|e| PlatformError::Kube(Box::new(e)))?;
     let run_dir = home.runs().join(run_id);
-    let p = match &scenario.platform.kubeconfig {
-        Some(kc) if kind == PlatformKind::Existing => {
-            K3dPlatform::attach(scenario, kc, &run_dir, System).await
-        }
-        None if kind == PlatformKind::Existing => Err(k3d::K3dError::NoKubeconfig {
-            path: scenario.path.clone(),
-        }),
-        _ => K3dPlatform::up(scenario, run_id, &run_dir, System).await,
-    };
-    p.map_err(k3d_err)
+    if scenario.platform.kind == PlatformKind::Existing {
+        let kc =
+            scenario
+                .platform
+                .kubeconfig
+                .as_ref()
+                .ok_or_else(|| ExistingError::NoKubeconfig {
+                    path: scenario.path.clone(),
+                })?;
+        let p = ExistingPlatform::attach(scenario, kc, &run_dir, System).await?;
+        return Ok(AnyPlatform::Existing(p));
+    }
+    let cp = k3d::config::plan(scenario, run_id).map_err(K3dError::from)?;
+    k3d::vms::preflight(&cp, crate::exec::which, crate::doctor::is_root())
+        .map_err(K3dError::from)?;
+    Ok(AnyPlatform::K3d(
+        K3dPlatform::up(scenario, run_id, &run_dir, System).await?,
+    ))
 }
 
 /// Release what an interrupted [`up`] of run `run_id` may have started: the run's QEMU VMs and
@@ -54,7 +58,7 @@ pub async fn abandon(home: &Home, scenario: &Scenario, run_id: &str) {
     }
     if let Ok(cp) = k3d::config::plan(scenario, run_id) {
         let run_dir = home.runs().join(run_id);
-        k3d::vm::abandon(&System, &run_dir, &k3d::vm::vm_node_arches(&cp)).await;
+        qemu::abandon(&System, &run_dir, &k3d::vms::vm_node_arches(&cp)).await;
         let _ = crate::exec::run(&k3d::cmd::cluster_delete(&cp.config.metadata.name)).await;
     }
 }
@@ -107,11 +111,11 @@ fn state_err(path: &Path) -> impl Fn(String) -> ClusterError + '_ {
 
 /// Save what `up` made of run `run_id` in its run directory (state, and the password in a
 /// 0600 file) and make it the home's current run.
-pub fn save<R: Runner>(
+pub fn save<C: Cluster, R: Runner>(
     home: &Home,
     scenario: &Scenario,
     run_id: &str,
-    p: &K3dPlatform<R>,
+    p: &KubePlatform<C, R>,
 ) -> Result<ClusterState, ClusterError> {
     let run_dir = home.runs().join(run_id);
     let path = run_dir.join(STATE_FILE);
@@ -165,6 +169,14 @@ pub fn load(run_dir: &Path) -> Result<Option<ClusterState>, ClusterError> {
         .map_err(|e| err(e.to_string()))
 }
 
+/// A cluster platform reconnected from its saved state.
+pub enum Attached<R: Runner> {
+    /// The run's k3d cluster.
+    K3d(K3dPlatform<R>),
+    /// An existing cluster.
+    Existing(ExistingPlatform<R>),
+}
+
 /// Reconnect to the cluster `state` records: read the password, connect the kube client
 /// with `connect` (the real one, or a scripted API server in tests) and rebuild the platform
 /// with `runner`. Installs and creates nothing.
@@ -173,49 +185,60 @@ pub async fn attach_with<R, C, F>(
     state: &ClusterState,
     runner: R,
     connect: C,
-) -> Result<K3dPlatform<R>, PlatformError>
+) -> Result<Attached<R>, PlatformError>
 where
     R: Runner,
     C: FnOnce(PathBuf) -> F,
-    F: std::future::Future<Output = Result<k3d::Kube, k3d::KubeError>>,
+    F: std::future::Future<Output = Result<kube::Kube, kube::KubeError>>,
 {
     let password = std::fs::read_to_string(&state.credentials)
         .map_err(|e| state_err(&state.credentials)(e.to_string()))?;
     let scenario = crate::spec::load(&state.scenario).map_err(|e| {
         state_err(&state.scenario)(format!("the scenario of run {}: {e}", state.run_id))
     })?;
-    let registry = match &state.cluster {
-        Some(_) => Some(k3d::plan::k3d_registry(
-            &k3d::config::plan(&scenario, &state.run_id).map_err(k3d_err)?,
-        )),
-        None => scenario.platform.registry.clone(),
-    };
-    let kube = connect(state.kubeconfig.clone()).await.map_err(k3d_err)?;
+    let kube = connect(state.kubeconfig.clone())
+        .await
+        .map_err(|e| PlatformError::Kube(Box::new(e.into())))?;
     let gateway = GatewayAccess {
         url: state.gateway_url.clone(),
         user: state.gateway_user.clone(),
         password: password.trim().to_string(),
     };
-    Ok(K3dPlatform::reconnect(
-        runner,
-        kube,
-        gateway,
-        state.cluster.clone(),
-        registry,
-        &home.runs().join(&state.run_id),
-        &state.kubeconfig,
-    ))
+    let run_dir = home.runs().join(&state.run_id);
+    Ok(match &state.cluster {
+        Some(name) => {
+            let cp = k3d::config::plan(&scenario, &state.run_id).map_err(K3dError::from)?;
+            Attached::K3d(K3dPlatform::reconnect(
+                runner,
+                kube,
+                gateway,
+                name.clone(),
+                Some(k3d::plan::k3d_registry(&cp)),
+                &run_dir,
+                &state.kubeconfig,
+            ))
+        }
+        None => Attached::Existing(ExistingPlatform::reconnect(
+            runner,
+            kube,
+            gateway,
+            scenario.platform.registry.clone(),
+            &run_dir,
+            &state.kubeconfig,
+        )),
+    })
 }
 
 /// [`attach_with`] the real kube API and runner.
-pub async fn attach(
-    home: &Home,
-    state: &ClusterState,
-) -> Result<K3dPlatform<System>, PlatformError> {
-    attach_with(home, state, System, |p: PathBuf| async move {
-        k3d::Kube::from_kubeconfig(&p).await
+pub async fn attach(home: &Home, state: &ClusterState) -> Result<AnyPlatform, PlatformError> {
+    let attached = attach_with(home, state, System, |p: PathBuf| async move {
+        kube::Kube::from_kubeconfig(&p).await
     })
-    .await
+    .await?;
+    Ok(match attached {
+        Attached::K3d(p) => AnyPlatform::K3d(p),
+        Attached::Existing(p) => AnyPlatform::Existing(p),
+    })
 }
 
 /// End run `state` after `down`: stop the run's QEMU VMs that a reconnected platform does not
@@ -224,7 +247,7 @@ pub async fn forget<R: Runner>(home: &Home, state: &ClusterState, runner: &R) {
     if let Ok(scenario) = crate::spec::load(&state.scenario) {
         if let Ok(cp) = k3d::config::plan(&scenario, &state.run_id) {
             let run_dir = home.runs().join(&state.run_id);
-            k3d::vm::abandon(runner, &run_dir, &k3d::vm::vm_node_arches(&cp)).await;
+            qemu::abandon(runner, &run_dir, &k3d::vms::vm_node_arches(&cp)).await;
         }
     }
     let current = home.root.join("current");

@@ -1,4 +1,5 @@
-//! The one seam between measurement and the platform a scenario runs on (local or k3d).
+//! The one seam between measurement and the platform a scenario runs on (local, k3d or an
+//! existing cluster; the two cluster platforms share OpenFaaS on Kubernetes, [`kube`]).
 //!
 //! Measurement and the commands see only [`Platform`]: a gateway (URL + credentials), `build`,
 //! `enforce_placement` and `deploy` (one generic loop, [`deploy::deploy`]), `force_cold`,
@@ -7,7 +8,9 @@
 
 pub mod cluster;
 pub mod deploy;
+pub mod existing;
 pub mod k3d;
+pub mod kube;
 pub mod local;
 
 use std::path::Path;
@@ -27,9 +30,15 @@ pub enum PlatformError {
     /// The local platform failed.
     #[error(transparent)]
     Local(#[from] local::LocalError),
-    /// The k3d platform failed.
+    /// Bringing a k3d cluster up or down failed.
     #[error(transparent)]
     K3d(Box<k3d::K3dError>),
+    /// Attaching to an existing cluster failed.
+    #[error(transparent)]
+    Existing(Box<existing::ExistingError>),
+    /// OpenFaaS on a cluster (helm, images, labels, placement, the kube API) failed.
+    #[error(transparent)]
+    Kube(Box<kube::KubePlatformError>),
     /// A gateway call failed.
     #[error(transparent)]
     Gateway(#[from] crate::openfaas::ClientError),
@@ -185,8 +194,10 @@ pub fn on_host_clock(stamp_ns: u64, offset_ns: Option<i64>) -> u64 {
 pub enum AnyPlatform {
     /// The embedded platform.
     Local(local::LocalPlatform),
-    /// A k3d cluster, or an existing cluster reached through its kubeconfig.
+    /// A k3d cluster faasbed made.
     K3d(k3d::K3dPlatform<System>),
+    /// An existing cluster reached through its kubeconfig.
+    Existing(existing::ExistingPlatform<System>),
 }
 
 impl AnyPlatform {
@@ -216,7 +227,7 @@ impl AnyPlatform {
                 local::LocalPlatform::up_watched(home, scenario, run_id, run_json).await?,
             ),
             PlatformKind::K3d | PlatformKind::Existing => {
-                AnyPlatform::K3d(cluster::up(home, scenario, run_id).await?)
+                cluster::up(home, scenario, run_id).await?
             }
         })
     }
@@ -242,7 +253,7 @@ impl AnyPlatform {
             home: home.root.clone(),
         })?;
         match cluster::load(&run_dir)? {
-            Some(state) => Ok(AnyPlatform::K3d(cluster::attach(home, &state).await?)),
+            Some(state) => cluster::attach(home, &state).await,
             None => Ok(AnyPlatform::Local(local::LocalPlatform::attach(home)?)),
         }
     }
@@ -251,7 +262,22 @@ impl AnyPlatform {
     pub fn local(&self) -> Option<&local::LocalPlatform> {
         match self {
             AnyPlatform::Local(p) => Some(p),
-            AnyPlatform::K3d(_) => None,
+            AnyPlatform::K3d(_) | AnyPlatform::Existing(_) => None,
+        }
+    }
+
+    /// Save what `up` made on a cluster platform in `home` ([`cluster::save`]); `None` on the
+    /// embedded platform, which keeps its own state.
+    pub fn save_cluster(
+        &self,
+        home: &local::Home,
+        scenario: &Scenario,
+        run_id: &str,
+    ) -> Option<Result<cluster::ClusterState, cluster::ClusterError>> {
+        match self {
+            AnyPlatform::Local(_) => None,
+            AnyPlatform::K3d(p) => Some(cluster::save(home, scenario, run_id, p)),
+            AnyPlatform::Existing(p) => Some(cluster::save(home, scenario, run_id, p)),
         }
     }
 }
@@ -261,6 +287,7 @@ impl Platform for AnyPlatform {
         match self {
             AnyPlatform::Local(p) => p.gateway(),
             AnyPlatform::K3d(p) => p.gateway(),
+            AnyPlatform::Existing(p) => p.gateway(),
         }
     }
 
@@ -272,6 +299,7 @@ impl Platform for AnyPlatform {
         match self {
             AnyPlatform::Local(p) => p.build(scenario, log).await,
             AnyPlatform::K3d(p) => p.build(scenario, log).await,
+            AnyPlatform::Existing(p) => p.build(scenario, log).await,
         }
     }
 
@@ -279,6 +307,7 @@ impl Platform for AnyPlatform {
         match self {
             AnyPlatform::Local(p) => p.enforce_placement(scenario).await,
             AnyPlatform::K3d(p) => p.enforce_placement(scenario).await,
+            AnyPlatform::Existing(p) => p.enforce_placement(scenario).await,
         }
     }
 
@@ -286,6 +315,7 @@ impl Platform for AnyPlatform {
         match self {
             AnyPlatform::Local(p) => p.node_provenance(scenario).await,
             AnyPlatform::K3d(p) => p.node_provenance(scenario).await,
+            AnyPlatform::Existing(p) => p.node_provenance(scenario).await,
         }
     }
 
@@ -293,6 +323,7 @@ impl Platform for AnyPlatform {
         match self {
             AnyPlatform::Local(p) => p.force_cold(function).await,
             AnyPlatform::K3d(p) => p.force_cold(function).await,
+            AnyPlatform::Existing(p) => p.force_cold(function).await,
         }
     }
 
@@ -300,6 +331,7 @@ impl Platform for AnyPlatform {
         match self {
             AnyPlatform::Local(p) => p.placement(function).await,
             AnyPlatform::K3d(p) => p.placement(function).await,
+            AnyPlatform::Existing(p) => p.placement(function).await,
         }
     }
 
@@ -307,6 +339,7 @@ impl Platform for AnyPlatform {
         match self {
             AnyPlatform::Local(p) => p.cold_phases(function).await,
             AnyPlatform::K3d(p) => p.cold_phases(function).await,
+            AnyPlatform::Existing(p) => p.cold_phases(function).await,
         }
     }
 
@@ -314,6 +347,7 @@ impl Platform for AnyPlatform {
         match self {
             AnyPlatform::Local(p) => p.clock_offset_ns(node),
             AnyPlatform::K3d(p) => p.clock_offset_ns(node),
+            AnyPlatform::Existing(p) => p.clock_offset_ns(node),
         }
     }
 
@@ -321,6 +355,7 @@ impl Platform for AnyPlatform {
         match self {
             AnyPlatform::Local(p) => p.replica_events().await,
             AnyPlatform::K3d(p) => p.replica_events().await,
+            AnyPlatform::Existing(p) => p.replica_events().await,
         }
     }
 
@@ -328,6 +363,7 @@ impl Platform for AnyPlatform {
         match self {
             AnyPlatform::Local(p) => p.down().await,
             AnyPlatform::K3d(p) => p.down().await,
+            AnyPlatform::Existing(p) => p.down().await,
         }
     }
 
@@ -335,6 +371,7 @@ impl Platform for AnyPlatform {
         match self {
             AnyPlatform::Local(p) => p.cold_settle(),
             AnyPlatform::K3d(p) => p.cold_settle(),
+            AnyPlatform::Existing(p) => p.cold_settle(),
         }
     }
 }

@@ -117,7 +117,7 @@ pub fn text_tables(d: &ReportData) -> Vec<TextTable> {
         .any(|k| d.manifest.platform == k.as_str());
     let (cold_note, phase_source) = if on_ce {
         (
-            format!(" — {}", crate::platform::k3d::ce_probe_floor_note()),
+            format!(" — {}", crate::platform::kube::ce_probe_floor_note()),
             "; spawn and healthy from pod conditions, 1 s resolution",
         )
     } else {

@@ -4,7 +4,7 @@
 //! scripted answer. Included with `#[path = "common/kube_script.rs"] mod kube_script;`.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use faasbed::platform::k3d::kube::Kube;
+use faasbed::platform::kube::api::Kube;
 use http::{Method, Request, Response};
 use serde_json::Value;
 use tokio::task::JoinHandle;

@@ -1,6 +1,6 @@
-//! Every command line the k3d platform runs (k3d, helm, docker buildx, kubectl), built as
-//! [`Cmd`]s in this one place: the dry-run plan ([`super::plan`]) and the live platform
-//! ([`super::live`]) both take them from here, so the plan shows what runs.
+//! Every `k3d` command line the k3d platform runs, built as [`Cmd`]s in this one place: the
+//! dry-run plan ([`super::plan`]) and the bring-up ([`super::up`]) both take them from here,
+//! so the plan shows what runs. (helm and buildx are [`crate::platform::kube`]'s.)
 //!
 //! Flag names are those of k3d v5 (`cmd/cluster/clusterCreate.go`,
 //! `cmd/kubeconfig/kubeconfigMerge.go`, whose alias is `write`). The user's own kubeconfig is
@@ -12,19 +12,8 @@ use std::time::Duration;
 
 use crate::exec::Cmd;
 
-use super::config::GATEWAY_NODE_PORT;
-use super::kube::{CORE_NAMESPACE, FUNCTION_NAMESPACE};
-
 /// Longest a cluster create may take (image pulls included).
 pub const CREATE_TIMEOUT: Duration = Duration::from_secs(600);
-/// Helm repository of the OpenFaaS chart.
-pub const OPENFAAS_REPO: &str = "https://openfaas.github.io/faas-netes/";
-/// Deadline for the OpenFaaS core to become Available (`helm --wait`).
-pub const CORE_READY_DEADLINE: Duration = Duration::from_secs(300);
-/// Name of the buildx builder faasbed creates (docker-container driver, host network).
-pub const BUILDER: &str = "faasbed";
-/// Longest one multi-arch image build and push may take.
-pub const BUILD_TIMEOUT: Duration = Duration::from_secs(900);
 
 /// `k3d cluster create --config FILE`, leaving the default kubeconfig alone.
 pub fn cluster_create(config_path: &Path, kubeconfig_path: &Path) -> Cmd {
@@ -65,108 +54,6 @@ pub fn node_list() -> Cmd {
     Cmd::new("k3d").args(["node", "list", "-o", "json"])
 }
 
-/// `kubectl get nodes -o json` against the run's kubeconfig; parse with [`super::parse::kube_nodes`].
-pub fn get_nodes(kubeconfig_path: &Path) -> Cmd {
-    Cmd::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(kubeconfig_path)
-        .args(["get", "nodes", "-o", "json"])
-}
-
-/// Helm keeps its repository list and cache in the run directory, not in the user's home.
-fn helm(run_dir: &Path) -> Cmd {
-    let dir = run_dir.join("helm");
-    Cmd::new("helm")
-        .env("HELM_REPOSITORY_CONFIG", dir.join("repositories.yaml"))
-        .env("HELM_REPOSITORY_CACHE", dir.join("cache"))
-}
-
-/// `helm repo add openfaas URL` (repository list in `RUN/helm`).
-pub fn helm_repo_add(run_dir: &Path) -> Cmd {
-    helm(run_dir).args(["repo", "add", "openfaas", OPENFAAS_REPO])
-}
-
-/// `helm repo update openfaas`.
-pub fn helm_repo_update(run_dir: &Path) -> Cmd {
-    helm(run_dir).args(["repo", "update", "openfaas"])
-}
-
-/// `helm upgrade --install` of the pinned OpenFaaS CE chart with generated basic auth, the
-/// core pinned to `server_node` by the chart's top-level nodeSelector.
-pub fn helm_install(
-    run_dir: &Path,
-    kubeconfig: &Path,
-    chart_version: &str,
-    server_node: &str,
-) -> Cmd {
-    helm(run_dir)
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args(["upgrade", "--install", "openfaas", "openfaas/openfaas"])
-        .args(["--version", chart_version])
-        .args(["--namespace", CORE_NAMESPACE, "--create-namespace"])
-        .args(["--set", &format!("functionNamespace={FUNCTION_NAMESPACE}")])
-        .args([
-            "--set",
-            "generateBasicAuth=true",
-            "--set",
-            "openfaasPro=false",
-        ])
-        .args(["--set", &format!("gateway.nodePort={GATEWAY_NODE_PORT}")])
-        .args([
-            "--set-string",
-            &format!("nodeSelector.kubernetes\\.io/hostname={server_node}"),
-        ])
-        .args([
-            "--wait",
-            "--timeout",
-            &format!("{}s", CORE_READY_DEADLINE.as_secs()),
-        ])
-        .timeout(CORE_READY_DEADLINE + Duration::from_secs(30))
-}
-
-/// `docker buildx inspect faasbed`: succeeds when the builder exists already.
-pub fn buildx_inspect() -> Cmd {
-    Cmd::new("docker").args(["buildx", "inspect", BUILDER])
-}
-
-/// `docker buildx create` of the [`BUILDER`] (host network, so it can push to `localhost:PORT`).
-pub fn buildx_create() -> Cmd {
-    Cmd::new("docker").args([
-        "buildx",
-        "create",
-        "--name",
-        BUILDER,
-        "--driver",
-        "docker-container",
-        "--driver-opt",
-        "network=host",
-    ])
-}
-
-/// The image a function source is pushed as (`push` registry) or pulled by (`pull` registry).
-pub fn image_ref(registry: &str, source: &str, tag: &str) -> String {
-    format!("{registry}/faasbed/{source}:{tag}")
-}
-
-/// `docker buildx build --push` of one function source for `platforms` (OCI names, e.g.
-/// `linux/arm/v7`), run from the checkout root; buildx writes the pushed digest to
-/// `metadata_file` (read it with [`super::parse::buildx_metadata`]).
-pub fn buildx_build(push_ref: &str, platforms: &[&str], source: &str, metadata_file: &Path) -> Cmd {
-    Cmd::new("docker")
-        .args(["buildx", "build", "--builder", BUILDER])
-        .args(["--platform", &platforms.join(",")])
-        .args(["--push", "-t", push_ref])
-        .arg("--metadata-file")
-        .arg(metadata_file)
-        .args([
-            "-f",
-            &format!("images/functions/{source}/Dockerfile"),
-            "images/functions",
-        ])
-        .timeout(BUILD_TIMEOUT)
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -194,20 +81,5 @@ mod tests {
     fn listings_ask_for_json() {
         assert!(cluster_list().display().ends_with("-o json"));
         assert!(node_list().display().ends_with("-o json"));
-        assert_eq!(
-            get_nodes(Path::new("/k")).display(),
-            "kubectl --kubeconfig /k get nodes -o json"
-        );
-    }
-
-    #[test]
-    fn helm_keeps_its_repositories_in_the_run_directory() {
-        let c = helm_repo_add(Path::new("/run"));
-        assert_eq!(
-            c.display(),
-            "helm repo add openfaas https://openfaas.github.io/faas-netes/"
-        );
-        let dbg = format!("{c:?}");
-        assert!(dbg.contains("/run/helm/repositories.yaml"), "{dbg}");
     }
 }

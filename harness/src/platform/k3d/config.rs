@@ -12,13 +12,12 @@
 
 use serde::Serialize;
 
-use super::label::{kubelet_manages, kubelet_may_set};
+use crate::platform::kube::label::{kubelet_manages, kubelet_may_set};
 use crate::spec::{Arch, Backend, Node, PlatformKind, Scenario};
 
 /// The config schema version this module writes.
 pub const API_VERSION: &str = "k3d.io/v1alpha5";
-/// NodePort of the OpenFaaS chart's `gateway-external` service.
-pub const GATEWAY_NODE_PORT: u16 = 31112;
+pub use crate::platform::kube::helm::GATEWAY_NODE_PORT;
 /// Label (Docker runtime label on every k3d container) that ties a container to a run.
 pub const RUN_LABEL: &str = "faasbed.io/run";
 /// Port the k3d registry listens on inside the cluster network.
@@ -46,7 +45,7 @@ pub enum ConfigError {
     )]
     BadRunId { run_id: String },
     /// The config could not be serialized.
-    #[error("cannot write the k3d config as YAML: {source}")]
+    #[error("cannot write the k3d config as YAML")]
     Yaml {
         #[source]
         source: serde_yaml::Error,

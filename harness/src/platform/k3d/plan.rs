@@ -1,43 +1,39 @@
 //! The ordered dry-run plan of a k3d benchmark: every command, gateway call, kube patch and
 //! wait that `faasbed bench SCENARIO` would run, as data ([`Step`]) rendered to text.
 //!
-//! Commands are the same [`Cmd`]s the live platform ([`super::live`]) runs, from the one
+//! Commands are the same [`Cmd`]s the live platform ([`crate::platform::kube::live`]) runs, from the one
 //! builder of each in [`super::cmd`], in the order it runs them; a [`Step::Probe`] is a
 //! read-only command whose answer decides whether the step after it is skipped. Only values
 //! that exist at run time print as placeholders (`<content-hash>` of a function's sources).
 //! Secrets never appear: the k3s join token and the gateway password print as [`REDACTED`].
 //! Nothing here touches the machine.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
 
+use super::cmd;
 use super::config::{self, ClusterPlan, ConfigError, RUN_LABEL};
-use super::kube::{self as k, CORE_NAMESPACE, FIELD_MANAGER, FUNCTION_LABEL, FUNCTION_NAMESPACE};
-use super::{cmd, label};
 use crate::exec::Cmd;
 use crate::pins;
-use crate::spec::{Arch, Backend, ImageRegistry, Node, PlatformKind, Scenario};
+use crate::platform::kube::api::{
+    self as k, CORE_NAMESPACE, FIELD_MANAGER, FUNCTION_LABEL, FUNCTION_NAMESPACE,
+};
+use crate::platform::kube::{helm, images, label};
+use crate::spec::{ImageRegistry, PlatformKind, Scenario};
 
 mod agents;
 mod existing;
 
 /// What a secret prints as.
 pub const REDACTED: &str = "<redacted>";
-pub use super::cmd::{CORE_READY_DEADLINE, OPENFAAS_REPO};
+pub use crate::platform::kube::helm::{core_node, CORE_READY_DEADLINE, OPENFAAS_REPO};
+pub use crate::platform::kube::images::{image_builds, metadata_file, sources};
+pub use crate::platform::kube::{COLD_SETTLE, GONE_DEADLINE, HEALTHZ_DEADLINE, ROLLOUT_DEADLINE};
 /// What a function image's tag prints as in a dry run (the run computes it from the sources).
 pub const CONTENT_HASH: &str = "<content-hash>";
-/// Deadline for the gateway's `/healthz` to answer 200 once the chart is installed.
-pub const HEALTHZ_DEADLINE: Duration = Duration::from_secs(60);
-/// Deadline for a function's rollout after its nodeSelector patch.
-pub const ROLLOUT_DEADLINE: Duration = Duration::from_secs(180);
-/// Deadline for a function's pods and endpoints to be gone after scaling to 0.
-pub const GONE_DEADLINE: Duration = Duration::from_secs(60);
-/// The CE gateway caches replica counts for 250 ms; wait longer than that after "gone".
-pub const COLD_SETTLE: Duration = Duration::from_millis(300);
 
 /// Errors building a plan.
 #[derive(Debug, thiserror::Error)]
@@ -163,7 +159,7 @@ pub fn plan(scenario: &Scenario, opts: &PlanOpts) -> Result<Plan, PlanError> {
         ),
     ];
     let mut sections = Vec::new();
-    if !super::vm::vm_nodes(&cp).is_empty() {
+    if !super::vms::vm_nodes(&cp).is_empty() {
         sections.push(agents::assets_section(&cp));
     }
     sections.extend([
@@ -268,20 +264,6 @@ pub fn k3d_registry(cp: &ClusterPlan) -> ImageRegistry {
     }
 }
 
-/// The node the OpenFaaS core is pinned to: the k3s `server` node; on an existing cluster
-/// (no server node in the scenario) the first amd64/arm64 node of the gateway site, else of
-/// any site ("" when every node is armhf, which the core has no images for).
-pub fn core_node(scenario: &Scenario) -> &str {
-    let core_capable = |n: &&Node| n.arch != Arch::Armhf;
-    let in_site = |n: &&Node| n.site == scenario.platform.gateway_site;
-    let nodes = || scenario.nodes.iter();
-    nodes()
-        .find(|n| n.backend == Backend::Server)
-        .or_else(|| nodes().filter(core_capable).find(in_site))
-        .or_else(|| nodes().find(core_capable))
-        .map_or("", |n| n.name.as_str())
-}
-
 /// `gateway` is the base URL `/healthz` is polled at.
 fn openfaas_section(
     scenario: &Scenario,
@@ -290,7 +272,7 @@ fn openfaas_section(
     kubeconfig: &Path,
     gateway: &str,
 ) -> Section {
-    let install = cmd::helm_install(
+    let install = helm::helm_install(
         run,
         kubeconfig,
         &scenario.platform.k3d.openfaas_chart_version,
@@ -300,11 +282,11 @@ fn openfaas_section(
         title: "OpenFaaS CE".into(),
         steps: vec![
             Step::Command {
-                cmd: cmd::helm_repo_add(run),
+                cmd: helm::helm_repo_add(run),
                 on: None,
             },
             Step::Command {
-                cmd: cmd::helm_repo_update(run),
+                cmd: helm::helm_repo_update(run),
                 on: None,
             },
             Step::KubeCreate {
@@ -344,42 +326,6 @@ fn openfaas_section(
     }
 }
 
-/// Function sources and the arches of the nodes their functions may run on.
-pub fn sources(scenario: &Scenario) -> BTreeMap<&str, BTreeSet<Arch>> {
-    let mut out: BTreeMap<&str, BTreeSet<Arch>> = BTreeMap::new();
-    for f in &scenario.functions {
-        out.entry(f.source.as_str())
-            .or_default()
-            .extend(scenario.eligible_nodes(f).iter().map(|n| n.arch));
-    }
-    out
-}
-
-/// Where buildx writes the pushed digest of a function source's image.
-pub fn metadata_file(run: &Path, source: &str) -> PathBuf {
-    run.join("images").join(format!("{source}.json"))
-}
-
-/// The build of every function source, in order (`tag` gives each source's image tag).
-pub fn image_builds<'s>(
-    scenario: &'s Scenario,
-    registry_push: &str,
-    run: &Path,
-    tag: impl Fn(&str) -> String,
-) -> Vec<(&'s str, Cmd)> {
-    // One image per source for all three arches, as the thesis built them with buildx (amd64,
-    // arm64, arm/v7): any node of the cluster can run it, also one that joins later.
-    let platforms: Vec<&str> = Arch::ALL.iter().map(|a| a.oci_platform()).collect();
-    sources(scenario)
-        .into_keys()
-        .map(|source| {
-            let push = cmd::image_ref(registry_push, source, &tag(source));
-            let build = cmd::buildx_build(&push, &platforms, source, &metadata_file(run, source));
-            (source, build)
-        })
-        .collect()
-}
-
 /// The builds and pushes to `registry` (`None`: an existing cluster without one, which the
 /// run refuses), titled by what `where_to` names.
 fn images_section(
@@ -405,7 +351,7 @@ fn images_section(
              needed; {CONTENT_HASH} is the hash of go.mod, contract/ and the function's folder"
         )),
         Step::Command {
-            cmd: super::images::buildx_version(),
+            cmd: images::buildx_version(),
             on: None,
         },
         Step::Note(
@@ -416,11 +362,11 @@ fn images_section(
                 .into(),
         ),
         Step::Probe {
-            cmd: cmd::buildx_inspect(),
-            skip_when: format!("builder {} exists", cmd::BUILDER),
+            cmd: images::buildx_inspect(),
+            skip_when: format!("builder {} exists", images::BUILDER),
         },
         Step::Command {
-            cmd: cmd::buildx_create(),
+            cmd: images::buildx_create(),
             on: None,
         },
     ];
@@ -437,7 +383,7 @@ fn images_section(
 fn functions_section(scenario: &Scenario, pull: &str) -> Section {
     let mut steps = Vec::new();
     for f in &scenario.functions {
-        let image = cmd::image_ref(pull, &f.source, CONTENT_HASH);
+        let image = images::image_ref(pull, &f.source, CONTENT_HASH);
         let dep = crate::platform::deploy::deployment(f, &image);
         steps.push(Step::Api {
             method: "POST",

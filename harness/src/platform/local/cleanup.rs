@@ -148,7 +148,7 @@ pub fn sweep(scope: &Scope) -> SweepReport {
 /// TAP devices (`fb-*`) of QEMU VM nodes in scope: every one with `runs` = `None`, else those
 /// named for a VM node of one of `runs` (its folder `<runs_dir>/<run>/nodes/<node>`).
 pub fn leftover_taps(runs: Option<&BTreeSet<String>>, runs_dir: &Path) -> Vec<String> {
-    use crate::platform::k3d::vm::net;
+    use crate::nodes::qemu::net;
     let all = net::leftover_taps(Path::new("/sys/class/net"));
     let Some(runs) = runs else {
         return all;

@@ -1,16 +1,16 @@
 //! The plan's QEMU VM sections: the cached boot files of each arch (before the cluster), the
 //! cluster network, the join token, each VM's disk, TAP and QEMU command (after it), and the
-//! VMs' stop in `down`, with the same command lines [`crate::platform::k3d::vm`] runs.
+//! VMs' stop in `down`, with the same command lines [`crate::nodes::qemu`] runs.
 
 use std::path::{Path, PathBuf};
 
 use super::{names, Section, Step, REDACTED};
 use crate::exec::Cmd;
-use crate::platform::k3d::cmd;
+use crate::nodes::qemu::assets::{self, K3s, VmAssets};
+use crate::nodes::qemu::node::{self, NodeFiles};
+use crate::nodes::qemu::{self as vm, net};
 use crate::platform::k3d::config::{ClusterPlan, ExternalAgent};
-use crate::platform::k3d::vm::assets::{self, K3s, VmAssets};
-use crate::platform::k3d::vm::node::{self, NodeFiles};
-use crate::platform::k3d::vm::{self, net};
+use crate::platform::k3d::vms;
 use crate::spec::{Arch, Scenario};
 
 /// What the VM cache folder prints as (it depends on the user's environment).
@@ -30,7 +30,7 @@ pub fn section(
             "no qemu node: nothing joins from outside k3d".into(),
         ));
     }
-    let vms = vm::vm_nodes(cp);
+    let vms = vms::vm_nodes(cp);
     if !vms.is_empty() {
         vm_steps(scenario, cp, &vms, run, run_id, &mut steps);
     }
@@ -40,9 +40,9 @@ pub fn section(
                 "node {} Ready with kubernetes.io/arch={} (`{}`)",
                 a.node,
                 a.arch.k8s(),
-                cmd::get_nodes(kubeconfig).display()
+                crate::platform::kube::helm::get_nodes(kubeconfig).display()
             ),
-            deadline: vm::NODE_READY_DEADLINE,
+            deadline: vms::NODE_READY_DEADLINE,
         });
     }
     Section {
@@ -55,7 +55,7 @@ pub fn section(
 /// live run builds them before it creates the cluster, so a failure costs no cluster).
 pub fn assets_section(cp: &ClusterPlan) -> Section {
     let mut steps = Vec::new();
-    let vms = vm::vm_nodes(cp);
+    let vms = vms::vm_nodes(cp);
     let cache = PathBuf::from(VM_CACHE);
     steps.push(Step::Note(format!(
         "QEMU VM nodes {}: TCG-emulated ARM on this host, on the cluster's Docker bridge through \
@@ -63,7 +63,7 @@ pub fn assets_section(cp: &ClusterPlan) -> Section {
          $XDG_CACHE_HOME/faasbed/vm, else ~/.cache/faasbed/vm",
         names(vms.iter().map(|a| a.node.as_str()))
     )));
-    for arch in vm::vm_arches(cp) {
+    for arch in vms::vm_arches(cp) {
         let dir = assets::assets_dir(&cache, arch, &K3s::Pinned);
         steps.push(Step::Note(format!(
             "VM assets for {arch}, built once into {} (skipped while its assets.json exists); \
@@ -109,7 +109,7 @@ pub fn assets_section(cp: &ClusterPlan) -> Section {
 /// Where the assets of each VM arch will be, as the plan prints them.
 fn planned_assets(cp: &ClusterPlan) -> Vec<(Arch, VmAssets)> {
     let cache = PathBuf::from(VM_CACHE);
-    vm::vm_arches(cp)
+    vms::vm_arches(cp)
         .into_iter()
         .map(|arch| {
             let dir = assets::assets_dir(&cache, arch, &K3s::Pinned);
@@ -136,14 +136,14 @@ fn vm_steps(
 ) {
     let built = planned_assets(cp);
     let cluster = &cp.config.metadata.name;
-    let network = vm::network_name(cluster);
+    let network = vms::network_name(cluster);
     let server = cp.k3d_nodes.first().map_or("", |n| n.container.as_str());
     steps.push(Step::Command {
-        cmd: vm::network_inspect(cluster),
+        cmd: vms::network_inspect(cluster),
         on: None,
     });
     steps.push(Step::Command {
-        cmd: vm::read_token(server),
+        cmd: vms::read_token(server),
         on: None,
     });
     steps.push(Step::Note(format!(
@@ -165,7 +165,7 @@ fn vm_steps(
              https://<{server} address>:{}, token {REDACTED}, {}), registries.yaml ({} via \
              http://<registry address>)",
             files.staging.display(),
-            vm::SERVER_PORT,
+            vms::SERVER_PORT,
             a.k3s_args.join(" "),
             cp.registry_pull
         )));
@@ -195,7 +195,7 @@ fn vm_steps(
 /// deleted and its disk removed (its console log stays).
 pub fn stop_steps(cp: &ClusterPlan, run: &Path) -> Vec<Step> {
     let mut steps = Vec::new();
-    for a in vm::vm_nodes(cp) {
+    for a in vms::vm_nodes(cp) {
         let files = NodeFiles::new(run, &a.node);
         steps.push(Step::Command {
             cmd: Cmd::new("kill").arg(format!("<pid in {}>", files.pidfile.display())),

@@ -13,7 +13,7 @@ use crate::pins;
 use crate::spec::Scenario;
 
 use super::super::config::GATEWAY_NODE_PORT;
-use super::super::kube::{CORE_NAMESPACE, GATEWAY_DEPLOYMENT};
+use crate::platform::kube::api::{CORE_NAMESPACE, GATEWAY_DEPLOYMENT};
 
 /// What a function image's registry prints as when the scenario names none.
 const NO_REGISTRY: &str = "<no registry>";

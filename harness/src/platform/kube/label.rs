@@ -105,6 +105,17 @@ pub struct NodeShape<'a> {
     pub memory_bytes: u64,
 }
 
+impl NodeFacts {
+    /// The facts the auto-labelling table looks at.
+    pub fn shape(&self) -> NodeShape<'_> {
+        NodeShape {
+            arch: &self.arch,
+            cpu_cores: self.cpu_cores,
+            memory_bytes: self.memory_bytes,
+        }
+    }
+}
+
 /// Which rule decided a node's class.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -241,7 +252,7 @@ pub fn auto_label(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::platform::k3d::parse::kube_nodes;
+    use crate::platform::kube::parse::kube_nodes;
 
     const UNLABELLED: &str = include_str!("../../../tests/fixtures/kube/nodes-unlabelled.json");
     const THESIS: &str = include_str!("../../../tests/fixtures/kube/nodes-thesis.json");

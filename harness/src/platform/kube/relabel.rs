@@ -1,13 +1,13 @@
 //! Node labels through the kube API: read every node, decide its labels with
 //! [`label::desired_labels`] (the scenario's for the nodes it names, the rule table's class for
-//! the others) and patch only what a node lacks. `faasbed label` and the k3d platform's `up`
+//! the others) and patch only what a node lacks. `faasbed label` and the cluster platforms' `up`
 //! both use it.
 
 use std::fmt::Write as _;
 
-use super::kube::{Kube, KubeError};
+use super::api::{Kube, KubeError};
 use super::label::{self, LabelChange, LabelError, Rule};
-use super::live::K3dError;
+use super::error::KubePlatformError;
 use super::parse::NodeFacts;
 use crate::spec::Scenario;
 
@@ -74,13 +74,13 @@ pub async fn apply(kube: &Kube, rows: &[NodeLabels]) -> Result<usize, KubeError>
     Ok(patched)
 }
 
-/// The k3d platform's labelling: every node the scenario names must be labellable (else the
+/// A cluster platform's labelling in `up`: every node the scenario names must be labellable (else the
 /// first problem is the error); nodes it does not name get the rule table's class when one
 /// matches and are left alone otherwise.
 pub async fn apply_scenario_labels(
     kube: &Kube,
     scenario: &Scenario,
-) -> Result<Vec<NodeLabels>, K3dError> {
+) -> Result<Vec<NodeLabels>, KubePlatformError> {
     let mut rows = decide(kube, Some(scenario)).await?;
     if let Some(e) = rows
         .iter_mut()

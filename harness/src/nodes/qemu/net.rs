@@ -7,11 +7,8 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use serde_json::Value;
-
-use super::super::jpath::At;
-use super::super::parse::ParseError;
 use crate::exec::Cmd;
+use crate::tooljson::{self, ParseError};
 
 /// The command line whose output [`docker_network`] reads.
 pub const DOCKER_NETWORK_INSPECT: &str = "docker network inspect";
@@ -36,54 +33,85 @@ pub struct DockerNetwork {
     pub containers: BTreeMap<String, Ipv4Addr>,
 }
 
+/// `docker network inspect` output: the fields a VM needs (the rest is ignored).
+#[derive(Debug, serde::Deserialize)]
+struct InspectedNetwork {
+    #[serde(rename = "Name")]
+    name: String,
+    #[serde(rename = "Id")]
+    id: String,
+    #[serde(rename = "Options", default)]
+    options: Option<BTreeMap<String, String>>,
+    #[serde(rename = "IPAM")]
+    ipam: Ipam,
+    #[serde(rename = "Containers", default)]
+    containers: Option<BTreeMap<String, InspectedContainer>>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Ipam {
+    #[serde(rename = "Config", default)]
+    config: Option<Vec<Pool>>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Pool {
+    #[serde(rename = "Subnet")]
+    subnet: String,
+    #[serde(rename = "Gateway", default)]
+    gateway: Option<String>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct InspectedContainer {
+    #[serde(rename = "Name")]
+    name: String,
+    #[serde(rename = "IPv4Address", default)]
+    ipv4_address: String,
+}
+
 /// Parse `docker network inspect NAME` (a JSON array of one network).
 pub fn docker_network(text: &str) -> Result<DockerNetwork, ParseError> {
-    let doc: Value = serde_json::from_str(text).map_err(|source| ParseError::Json {
-        command: DOCKER_NETWORK_INSPECT,
-        source,
-    })?;
-    let root = At::root(&doc, DOCKER_NETWORK_INSPECT);
-    let items = root.items()?;
-    let net = items
-        .first()
-        .ok_or_else(|| root.error("an array of one network"))?;
-    let id = net.key("Id")?.str()?;
-    let named = match net.opt("Options")? {
-        Some(o) => o.str_map()?.remove(BRIDGE_NAME_OPTION),
-        None => None,
+    let nets: Vec<InspectedNetwork> = tooljson::parse(text, DOCKER_NETWORK_INSPECT)?;
+    let Some(net) = nets.into_iter().next() else {
+        return Err(ParseError::Value {
+            command: DOCKER_NETWORK_INSPECT,
+            path: "$".into(),
+            reason: "expected an array of one network, found an empty array".into(),
+        });
     };
+    let named = net.options.and_then(|mut o| o.remove(BRIDGE_NAME_OPTION));
+    let id = &net.id;
     let bridge = named.unwrap_or_else(|| format!("br-{}", id.get(..12).unwrap_or(id)));
     // The first IPv4 pool (a dual-stack network lists its IPv6 pool too).
     let mut pool = None;
-    for c in net.key("IPAM")?.key("Config")?.items()? {
-        let subnet = c.key("Subnet")?;
-        if let Some((addr, prefix)) = cidr(subnet.str()?) {
-            let gateway = match c.opt("Gateway")? {
-                Some(g) => g.str()?.parse().map_err(|_| g.error("an IPv4 address"))?,
+    for (i, c) in net.ipam.config.iter().flatten().enumerate() {
+        if let Some((addr, prefix)) = cidr(&c.subnet) {
+            let gateway = match &c.gateway {
+                Some(g) => g.parse().map_err(|_| ParseError::Value {
+                    command: DOCKER_NETWORK_INSPECT,
+                    path: format!("$[0].IPAM.Config[{i}].Gateway"),
+                    reason: format!("expected an IPv4 address, found {g:?}"),
+                })?,
                 None => next(addr, 1),
             };
             pool = Some((addr, prefix, gateway));
             break;
         }
     }
-    let (subnet, prefix, gateway) = pool.ok_or_else(|| {
-        net.key("IPAM")
-            .map_or_else(|e| e, |i| i.error("an IPv4 subnet in Config"))
+    let (subnet, prefix, gateway) = pool.ok_or_else(|| ParseError::Value {
+        command: DOCKER_NETWORK_INSPECT,
+        path: "$[0].IPAM.Config".into(),
+        reason: "expected an IPv4 subnet, found none".into(),
     })?;
-    let mut containers = BTreeMap::new();
-    if let Some(cs) = net.opt("Containers")? {
-        let obj = cs.str_keys()?;
-        for key in obj {
-            let c = cs.key(&key)?;
-            let name = c.key("Name")?.str()?.to_string();
-            let addr = c.key("IPv4Address")?;
-            if let Some((ip, _)) = cidr(addr.str()?) {
-                containers.insert(name, ip);
-            }
-        }
-    }
+    let containers = net
+        .containers
+        .into_iter()
+        .flatten()
+        .filter_map(|(_, c)| cidr(&c.ipv4_address).map(|(ip, _)| (c.name, ip)))
+        .collect();
     Ok(DockerNetwork {
-        name: net.key("Name")?.str()?.to_string(),
+        name: net.name,
         bridge,
         subnet,
         prefix,

@@ -4,14 +4,15 @@
 //! under the source's tag. The result is what buildx would have pushed: one reference, one
 //! digest, every node pulls its own arch.
 
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use super::cmd;
-use super::live::K3dError;
+use super::error::KubePlatformError;
 use super::parse::PushedImage;
 use crate::build;
 use crate::exec::{Cmd, Runner};
-use crate::spec::Arch;
+use crate::spec::{Arch, Scenario};
 
 /// The image around one binary (the same as the last stage of `images/functions/*/Dockerfile`).
 pub const SCRATCH_DOCKERFILE: &str =
@@ -44,14 +45,14 @@ pub fn docker_build(ctx: &Path, arch: Arch, reference: &str) -> Cmd {
             reference,
         ])
         .arg(ctx)
-        .timeout(cmd::BUILD_TIMEOUT)
+        .timeout(BUILD_TIMEOUT)
 }
 
 /// `docker push REF`.
 pub fn docker_push(reference: &str) -> Cmd {
     Cmd::new("docker")
         .args(["push", reference])
-        .timeout(cmd::BUILD_TIMEOUT)
+        .timeout(BUILD_TIMEOUT)
 }
 
 /// `docker manifest create` of the list from its members (`--insecure`: the k3d registry
@@ -77,7 +78,7 @@ pub fn manifest_annotate(list_ref: &str, member: &str, arch: Arch) -> Cmd {
 pub fn manifest_push(list_ref: &str) -> Cmd {
     Cmd::new("docker")
         .args(["manifest", "push", "--insecure", "--purge", list_ref])
-        .timeout(cmd::BUILD_TIMEOUT)
+        .timeout(BUILD_TIMEOUT)
 }
 
 /// The digest `docker manifest push` printed (its last `sha256:` line).
@@ -101,9 +102,9 @@ pub async fn build_and_push<R: Runner>(
     source: &str,
     list_ref: &str,
     run_dir: &Path,
-) -> Result<PushedImage, K3dError> {
+) -> Result<PushedImage, KubePlatformError> {
     let step = |what: String| {
-        move |e| K3dError::Exec {
+        move |e| KubePlatformError::Exec {
             step: what,
             source: Box::new(e),
         }
@@ -115,7 +116,7 @@ pub async fn build_and_push<R: Runner>(
         &run_dir.join("binaries"),
     )
     .await
-    .map_err(|e| K3dError::Build {
+    .map_err(|e| KubePlatformError::Build {
         source_name: source.to_string(),
         source: e,
     })?;
@@ -126,7 +127,7 @@ pub async fn build_and_push<R: Runner>(
             .join(format!("{source}-{}", b.arch.as_str()));
         let file = |name: &str, action| {
             let path = ctx.join(name);
-            move |e| K3dError::File {
+            move |e| KubePlatformError::File {
                 action,
                 path,
                 source: e,
@@ -162,7 +163,7 @@ pub async fn build_and_push<R: Runner>(
         .run(&manifest_push(list_ref))
         .await
         .map_err(step(format!("push the manifest list of {source}")))?;
-    let digest = pushed_digest(&out.stdout).ok_or_else(|| K3dError::NoDigest {
+    let digest = pushed_digest(&out.stdout).ok_or_else(|| KubePlatformError::NoDigest {
         command: manifest_push(list_ref).display(),
         stdout: out.stdout.clone(),
     })?;
@@ -170,6 +171,89 @@ pub async fn build_and_push<R: Runner>(
         name: list_ref.to_string(),
         digest,
     })
+}
+
+/// Name of the buildx builder faasbed creates (docker-container driver, host network).
+pub const BUILDER: &str = "faasbed";
+/// Longest one multi-arch image build and push may take.
+pub const BUILD_TIMEOUT: Duration = Duration::from_secs(900);
+
+/// `docker buildx inspect faasbed`: succeeds when the builder exists already.
+pub fn buildx_inspect() -> Cmd {
+    Cmd::new("docker").args(["buildx", "inspect", BUILDER])
+}
+
+/// `docker buildx create` of the [`BUILDER`] (host network, so it can push to `localhost:PORT`).
+pub fn buildx_create() -> Cmd {
+    Cmd::new("docker").args([
+        "buildx",
+        "create",
+        "--name",
+        BUILDER,
+        "--driver",
+        "docker-container",
+        "--driver-opt",
+        "network=host",
+    ])
+}
+
+/// The image a function source is pushed as (`push` registry) or pulled by (`pull` registry).
+pub fn image_ref(registry: &str, source: &str, tag: &str) -> String {
+    format!("{registry}/faasbed/{source}:{tag}")
+}
+
+/// `docker buildx build --push` of one function source for `platforms` (OCI names, e.g.
+/// `linux/arm/v7`), run from the checkout root; buildx writes the pushed digest to
+/// `metadata_file` (read it with [`super::parse::buildx_metadata`]).
+pub fn buildx_build(push_ref: &str, platforms: &[&str], source: &str, metadata_file: &Path) -> Cmd {
+    Cmd::new("docker")
+        .args(["buildx", "build", "--builder", BUILDER])
+        .args(["--platform", &platforms.join(",")])
+        .args(["--push", "-t", push_ref])
+        .arg("--metadata-file")
+        .arg(metadata_file)
+        .args([
+            "-f",
+            &format!("images/functions/{source}/Dockerfile"),
+            "images/functions",
+        ])
+        .timeout(BUILD_TIMEOUT)
+}
+
+/// Function sources and the arches of the nodes their functions may run on.
+pub fn sources(scenario: &Scenario) -> BTreeMap<&str, BTreeSet<Arch>> {
+    let mut out: BTreeMap<&str, BTreeSet<Arch>> = BTreeMap::new();
+    for f in &scenario.functions {
+        out.entry(f.source.as_str())
+            .or_default()
+            .extend(scenario.eligible_nodes(f).iter().map(|n| n.arch));
+    }
+    out
+}
+
+/// Where buildx writes the pushed digest of a function source's image.
+pub fn metadata_file(run: &Path, source: &str) -> PathBuf {
+    run.join("images").join(format!("{source}.json"))
+}
+
+/// The build of every function source, in order (`tag` gives each source's image tag).
+pub fn image_builds<'s>(
+    scenario: &'s Scenario,
+    registry_push: &str,
+    run: &Path,
+    tag: impl Fn(&str) -> String,
+) -> Vec<(&'s str, Cmd)> {
+    // One image per source for all three arches, as the thesis built them with buildx (amd64,
+    // arm64, arm/v7): any node of the cluster can run it, also one that joins later.
+    let platforms: Vec<&str> = Arch::ALL.iter().map(|a| a.oci_platform()).collect();
+    sources(scenario)
+        .into_keys()
+        .map(|source| {
+            let push = image_ref(registry_push, source, &tag(source));
+            let build = buildx_build(&push, &platforms, source, &metadata_file(run, source));
+            (source, build)
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,12 +1,12 @@
-//! Placement on a k3d (or existing) cluster, enforced and verified through the kube API after
+//! Placement on a Kubernetes cluster, enforced and verified through the kube API after
 //! every gateway deploy, because OpenFaaS CE ignores `constraints` and resets the
-//! nodeSelector on every update. `K3dPlatform::enforce_placement` calls it from the one
+//! nodeSelector on every update. `KubePlatform::enforce_placement` calls it from the one
 //! deploy loop (`platform::deploy::deploy`).
 
 use tokio::time::Instant;
 
-use super::kube::{Kube, KubeError, PodPlacement};
-use super::plan::ROLLOUT_DEADLINE;
+use super::api::{Kube, KubeError, PodPlacement};
+use super::ROLLOUT_DEADLINE;
 use crate::spec::Scenario;
 
 /// Patch every function's nodeSelector ([`Kube::enforce_placement`]), wait until each has

@@ -1,10 +1,11 @@
-//! QEMU VM agents of the k3d platform: ARM VMs (arm64, armhf) that join the k3d cluster as k3s
-//! agents, as the thesis's Raspberry Pis joined its server.
+//! QEMU VM nodes: ARM VMs (arm64, armhf) that join a k3s server as agents, as the thesis's
+//! Raspberry Pis joined its server.
 //!
-//! Each VM boots Debian's kernel with a busybox initramfs ([`assets`]), gets an address on the
-//! k3d cluster's Docker network through a TAP on its bridge ([`net`]), and runs the pinned
-//! k3s binary as an agent with a config faasbed writes to its own disk ([`node`]). `up` runs
-//! [`join_all`] after the cluster exists and before OpenFaaS goes in; `down` runs [`stop`].
+//! Each VM boots Debian's kernel with a busybox initramfs ([`assets`]), gets an address on a
+//! Docker bridge network through a TAP on its bridge ([`net`]), and runs the pinned k3s binary
+//! as an agent with a config faasbed writes to its own disk ([`node`]). The cluster platform
+//! that owns the network and the server (k3d: `platform::k3d::vms`) [`start`]s each VM,
+//! waits until it has [`booted`], and [`stop`]s it on `down`. Nothing here knows a platform.
 
 pub mod assets;
 pub mod cpio;
@@ -19,27 +20,17 @@ use tokio::time::Instant;
 
 use self::assets::{K3s, VmAssets};
 use self::node::{Join, NodeFiles};
-use super::config::ClusterPlan;
-use super::kube::{Kube, KubeError};
-use super::parse::ParseError;
 use crate::exec::{Cmd, ExecError, Runner};
-use crate::spec::{Arch, Backend, Scenario};
+use crate::spec::Arch;
+use crate::tooljson::ParseError;
 
 /// How long a VM may take from QEMU's start to its READY line (TCG emulation; an armhf VM
 /// with 4 CPUs takes about 25 s on a 2-core host).
 pub const BOOT_DEADLINE: Duration = Duration::from_secs(180);
-/// How long a booted VM's k3s agent may take to register its node Ready.
-pub const NODE_READY_DEADLINE: Duration = Duration::from_secs(600);
-/// Pause between two looks at the node list.
-const NODE_POLL: Duration = Duration::from_secs(2);
-/// The port the k3s server's API listens on inside the cluster network.
-pub const SERVER_PORT: u16 = 6443;
 /// Size of a node disk (sparse): k3s state and pulled images.
 pub const NODE_DISK_BYTES: u64 = 8 << 30;
 /// The ext4 label of a node disk.
 pub const NODE_DISK_LABEL: &str = "faasbed-node";
-/// Where k3s keeps the agent token on a server.
-const NODE_TOKEN: &str = "/var/lib/rancher/k3s/server/node-token";
 
 /// Errors of the QEMU VM agents.
 #[derive(Debug, thiserror::Error)]
@@ -66,7 +57,7 @@ pub enum VmError {
         got: String,
     },
     /// A file could not be read or written.
-    #[error("cannot {action} {}: {source}", path.display())]
+    #[error("cannot {action} {}", path.display())]
     File {
         action: &'static str,
         path: PathBuf,
@@ -82,9 +73,6 @@ pub enum VmError {
     /// A tool printed output faasbed cannot read.
     #[error(transparent)]
     Parse(#[from] ParseError),
-    /// A kube API call failed.
-    #[error(transparent)]
-    Kube(#[from] KubeError),
     /// No home for the VM cache.
     #[error("no folder for the VM cache: set FAASBED_CACHE (or XDG_CACHE_HOME or HOME)")]
     NoCache,
@@ -122,21 +110,6 @@ pub enum VmError {
         console: PathBuf,
         tail: String,
     },
-    /// The VM booted but its node never became Ready.
-    #[error("VM {node} booted, but node {node} was not Ready within {waited:?} ({seen}); see the k3s agent log in the VM's console {}", console.display())]
-    NotReady {
-        node: String,
-        waited: Duration,
-        seen: String,
-        console: PathBuf,
-    },
-    /// The node registered with another architecture than the scenario says.
-    #[error("node {node} registered as kubernetes.io/arch={got}, but the scenario says {want}")]
-    WrongArch {
-        node: String,
-        want: &'static str,
-        got: String,
-    },
 }
 
 /// A VM this run started: what `down` stops.
@@ -152,22 +125,6 @@ pub struct Running {
     pub files: NodeFiles,
     /// VM clock minus host clock at boot, ns (see [`node::Ready`]).
     pub clock_offset_ns: Option<i64>,
-}
-
-/// The scenario's QEMU VM nodes, as the cluster plan lists them.
-pub fn vm_nodes(cp: &ClusterPlan) -> Vec<&super::config::ExternalAgent> {
-    cp.external_agents
-        .iter()
-        .filter(|a| a.backend == Backend::Qemu)
-        .collect()
-}
-
-/// Each VM node's name and arch (what [`abandon`] needs).
-pub fn vm_node_arches(cp: &ClusterPlan) -> Vec<(&str, Arch)> {
-    vm_nodes(cp)
-        .iter()
-        .map(|a| (a.node.as_str(), a.arch))
-        .collect()
 }
 
 /// The programs VM nodes of `arches` run.
@@ -191,18 +148,17 @@ pub fn programs(arches: &[Arch]) -> Vec<&'static str> {
     p
 }
 
-/// Fail before anything starts when the plan has VM nodes and this host cannot start them
-/// (`found` is [`crate::exec::which`], `root` whether faasbed runs as root).
+/// Fail before anything starts when there are VM nodes (name, arch) and this host cannot
+/// start them (`found` is [`crate::exec::which`], `root` whether faasbed runs as root).
 pub fn preflight(
-    cp: &ClusterPlan,
+    vms: &[(&str, Arch)],
     found: impl Fn(&str) -> Option<PathBuf>,
     root: bool,
 ) -> Result<(), VmError> {
-    let vms = vm_nodes(cp);
     if vms.is_empty() {
         return Ok(());
     }
-    let arches: Vec<Arch> = vms.iter().map(|a| a.arch).collect();
+    let arches: Vec<Arch> = vms.iter().map(|a| a.1).collect();
     let missing: Vec<&str> = programs(&arches)
         .into_iter()
         .filter(|p| found(p).is_none())
@@ -214,57 +170,26 @@ pub fn preflight(
     }
     if !root {
         return Err(VmError::NeedsRoot {
-            nodes: vms
-                .iter()
-                .map(|a| a.node.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
+            nodes: vms.iter().map(|a| a.0).collect::<Vec<_>>().join(", "),
         });
     }
     Ok(())
 }
 
-/// Build (or find in the cache) the assets of every VM arch in the plan, with the pinned k3s.
+/// Build (or find in the cache) the assets of each of `arches`, with the pinned k3s.
 pub async fn prepare_all<R: Runner>(
     runner: &R,
-    cp: &ClusterPlan,
+    arches: &[Arch],
     cache: &Path,
 ) -> Result<Vec<(Arch, VmAssets)>, VmError> {
     let mut out = Vec::new();
-    for arch in vm_arches(cp) {
+    for &arch in arches {
         out.push((
             arch,
             assets::prepare(runner, cache, arch, K3s::from_env()).await?,
         ));
     }
     Ok(out)
-}
-
-/// The distinct arches of the plan's VM nodes, in node order (one set of assets each).
-pub fn vm_arches(cp: &ClusterPlan) -> Vec<Arch> {
-    let mut out: Vec<Arch> = Vec::new();
-    for a in vm_nodes(cp) {
-        if !out.contains(&a.arch) {
-            out.push(a.arch);
-        }
-    }
-    out
-}
-
-/// The Docker network k3d creates for cluster `name`.
-pub fn network_name(cluster: &str) -> String {
-    format!("k3d-{cluster}")
-}
-
-/// `docker network inspect k3d-CLUSTER`.
-pub fn network_inspect(cluster: &str) -> Cmd {
-    Cmd::new("docker").args(["network", "inspect", &network_name(cluster)])
-}
-
-/// `docker exec SERVER cat …/node-token`: the token agents join with (never logged: only the
-/// command line is).
-pub fn read_token(server_container: &str) -> Cmd {
-    Cmd::new("docker").args(["exec", server_container, "cat", NODE_TOKEN])
 }
 
 async fn run<R: Runner>(runner: &R, cmd: &Cmd) -> Result<String, VmError> {
@@ -275,87 +200,11 @@ async fn run<R: Runner>(runner: &R, cmd: &Cmd) -> Result<String, VmError> {
         .map_err(|e| VmError::Exec(Box::new(e)))
 }
 
-/// Start every VM node of the plan on the cluster's network and wait until each is a Ready
-/// node of its arch. A VM of this run that is running already (its pid alive) is kept.
-pub async fn join_all<R: Runner>(
-    runner: &R,
-    kube: &Kube,
-    scenario: &Scenario,
-    cp: &ClusterPlan,
-    assets: &[(Arch, VmAssets)],
-    run_dir: &Path,
-    run_id: &str,
-) -> Result<Vec<Running>, VmError> {
-    let vms = vm_nodes(cp);
-    if vms.is_empty() {
-        return Ok(Vec::new());
-    }
-    let cluster = &cp.config.metadata.name;
-    let network = net::docker_network(&run(runner, &network_inspect(cluster)).await?)?;
-    let container = |name: &str| {
-        network.container(name).ok_or_else(|| VmError::NoContainer {
-            network: network.name.clone(),
-            name: name.to_string(),
-        })
-    };
-    let server = cp.k3d_nodes.first().map_or("", |n| n.container.as_str());
-    let server_url = format!("https://{}:{SERVER_PORT}", container(server)?);
-    let registry_name = &scenario.platform.k3d.registry_name;
-    let registry = network.container(registry_name).map(|ip| {
-        let port = cp.registry_pull.rsplit(':').next().unwrap_or("5000");
-        (cp.registry_pull.clone(), format!("http://{ip}:{port}"))
-    });
-    let token = run(runner, &read_token(server)).await?.trim().to_string();
-    let addresses = network
-        .vm_addresses(vms.len())
-        .ok_or_else(|| VmError::NoAddress {
-            network: network.name.clone(),
-            wanted: vms.len(),
-        })?;
-    let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let dns = net::name_servers(&resolv);
-
-    let mut running = Vec::new();
-    for (agent, ip) in vms.iter().zip(addresses) {
-        let Some(node) = scenario.node(&agent.node) else {
-            continue;
-        };
-        let files = NodeFiles::new(run_dir, &node.name);
-        let tap = net::tap_name(&node.name);
-        running.push(Running {
-            node: node.name.clone(),
-            arch: node.arch,
-            tap: tap.clone(),
-            files: files.clone(),
-            clock_offset_ns: None,
-        });
-        if node::pid(&files).is_some_and(crate::exec::pid_alive) {
-            continue;
-        }
-        let Some((_, a)) = assets.iter().find(|(arch, _)| *arch == node.arch) else {
-            continue;
-        };
-        let join = Join {
-            node,
-            ip,
-            prefix: network.prefix,
-            gateway: network.gateway,
-            dns: dns.clone(),
-            server_url: server_url.clone(),
-            token: &token,
-            k3s_args: &agent.k3s_args,
-            registry: registry.clone(),
-        };
-        start(runner, &join, a, &files, &network.bridge, &tap, run_id).await?;
-    }
-    for r in &mut running {
-        let ready = node::wait_ready(&r.node, &r.files, Instant::now() + BOOT_DEADLINE).await?;
-        r.clock_offset_ns = clock_offset(&r.files, &ready)?;
-    }
-    for r in &running {
-        wait_node(kube, &r.node, r.arch, &r.files.console).await?;
-    }
-    Ok(running)
+/// Wait until the VM `r` prints its READY line (or fails), and record its clock offset.
+pub async fn booted(r: &mut Running) -> Result<(), VmError> {
+    let ready = node::wait_ready(&r.node, &r.files, Instant::now() + BOOT_DEADLINE).await?;
+    r.clock_offset_ns = clock_offset(&r.files, &ready)?;
+    Ok(())
 }
 
 /// Write the node disk, plug a TAP into `network`'s bridge and start QEMU (daemonized).
@@ -416,40 +265,6 @@ fn clock_offset(files: &NodeFiles, ready: &node::Ready) -> Result<Option<i64>, V
     });
     assets::write_file(&path, json.to_string().as_bytes())?;
     Ok(ready.clock_offset_ns)
-}
-
-/// Wait until `name` is a Ready node, then check its arch.
-async fn wait_node(kube: &Kube, name: &str, arch: Arch, console: &Path) -> Result<(), VmError> {
-    let started = Instant::now();
-    let deadline = started + NODE_READY_DEADLINE;
-    loop {
-        let facts = kube.node_facts().await?;
-        let seen = facts.iter().find(|f| f.name == name);
-        if let Some(f) = seen.filter(|f| f.ready) {
-            if f.arch != arch.k8s() {
-                return Err(VmError::WrongArch {
-                    node: name.to_string(),
-                    want: arch.k8s(),
-                    got: f.arch.clone(),
-                });
-            }
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            return Err(VmError::NotReady {
-                node: name.to_string(),
-                waited: started.elapsed(),
-                seen: if seen.is_some() {
-                    "registered, not Ready"
-                } else {
-                    "never registered"
-                }
-                .into(),
-                console: console.to_path_buf(),
-            });
-        }
-        tokio::time::sleep(NODE_POLL).await;
-    }
 }
 
 /// Stop the VMs: end QEMU (SIGTERM to its pid), delete its TAP and its disk (the console log

@@ -1,4 +1,4 @@
-//! The kube API calls of the k3d platform: placement enforcement and verification, forcing a
+//! The kube API calls of OpenFaaS on a cluster: placement enforcement and verification, forcing a
 //! cold start, cold-start phases from pod conditions, and the gateway password.
 //!
 //! OpenFaaS CE (faas-netes ≥ 0.18.10) ignores a function's `constraints`, so [`Kube`] writes
@@ -54,25 +54,25 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// fractions), in ns.
 pub const CONDITION_RESOLUTION_NS: u64 = 1_000_000_000;
 
-/// Errors from the kube API calls of the k3d platform.
+/// Errors from the kube API calls of OpenFaaS on a cluster.
 #[derive(Debug, thiserror::Error)]
 pub enum KubeError {
     /// The kubeconfig could not be read.
-    #[error("cannot read kubeconfig {}: {source}; is the cluster up (`faasbed up`)?", path.display())]
+    #[error("cannot read kubeconfig {}; is the cluster up (`faasbed up`)?", path.display())]
     Kubeconfig {
         path: PathBuf,
         #[source]
         source: KubeconfigError,
     },
     /// A client could not be built from the kubeconfig.
-    #[error("cannot build a kube client from {}: {source}", path.display())]
+    #[error("cannot build a kube client from {}", path.display())]
     Client {
         path: PathBuf,
         #[source]
         source: ::kube::Error,
     },
     /// An API request failed.
-    #[error("kube API: {action} failed: {source}")]
+    #[error("kube API: {action} failed")]
     Api {
         action: String,
         #[source]
@@ -109,7 +109,7 @@ pub enum KubeError {
     #[error("function {function}: no pod in namespace {namespace} to verify; is it deployed and scaled above 0?")]
     NoPods { function: String, namespace: String },
     /// The API answered with nodes faasbed cannot read.
-    #[error("kube API: cannot read the node list: {source}")]
+    #[error("kube API: cannot read the node list")]
     Nodes {
         #[source]
         source: ParseError,
