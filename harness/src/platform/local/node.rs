@@ -138,12 +138,16 @@ impl NodeRuntime {
     }
 
     /// The command that starts `binary` on this node.
+    /// `binary` is a Go binary, or the launch file of a Python build ([`crate::python`]).
     pub fn command(&self, binary: &Path) -> Cmd {
-        let cmd = match &self.launcher {
-            Launcher::Native => Cmd::new(binary),
-            Launcher::QemuUser { qemu, cpu } => {
+        let python = crate::python::Launch::read(binary);
+        let cmd = match (&self.launcher, python) {
+            (Launcher::Native, None) => Cmd::new(binary),
+            (Launcher::Native, Some(py)) => py.native(),
+            (Launcher::QemuUser { qemu, cpu }, None) => {
                 Cmd::new(qemu).args(["-cpu", cpu.as_str()]).arg(binary)
             }
+            (Launcher::QemuUser { qemu, cpu }, Some(py)) => py.qemu(qemu, cpu),
         };
         match &self.gateway_url {
             Some(url) => cmd.env(GATEWAY_URL, url),
