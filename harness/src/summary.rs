@@ -48,6 +48,9 @@ pub struct Entry {
     pub arch: String,
     /// Measured under emulation.
     pub emulated: bool,
+    /// The function's runtime when it is not the default Go (`"python"`); absent for Go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
     /// Warm latency, when measured.
     pub warm: Option<WarmSummary>,
     /// Cold starts, when measured.
@@ -294,6 +297,7 @@ mod tests {
 
     fn entry(function: &str, node: &str, ok: u64, failed: u64) -> Entry {
         Entry {
+            runtime: None,
             function: function.into(),
             node: node.into(),
             class: "vps".into(),
