@@ -1,8 +1,8 @@
 //! Python functions on the local platform: a per-arch sysroot from Debian's own python3.11
 //! packages, and a cached "image" per function that says how a node starts it.
 //!
-//! The sysroot of an arch is `<cache>/.python/<arch>/root`: `apt-get download` fetches
-//! [`PACKAGES`] for that Debian arch into `<cache>/.python/<arch>/debs`, `dpkg-deb -x` unpacks
+//! The sysroot of an arch is `<cache>/.python/<arch>/current/root`: `apt-get download` fetches
+//! [`PACKAGES`] for that Debian arch into `current/debs`, `dpkg-deb -x` unpacks
 //! them, `versions.txt` records each package's version, and one run of the interpreter (under
 //! the arch's QEMU for ARM) imports what the functions use, so their bytecode is compiled once
 //! and not at every cold start. A function `images/python/<source>.py` builds into
@@ -202,21 +202,67 @@ fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> PythonE
 }
 
 /// Prepare (once) and return the sysroot of `arch` and its python3.11-minimal version.
+///
+/// Concurrent preparations (tests, two deploys) each work in a folder of their own and the first
+/// to finish renames it to `current`; the others drop theirs and use it.
 pub async fn sysroot(cache: &Path, arch: Arch) -> Result<(PathBuf, String), PythonError> {
     let dir = sysroot_dir(cache, arch);
-    let root = dir.join("root");
-    let versions = dir.join("versions.txt");
-    // Reused only when it holds every package of [`PACKAGES`] (the list may have grown).
-    if let Ok(text) = std::fs::read_to_string(&versions) {
-        let complete = PACKAGES
-            .iter()
-            .all(|p| text.lines().any(|l| l.split(' ').next() == Some(*p)));
-        if let (true, Some(v)) = (complete, version_of(&text)) {
-            return Ok((root, v));
+    let current = dir.join("current");
+    if let Some(v) = ready(&current) {
+        return Ok((current.join("root"), v));
+    }
+    let work = dir.join(format!(
+        ".prepare-{}-{:x}",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
+    let prepared = prepare(&work, arch).await;
+    let record = match prepared {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&work);
+            return Err(e);
+        }
+    };
+    if ready(&current).is_none() {
+        // An incomplete `current` (the package list grew) is moved aside, then replaced.
+        if current.exists() {
+            let aside = dir.join(format!(".old-{:x}", rand::random::<u64>()));
+            let _ = std::fs::rename(&current, &aside);
+            let _ = std::fs::remove_dir_all(&aside);
+        }
+        if std::fs::rename(&work, &current).is_ok() {
+            let v = version_of(&record).unwrap_or_else(|| "unknown".into());
+            return Ok((current.join("root"), v));
         }
     }
-    let debs = dir.join("debs");
+    // Another preparation finished first: use its sysroot.
+    let _ = std::fs::remove_dir_all(&work);
+    let v = ready(&current).ok_or_else(|| PythonError::Io {
+        what: "find the prepared sysroot",
+        path: current.clone(),
+        source: std::io::Error::from(std::io::ErrorKind::NotFound),
+    })?;
+    Ok((current.join("root"), v))
+}
+
+/// The python version of a complete sysroot folder (`versions.txt` names every package of
+/// [`PACKAGES`]), or `None`.
+fn ready(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join("versions.txt")).ok()?;
+    let complete = PACKAGES
+        .iter()
+        .all(|p| text.lines().any(|l| l.split(' ').next() == Some(*p)));
+    complete.then(|| version_of(&text)).flatten()
+}
+
+/// Download, unpack and warm a sysroot in `work` (`debs/`, `root/`, `versions.txt`); returns
+/// the versions record.
+async fn prepare(work: &Path, arch: Arch) -> Result<String, PythonError> {
+    let debs = work.join("debs");
+    let root = work.join("root");
     std::fs::create_dir_all(&debs).map_err(io("create", &debs))?;
+    std::fs::create_dir_all(&root).map_err(io("create", &root))?;
     let names: Vec<String> = PACKAGES.iter().map(|p| format!("{p}:{arch}")).collect();
     let dl = Cmd::new("apt-get")
         .arg("download")
@@ -230,9 +276,6 @@ pub async fn sysroot(cache: &Path, arch: Arch) -> Result<(PathBuf, String), Pyth
             dir: debs.clone(),
             source: Box::new(source),
         })?;
-    // A half-unpacked root from an earlier failure must not mix with this one.
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root).map_err(io("create", &root))?;
     let mut record = String::new();
     let mut entries: Vec<PathBuf> = std::fs::read_dir(&debs)
         .map_err(io("read", &debs))?
@@ -263,9 +306,9 @@ pub async fn sysroot(cache: &Path, arch: Arch) -> Result<(PathBuf, String), Pyth
         }
     }
     warm(&root, arch).await?;
+    let versions = work.join("versions.txt");
     std::fs::write(&versions, &record).map_err(io("write", &versions))?;
-    let v = version_of(&record).unwrap_or_else(|| "unknown".into());
-    Ok((root, v))
+    Ok(record)
 }
 
 /// The python3.11-minimal version in a `versions.txt`.
@@ -374,7 +417,9 @@ pub async fn build(
         .chain([format!("{source}.py").as_str()])
     {
         let to = dir.join(name);
-        std::fs::copy(root.join(name), &to).map_err(io("copy to", &to))?;
+        let tmp = dir.join(format!(".{name}.{:x}", rand::random::<u64>()));
+        std::fs::copy(root.join(name), &tmp).map_err(io("copy to", &tmp))?;
+        std::fs::rename(&tmp, &to).map_err(io("rename into", &to))?;
     }
     let launch = Launch {
         runtime: "python".into(),
@@ -386,7 +431,11 @@ pub async fn build(
     let path = dir.join(&image);
     // serde_json of this plain struct cannot fail.
     let json = serde_json::to_vec_pretty(&launch).unwrap_or_default();
-    std::fs::write(&path, json).map_err(io("write", &path))?;
+    // Written whole, then renamed: a concurrent build of the same function never shows a
+    // node half a launch file.
+    let tmp = dir.join(format!(".{image}.{:x}", rand::random::<u64>()));
+    std::fs::write(&tmp, json).map_err(io("write", &tmp))?;
+    std::fs::rename(&tmp, &path).map_err(io("rename into", &path))?;
     crate::platform::local::image::record_latest(&cache, &image, &hash)
         .map_err(io("record the latest build in", &cache))?;
     Ok(BuiltPython {
