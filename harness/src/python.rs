@@ -403,7 +403,9 @@ pub async fn build(
             available: available(root),
         });
     }
-    let cache = std::path::absolute(cache).map_err(io("resolve", cache))?;
+    // Symlinks resolved: launch files name real paths, valid for as long as the cache is.
+    std::fs::create_dir_all(cache).map_err(io("create", cache))?;
+    let cache = std::fs::canonicalize(cache).map_err(io("resolve", cache))?;
     let (sysroot, python) = sysroot(&cache, arch).await?;
     let hash = source_hash(root, source)?;
     let image = format!("{IMAGE_PREFIX}{source}");

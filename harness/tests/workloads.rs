@@ -182,7 +182,9 @@ fn missing_prerequisites() -> Option<String> {
 }
 
 fn main() -> std::process::ExitCode {
-    let args = libtest_mimic::Arguments::from_args();
+    let mut args = libtest_mimic::Arguments::from_args();
+    // One at a time: each runs a whole topology with QEMU replicas on a small host.
+    args.test_threads.get_or_insert(1);
     let missing = missing_prerequisites();
     if let Some(why) = &missing {
         eprintln!("workloads: the workload scenario tests are ignored on this host: {why}");
