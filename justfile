@@ -46,3 +46,7 @@ gate-noise:
 # A/B interleaved gate: BASE and NEW (git revisions or faasbed trees) bench alternately, then compare --gate.
 gate-ab BASE NEW:
     bash benches/ab-gate.sh {{BASE}} {{NEW}}
+
+# Cold-start median per runtime (Go, Python) x arch (amd64, arm64, armhf) on the local platform.
+bench-runtimes:
+    bash benches/runtimes.sh

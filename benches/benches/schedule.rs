@@ -32,6 +32,7 @@ fn record(c: &mut Criterion) {
             node: Some(format!("node-{}", i % 4)),
             instance: Some("inst".into()),
             routed_node: None,
+            hops: None,
             intended_ns: i * 100_000,
             sent_ns: i * 100_000 + i % 5_000,
             first_byte_ns: Some(i * 100_000 + 40_000),

@@ -2,7 +2,7 @@
 //!
 //! A function is a `package main` folder of the Go module in `images/functions/`. Its binary for
 //! one architecture lives at `<cache>/<source>-<hash16>/<arch>/<source>`, where the hash covers
-//! `go.mod`, `contract/**`, `<source>/**` and the Go version, so a cached binary is reused only
+//! `go.mod`, `contract/**`, `seed/**`, `<source>/**` and the Go version, so a cached binary is reused only
 //! while none of them changed. `go` runs through [`crate::exec`].
 
 use std::path::{Path, PathBuf};
@@ -17,7 +17,10 @@ use crate::spec::Arch;
 const GO_FALLBACKS: [&str; 2] = ["/usr/lib/go/bin/go", "/usr/local/go/bin/go"];
 
 /// Module-level inputs every function's binary depends on (besides its own folder).
-const SHARED_INPUTS: [&str; 3] = ["go.mod", "go.sum", "contract"];
+const SHARED_INPUTS: [&str; 4] = ["go.mod", "go.sum", "contract", "seed"];
+
+/// Library packages of the module: folders that are not functions.
+const LIBRARIES: [&str; 2] = ["contract", "seed"];
 
 /// The longest one `go build` may take before it is killed (cold, under emulation load).
 const GO_BUILD_TIMEOUT: Duration = Duration::from_secs(600);
@@ -279,7 +282,7 @@ fn cache_path(cache_dir: &Path, source: &str, hash: &str, arch: Arch) -> PathBuf
 /// Check `source` names an existing function folder of the module at `root`.
 fn check_source(root: &Path, source: &str) -> Result<(), BuildError> {
     let plain = !source.is_empty()
-        && source != "contract"
+        && !LIBRARIES.contains(&source)
         && source
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
@@ -307,7 +310,7 @@ pub(crate) fn available_functions(root: &Path) -> String {
         .flatten()
         .filter(|e| e.path().is_dir())
         .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| n != "contract" && !n.starts_with('.'))
+        .filter(|n| !LIBRARIES.contains(&n.as_str()) && !n.starts_with('.'))
         .collect();
     names.sort();
     if names.is_empty() {

@@ -224,6 +224,7 @@ mod tests {
             emulated: false,
             torn_tail: false,
             results: vec![Entry {
+                runtime: None,
                 function: "echo-vps".into(),
                 node: "vps-1".into(),
                 class: "vps".into(),

@@ -15,6 +15,7 @@ pub mod output;
 pub mod pins;
 pub mod platform;
 pub mod progress;
+pub mod python;
 pub mod report;
 pub mod spec;
 pub mod stats;

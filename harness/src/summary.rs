@@ -203,6 +203,7 @@ mod tests {
 
     fn entry(function: &str, node: &str, ok: u64, failed: u64) -> Entry {
         Entry {
+            runtime: None,
             function: function.into(),
             node: node.into(),
             class: "vps".into(),

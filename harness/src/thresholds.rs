@@ -502,6 +502,7 @@ mod tests {
 
     fn entry(function: &str, node: &str, class: &str, p99_us: f64, errors: u64) -> Entry {
         Entry {
+            runtime: None,
             function: function.into(),
             node: node.into(),
             class: class.into(),

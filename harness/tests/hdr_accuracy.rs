@@ -12,6 +12,7 @@ fn sample(latency_ns: u64, i: u64) -> Sample {
         node: Some("n".into()),
         instance: Some("i".into()),
         routed_node: None,
+        hops: None,
         intended_ns: i * 1000,
         sent_ns: i * 1000,
         first_byte_ns: Some(i * 1000 + latency_ns / 2),

@@ -191,7 +191,10 @@ fn validation_names_the_available_sources_and_the_limits() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("x.toml:6:10"), "{e}");
-    assert!(e.contains("available: cpu, echo, json"), "{e}");
+    assert!(
+        e.contains("available: chain, compress, cpu, echo, json, memory, thumbnail"),
+        "{e}"
+    );
     let t = "[[node]]\nname = \"v\"\nclass = \"vps\"\n[experiment.cold]\nidle_gap = \"2h\"\n";
     let e = faasbed::spec::parse(t, Path::new("x.toml"))
         .unwrap_err()

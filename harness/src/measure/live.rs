@@ -164,6 +164,7 @@ mod tests {
             node: None,
             instance: None,
             routed_node: None,
+            hops: None,
             intended_ns: 0,
             sent_ns: 0,
             first_byte_ns: None,

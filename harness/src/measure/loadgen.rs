@@ -40,6 +40,8 @@ use crate::spec::WarmMode;
 
 /// Response header naming the node that served the request.
 pub const NODE_HEADER: &str = "x-faasbed-node";
+/// Response header of a chain function: each hop's node, arch and times.
+pub const HOPS_HEADER: &str = "x-faasbed-hops";
 /// Response header naming the function instance (process) that served the request.
 pub const INSTANCE_HEADER: &str = "x-faasbed-instance";
 
@@ -525,6 +527,7 @@ impl Shared {
             node: None,
             instance: None,
             routed_node: None,
+            hops: None,
             intended_ns: ns(intended),
             sent_ns,
             first_byte_ns: None,
@@ -580,6 +583,7 @@ impl Shared {
         };
         sample.node = header(NODE_HEADER);
         sample.instance = header(INSTANCE_HEADER);
+        sample.hops = header(HOPS_HEADER);
         let mut body = response.into_body();
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|_| ErrorKind::Body)?;

@@ -94,6 +94,10 @@ pub struct Sample {
     /// this function to a single node (its constraints match one node); `None` otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub routed_node: Option<String>,
+    /// `X-Faasbed-Hops` of the response, when a chain function sent one: per hop, outermost
+    /// first, `node/arch/total_ns/call_ns`, comma-separated (see `report::chain`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hops: Option<String>,
     /// When the schedule meant the request to leave, ns since run start (closed loop: = `sent_ns`).
     pub intended_ns: u64,
     /// When the request was handed to the connection, ns since run start.
@@ -493,6 +497,7 @@ mod tests {
             node: Some("n1".into()),
             instance: Some("i1".into()),
             routed_node: None,
+            hops: None,
             intended_ns: intended,
             sent_ns: intended + late,
             first_byte_ns: Some(intended + late + took / 2),

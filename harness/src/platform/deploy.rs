@@ -29,6 +29,14 @@ pub enum DeployError {
         #[source]
         source: BuildError,
     },
+    /// Building a Python function (or its arch's sysroot) failed.
+    #[error("function {function}: build of images/python/{source_file}.py failed")]
+    PythonBuild {
+        function: String,
+        source_file: String,
+        #[source]
+        source: crate::python::PythonError,
+    },
     /// A gateway call failed.
     #[error("function {function}: {source}")]
     Gateway {

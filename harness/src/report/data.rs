@@ -104,6 +104,8 @@ pub struct ReportData {
     pub results: Vec<crate::report::rows::Entry>,
     /// A torn last line of samples.jsonl was skipped (the run crashed mid-write).
     pub torn_tail: bool,
+    /// Chain functions' end-to-end latency split per hop and link (empty without chains).
+    pub chains: Vec<super::chain::ChainRow>,
 }
 
 impl ReportData {
@@ -140,6 +142,12 @@ fn workloads(m: &RunManifest) -> BTreeMap<String, String> {
         let (Some(name), Some(source)) = (s("name"), s("source")) else {
             continue;
         };
+        // A Go function keeps the bare source as its workload; another runtime is named in it,
+        // so Go and Python twins of one source never share a group.
+        let source = match s("runtime").as_deref() {
+            None | Some("go") => source,
+            Some(r) => format!("{source} ({r})"),
+        };
         let w = match s("path").as_deref() {
             None | Some("/") | Some("") => source,
             Some(p) => format!("{source} {p}"),
@@ -158,6 +166,8 @@ struct Acc<'m> {
     /// Per function: its shared name, its earliest measured intended send (ns), and the nodes
     /// that answered it.
     functions: BTreeMap<String, WarmFunction>,
+    /// Hops of chain functions' successful measured requests.
+    chains: super::chain::ChainAcc,
 }
 
 /// What [`Acc`] keeps per function while reading warm samples.
@@ -208,13 +218,19 @@ impl<'m> Acc<'m> {
             nodes,
             workloads,
             functions: BTreeMap::new(),
+            chains: Default::default(),
         }
     }
 
     /// One sample of `samples.jsonl`.
     fn view(&mut self, v: View<'_>) {
         match v {
-            View::Warm(s) if s.phase == Phase::Measure => self.warm(&s),
+            View::Warm(s) if s.phase == Phase::Measure => {
+                if let (Some(h), None) = (s.hops, s.error) {
+                    self.chains.observe(s.function, s.uncorrected_ns(), h);
+                }
+                self.warm(&s)
+            }
             View::Warm(_) => {}
             View::Cold(c) => {
                 let i = self.group(&c.function, c.node.as_deref());
@@ -225,6 +241,7 @@ impl<'m> Acc<'m> {
 
     /// Append what `later` read (the next part of the file) after what this one read.
     fn append(&mut self, later: Acc<'m>) {
+        self.chains.append(later.chains);
         let mut moved = Vec::with_capacity(later.groups.len());
         for g in later.groups {
             let key = (g.workload.clone(), g.class.clone());
@@ -471,6 +488,7 @@ fn read_in_parts(run_dir: &Path, parts: Option<usize>) -> Result<ReportData, Sto
         events,
         results,
         torn_tail,
+        chains: acc.chains.rows(),
     })
 }
 

@@ -165,7 +165,7 @@ pub fn text_tables(d: &ReportData) -> Vec<TextTable> {
             })
             .collect(),
     };
-    vec![
+    let mut out = vec![
         super::headline::headline_table(d),
         super::headline::nodes_table(d),
         warm,
@@ -174,7 +174,42 @@ pub fn text_tables(d: &ReportData) -> Vec<TextTable> {
         phases,
         ratios,
         super::requests::events_table(d),
-    ]
+    ];
+    if !d.chains.is_empty() {
+        out.push(chains_table(d));
+    }
+    out
+}
+
+/// Chains: end-to-end median and each segment's median and share (see `report::chain`).
+fn chains_table(d: &ReportData) -> TextTable {
+    let mut rows = Vec::new();
+    for c in &d.chains {
+        rows.push(vec![
+            c.function.clone(),
+            c.route.clone(),
+            c.requests.to_string(),
+            "end to end".into(),
+            num(c.e2e_p50_ms),
+            "100.0".into(),
+        ]);
+        for (name, p50, share) in &c.segments {
+            rows.push(vec![
+                String::new(),
+                String::new(),
+                String::new(),
+                name.clone(),
+                num(*p50),
+                format!("{:.1}", share * 100.0),
+            ]);
+        }
+    }
+    TextTable {
+        title: "Chains: end-to-end latency (send to end) and each hop's and link's share, ms"
+            .into(),
+        header: headers(&["function", "route", "requests", "segment", "p50", "share %"]),
+        rows,
+    }
 }
 
 /// The sentence that says how every percentile in the report is computed.

@@ -4,6 +4,7 @@
 //! [`load`] reads the store into a [`ReportData`], the run's one model (see [`data`]); exporters are pure `fn(&ReportData) -> Vec<u8>`;
 //! charts go through the [`plot::Plotter`] trait; [`write_all`] writes every file into the run dir.
 
+pub mod chain;
 pub mod compare;
 pub mod compare_out;
 pub mod csv;

@@ -22,6 +22,21 @@ pub fn target_rps(m: &RunManifest) -> Option<f64> {
         .and_then(|v| v.as_f64())
 }
 
+/// The runtime the scenario gave `function` when it is not Go (`None` for Go and for runs
+/// made before runtimes existed).
+pub fn runtime_of(m: &RunManifest, function: &str) -> Option<String> {
+    m.scenario
+        .get("functions")
+        .and_then(|f| f.as_array())
+        .into_iter()
+        .flatten()
+        .find(|f| f.get("name").and_then(|n| n.as_str()) == Some(function))
+        .and_then(|f| f.get("runtime"))
+        .and_then(|r| r.as_str())
+        .filter(|r| *r != "go")
+        .map(str::to_string)
+}
+
 /// Every function × node with warm or cold samples, sorted by function then node. `warm` is
 /// keyed by (function, node), the node `""` when the failure named none.
 pub(super) fn entries(
@@ -53,6 +68,7 @@ pub(super) fn entries(
             let c = cold.remove(&key).map(|v| cold_summary(&v));
             let (function, node) = key;
             Entry {
+                runtime: runtime_of(m, &function),
                 class: prov.map_or_else(|| "unknown".into(), |p| p.class.clone()),
                 arch: prov.map_or_else(|| "unknown".into(), |p| p.arch.clone()),
                 emulated: prov.is_some_and(|p| p.emulated),

@@ -24,6 +24,9 @@ pub struct Entry {
     pub arch: String,
     /// Measured under emulation.
     pub emulated: bool,
+    /// The function's runtime when it is not the default Go (`"python"`); absent for Go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
     /// Warm latency, when measured.
     pub warm: Option<WarmSummary>,
     /// Cold starts, when measured.

@@ -351,8 +351,10 @@ pub struct Limits {
 pub struct Function {
     /// Unique function name (the OpenFaaS service name).
     pub name: String,
-    /// Folder under `images/functions/`.
+    /// Folder under `images/functions/` (Go) or script `images/python/<source>.py` (Python).
     pub source: String,
+    /// The language runtime the function is built for.
+    pub runtime: Runtime,
     /// Placement constraints; all must match.
     pub constraints: Vec<Constraint>,
     /// Extra environment variables.
@@ -365,6 +367,33 @@ pub struct Function {
     pub path: String,
     /// Request body the experiment sends (empty: a GET).
     pub body: Option<String>,
+}
+
+/// The language runtime of a function.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Runtime {
+    /// A static Go binary from `images/functions/<source>`.
+    #[default]
+    Go,
+    /// `images/python/<source>.py` on Debian's python3.11.
+    Python,
+}
+
+impl Runtime {
+    /// The scenario spelling: `go` or `python`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Runtime::Go => "go",
+            Runtime::Python => "python",
+        }
+    }
+}
+
+impl std::fmt::Display for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Warm-phase load shape.

@@ -127,8 +127,10 @@ pub struct RawLink {
 #[serde(deny_unknown_fields)]
 pub struct RawFunction {
     pub name: Spanned<String>,
-    /// Folder under `images/functions/`.
+    /// Folder under `images/functions/` (Go) or script `images/python/<source>.py`.
     pub source: Spanned<String>,
+    /// `"go"` (default) or `"python"`.
+    pub runtime: Option<Spanned<String>>,
     #[serde(default)]
     pub constraints: Vec<Spanned<String>>,
     #[serde(default)]

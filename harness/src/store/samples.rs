@@ -80,6 +80,9 @@ pub struct WarmView<'a> {
     /// Node the request was routed to when no response named one (see `Sample::routed_node`).
     #[serde(default)]
     pub routed_node: Option<&'a str>,
+    /// `X-Faasbed-Hops` of a chain function's response (see `Sample::hops`).
+    #[serde(default)]
+    pub hops: Option<&'a str>,
     /// Intended send, ns since run start.
     pub intended_ns: u64,
     /// Actual send, ns since run start.
@@ -116,6 +119,7 @@ impl<'a> From<&'a Sample> for WarmView<'a> {
             function: &s.function,
             node: s.node.as_deref(),
             routed_node: s.routed_node.as_deref(),
+            hops: s.hops.as_deref(),
             intended_ns: s.intended_ns,
             sent_ns: s.sent_ns,
             end_ns: s.end_ns,

@@ -35,6 +35,7 @@ type Response struct {
 	Status      int
 	ContentType string
 	Body        []byte
+	Headers     map[string]string // extra response headers (the contract's own ones win)
 }
 
 // Handler computes a response. Its own run time is reported in X-Duration-Seconds.
@@ -125,6 +126,9 @@ func Wrap(id Identity, h Handler) http.Handler {
 		}
 		took := time.Since(t0)
 		hd := w.Header()
+		for k, v := range resp.Headers {
+			hd.Set(k, v)
+		}
 		hd.Set("X-Faasbed-Instance", id.Instance)
 		hd.Set("X-Faasbed-Started", started)
 		hd.Set("X-Faasbed-Arch", id.Arch)
@@ -156,9 +160,17 @@ func Addr() string {
 	return net.JoinHostPort(os.Getenv("HOST"), port)
 }
 
+// current is the identity Main serves with.
+var current Identity
+
+// Current is the identity of this process as its responses state it (set by Main before it
+// serves; a handler that reports itself in its body, as `chain` does, reads it here).
+func Current() Identity { return current }
+
 // Main serves h under the contract until the process is killed; it exits 1 if it cannot listen.
 func Main(name string, h Handler) {
 	id := NewIdentity()
+	current = id
 	srv := &http.Server{
 		Addr:              Addr(),
 		Handler:           Wrap(id, h),

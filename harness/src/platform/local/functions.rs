@@ -7,7 +7,8 @@ use std::path::Path;
 use super::registry::LOCAL_IMAGE_PREFIX;
 use crate::build;
 use crate::platform::deploy::{functions_root, DeployError, Deployed};
-use crate::spec::{Arch, Scenario};
+use crate::python;
+use crate::spec::{Arch, Runtime, Scenario};
 
 /// Build every function of `scenario` for the arches of its eligible nodes into `images`;
 /// one [`Deployed`] per function, scenario order.
@@ -26,18 +27,49 @@ pub async fn build_functions(
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let built = build::build_all(&root, &f.source, &arches, images)
-            .await
-            .map_err(|source| DeployError::Build {
-                function: f.name.clone(),
-                source_dir: f.source.clone(),
-                source,
-            })?;
-        let hash = built.first().map(|b| b.hash.clone()).unwrap_or_default();
-        let cached = built.iter().map(|b| (b.arch, b.cached)).collect();
+        let (image, hash, cached) = match f.runtime {
+            Runtime::Go => {
+                let built = build::build_all(&root, &f.source, &arches, images)
+                    .await
+                    .map_err(|source| DeployError::Build {
+                        function: f.name.clone(),
+                        source_dir: f.source.clone(),
+                        source,
+                    })?;
+                let hash = built.first().map(|b| b.hash.clone()).unwrap_or_default();
+                let cached = built.iter().map(|b| (b.arch, b.cached)).collect();
+                (f.source.clone(), hash, cached)
+            }
+            Runtime::Python => {
+                let py_root = python::python_root(&root);
+                let mut hash = String::new();
+                let mut cached = std::collections::BTreeMap::new();
+                for &arch in &arches {
+                    let b = python::build(&py_root, &f.source, arch, images)
+                        .await
+                        .map_err(|source| DeployError::PythonBuild {
+                            function: f.name.clone(),
+                            source_file: f.source.clone(),
+                            source,
+                        })?;
+                    log(&format!(
+                        "python {} for {arch}: Debian {}",
+                        f.name, b.python
+                    ));
+                    hash = b.hash;
+                    cached.insert(arch, false);
+                }
+                (
+                    format!("{}{}", python::IMAGE_PREFIX, f.source),
+                    hash,
+                    cached,
+                )
+            }
+        };
         log(&format!(
-            "built {} ({}) for {}",
+            "built {} ({} {}) for {}",
             f.name,
+            f.runtime,
             f.source,
             arches
                 .iter()
@@ -48,8 +80,7 @@ pub async fn build_functions(
         out.push(Deployed {
             function: f.name.clone(),
             image: format!(
-                "{LOCAL_IMAGE_PREFIX}{}:{}",
-                f.source,
+                "{LOCAL_IMAGE_PREFIX}{image}:{}",
                 &hash[..hash.len().min(16)]
             ),
             hash,

@@ -541,9 +541,13 @@ pub async fn serve_with(
     limits: limits::Limits,
 ) -> Result<Served, LocalError> {
     let hierarchy = cgroup::detect();
+    // Bound first: every replica is told the gateway's URL (`gateway_url`).
+    let (listener, addr) = gateway::bind().await?;
     let mut nodes = Vec::new();
     for n in &scenario.nodes {
-        nodes.push(node::NodeRuntime::prepare(scenario, n, run_id, hierarchy.as_ref()).await?);
+        let mut nr = node::NodeRuntime::prepare(scenario, n, run_id, hierarchy.as_ref()).await?;
+        nr.gateway_url = Some(format!("http://{addr}"));
+        nodes.push(nr);
     }
     let reports = nodes
         .iter()
@@ -581,7 +585,6 @@ pub async fn serve_with(
     let gw = Arc::new(
         gateway::Gateway::new(registry.clone(), password, invoke_timeout).with_limits(limits),
     );
-    let (listener, addr) = gateway::bind().await?;
     let server = tokio::spawn(gw.serve(listener));
     Ok(Served {
         url: format!("http://{addr}"),

@@ -39,7 +39,13 @@ pub struct NodeRuntime {
     pub cgroup: Option<NodeCgroup>,
     /// What was enforced.
     pub enforcement: Enforcement,
+    /// The gateway's URL, given to every replica as `gateway_url` (the OpenFaaS name) so a
+    /// function can call another through the gateway, as `chain` does.
+    pub gateway_url: Option<String>,
 }
+
+/// The variable that names the gateway to a replica (OpenFaaS functions read `gateway_url`).
+pub const GATEWAY_URL: &str = "gateway_url";
 
 /// Candidate names of the QEMU user-mode binary for an arch, most preferred first.
 pub fn qemu_names(arch: Arch) -> &'static [&'static str] {
@@ -127,16 +133,25 @@ impl NodeRuntime {
             shape: Shape::for_node(scenario, node),
             cgroup,
             enforcement,
+            gateway_url: None,
         })
     }
 
     /// The command that starts `binary` on this node.
+    /// `binary` is a Go binary, or the launch file of a Python build ([`crate::python`]).
     pub fn command(&self, binary: &Path) -> Cmd {
-        match &self.launcher {
-            Launcher::Native => Cmd::new(binary),
-            Launcher::QemuUser { qemu, cpu } => {
+        let python = crate::python::Launch::read(binary);
+        let cmd = match (&self.launcher, python) {
+            (Launcher::Native, None) => Cmd::new(binary),
+            (Launcher::Native, Some(py)) => py.native(),
+            (Launcher::QemuUser { qemu, cpu }, None) => {
                 Cmd::new(qemu).args(["-cpu", cpu.as_str()]).arg(binary)
             }
+            (Launcher::QemuUser { qemu, cpu }, Some(py)) => py.qemu(qemu, cpu),
+        };
+        match &self.gateway_url {
+            Some(url) => cmd.env(GATEWAY_URL, url),
+            None => cmd,
         }
     }
 

@@ -37,7 +37,21 @@ pub(super) fn functions(cx: &Cx, nodes: &[Node], raw: &[RawFunction]) -> R<Vec<F
             ));
         }
         let src = rf.source.get_ref();
-        check_source(cx, &rf.source, &f("source"))?;
+        let runtime = match rf.runtime.as_ref().map(|r| (r, r.get_ref().as_str())) {
+            None | Some((_, "go")) => Runtime::Go,
+            Some((_, "python")) => Runtime::Python,
+            Some((r, other)) => {
+                return Err(cx.err(
+                    r.span(),
+                    f("runtime"),
+                    format!("runtime {other:?} is not known; use \"go\" (images/functions/<source>) or \"python\" (images/python/<source>.py)"),
+                ))
+            }
+        };
+        match runtime {
+            Runtime::Go => check_source(cx, &rf.source, &f("source"))?,
+            Runtime::Python => check_python_source(cx, &rf.source, &f("source"))?,
+        }
         let mut cons = Vec::new();
         for (j, c) in rf.constraints.iter().enumerate() {
             let parsed = Constraint::parse(c.get_ref())
@@ -93,6 +107,7 @@ pub(super) fn functions(cx: &Cx, nodes: &[Node], raw: &[RawFunction]) -> R<Vec<F
         out.push(Function {
             name: name.clone(),
             source: src.clone(),
+            runtime,
             constraints: cons,
             env: rf
                 .env
@@ -160,6 +175,40 @@ fn check_source(cx: &Cx, src: &Spanned<String>, field: &str) -> R<()> {
             ),
         )),
         Some(_) => Ok(()),
+    }
+}
+
+/// `source` names a script `images/python/<source>.py` beside the Go module's folder.
+fn check_python_source(cx: &Cx, src: &Spanned<String>, field: &str) -> R<()> {
+    let name = src.get_ref();
+    let start = cx.path.parent().unwrap_or(Path::new("."));
+    let root = crate::build::functions_root(start)
+        .or_else(|| crate::build::functions_root(Path::new(".")))
+        .map(|r| crate::python::python_root(&r));
+    let plain = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && !crate::python::SHARED.contains(&format!("{name}.py").as_str());
+    match root {
+        Some(root) if plain && root.join(format!("{name}.py")).is_file() => Ok(()),
+        Some(root) => Err(cx.err(
+            src.span(),
+            field,
+            format!(
+                "no Python function {name:?} in {} (runtime = \"python\" runs {name}.py there); available: {}",
+                root.display(),
+                crate::python::available(&root)
+            ),
+        )),
+        None => Err(cx.err(
+            src.span(),
+            field,
+            format!(
+                "no images/functions/go.mod above {} or the current directory to find images/python/{name}.py beside; run faasbed from its checkout",
+                start.display()
+            ),
+        )),
     }
 }
 
