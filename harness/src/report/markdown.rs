@@ -165,16 +165,18 @@ pub fn text_tables(d: &ReportData) -> Vec<TextTable> {
             })
             .collect(),
     };
-    vec![
+    let mut tables = vec![
         super::headline::headline_table(d),
         super::headline::nodes_table(d),
         warm,
         super::requests::requests_table(d),
         cold,
         phases,
-        ratios,
-        super::requests::events_table(d),
-    ]
+    ];
+    tables.extend(super::container_phases::table(d));
+    tables.push(ratios);
+    tables.push(super::requests::events_table(d));
+    tables
 }
 
 /// The sentence that says how every percentile in the report is computed.

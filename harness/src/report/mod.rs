@@ -6,6 +6,7 @@
 
 pub mod compare;
 pub mod compare_out;
+pub mod container_phases;
 pub mod csv;
 pub mod data;
 pub mod font;

@@ -15,6 +15,7 @@ use super::*;
 mod experiment;
 mod functions;
 mod registry;
+mod runtime;
 mod thresholds;
 mod topology;
 
@@ -132,6 +133,7 @@ pub(super) fn parse(text: &str, path: &Path) -> R<Scenario> {
             kubeconfig,
             k3d,
             registry,
+            gateway_model: runtime::gateway_model(&cx, &raw.platform.gateway)?,
         },
         nodes,
         links,

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::exec::{self, ExecError};
+use crate::exec::{self, Cmd, ExecError};
 use crate::spec::Arch;
 use crate::store::clock::unix_ns;
 use cni::SiteNet;
@@ -253,6 +253,11 @@ impl Runtime {
         &self.daemon.socket
     }
 
+    /// Was `reference` imported by this handle (and not removed since)?
+    pub fn has_image(&self, reference: &str) -> bool {
+        lock(&self.imported).contains(reference)
+    }
+
     /// Write `image` as an OCI layout and import it, unless it was imported already and
     /// `fresh` is false. Returns the time spent, or `None` when nothing was done.
     pub async fn import(
@@ -414,10 +419,77 @@ impl Runtime {
         for b in bridges {
             let _ = exec::run(&cni::link_del(&b)).await;
         }
+        // What a crashed earlier handle left: network namespaces and links named for this run.
+        let prefix = format!("fb{}", self.short);
+        if let Ok(out) = exec::run(&Cmd::new("ip").args(["netns", "list"])).await {
+            for ns in names_with_prefix(&out.stdout, &prefix, false) {
+                let _ = exec::run(&cni::netns_del(&ns)).await;
+            }
+        }
+        if let Ok(out) = exec::run(&Cmd::new("ip").args(["-o", "link"])).await {
+            for link in names_with_prefix(&out.stdout, &prefix, true) {
+                let _ = exec::run(&cni::link_del(&link)).await;
+            }
+        }
         self.daemon.stop().await;
         match first_err {
             Some(e) => Err(e),
-            None => Ok(ids.len()),
+            None => {
+                if self.daemon.pid.is_some() {
+                    let marker = self.state.join("containerd").join(SWEPT_MARKER);
+                    let _ = std::fs::write(marker, b"");
+                }
+                Ok(ids.len())
+            }
         }
+    }
+}
+
+/// Written under `<state>/containerd` once `down` removed everything, so a later sweep need
+/// not start the daemon again.
+pub const SWEPT_MARKER: &str = "swept";
+
+/// Remove what run `run_id` left in its containerd under `state` (the run directory): when
+/// faasbed started a daemon there and no `down` completed, start it again (containerd cleans
+/// up tasks whose shim died) and take everything down. Returns the containers removed.
+pub async fn sweep_run(state: &Path, run_id: &str) -> Result<usize, ContainerdError> {
+    let dir = state.join("containerd");
+    let dirs = DaemonDirs::new(&dir);
+    if !dirs.config().is_file() || dir.join(SWEPT_MARKER).exists() {
+        return Ok(0);
+    }
+    let rt = Runtime::start(state, run_id, "", None).await?;
+    rt.down().await
+}
+
+/// Names in `ip netns list` (first word of a line) or `ip -o link` (second field, without
+/// `@peer` and the colon) output that start with `prefix`.
+pub fn names_with_prefix(out: &str, prefix: &str, link: bool) -> Vec<String> {
+    out.lines()
+        .filter_map(|l| {
+            let word = if link {
+                l.split_whitespace().nth(1)?.trim_end_matches(':')
+            } else {
+                l.split_whitespace().next()?
+            };
+            let name = word.split('@').next()?;
+            name.starts_with(prefix).then(|| name.to_string())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod sweep_tests {
+    use super::names_with_prefix;
+
+    #[test]
+    fn finds_the_runs_namespaces_and_links_only() {
+        let netns = "fbabc1234-echo-vps-1-0 (id: 3)\nother\nfbabc1234-x\nfbzzz-y\n";
+        assert_eq!(
+            names_with_prefix(netns, "fbabc1234", false),
+            ["fbabc1234-echo-vps-1-0", "fbabc1234-x"]
+        );
+        let links = "1: lo: <LOOPBACK,UP> mtu 65536\n7: fbabc1234-0: <BROADCAST> mtu 1500\n8: veth12@if2: <BROADCAST>\n9: fbzzz-0@if3: <X>\n";
+        assert_eq!(names_with_prefix(links, "fbabc1234", true), ["fbabc1234-0"]);
     }
 }

@@ -15,6 +15,7 @@ pub mod image;
 pub mod limits;
 pub mod link;
 pub mod logs;
+pub mod model;
 pub mod namespace;
 pub mod node;
 pub mod registry;
@@ -111,6 +112,12 @@ pub enum LocalError {
     /// A request body was too large, too slow or cut.
     #[error(transparent)]
     Body(#[from] limits::BodyError),
+    /// The container runtime failed (the command and its output are in the source).
+    #[error("container replica")]
+    Container(#[source] Box<crate::nodes::containerd::ContainerdError>),
+    /// An ARM container node needs binfmt's qemu-user-static entry.
+    #[error("node {node}: ARM containers run through binfmt, but {entry} is not registered with flag F; run `sudo apt-get install -y qemu-user-static binfmt-support`, then `mountpoint -q /proc/sys/fs/binfmt_misc || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc; update-binfmts --enable {entry}` (or `faasbed setup`)")]
+    NoBinfmt { node: String, entry: &'static str },
     /// A state file is unreadable.
     #[error("state file {} is unreadable ({message}); run `faasbed down` then `faasbed up`", path.display())]
     State { path: PathBuf, message: String },
@@ -169,6 +176,9 @@ pub struct NodeReport {
     /// Every label of the node (what `constraints` select on).
     #[serde(default)]
     pub labels: std::collections::BTreeMap<String, String>,
+    /// How replicas run on it: `process` or `containerd`.
+    #[serde(default)]
+    pub runtime: String,
 }
 
 fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), LocalError> {
@@ -390,6 +400,11 @@ impl LocalPlatform {
             }
         }
         sweep(Some(&self.state.run_id));
+        let run = [self.state.run_id.clone()].into();
+        let (_, failed) = cleanup::sweep_containers(&self.home.runs(), Some(&run)).await;
+        for f in failed {
+            eprintln!("faasbed down: {f}");
+        }
         if std::fs::read_to_string(self.home.current_file())
             .is_ok_and(|c| c.trim() == self.state.run_id)
         {
@@ -558,21 +573,25 @@ pub async fn serve_with(
             enforcement: serde_json::to_value(&n.enforcement).unwrap_or_default(),
             profile: serde_json::to_value(&n.node.profile).unwrap_or_default(),
             labels: n.node.labels(),
+            runtime: n.node.runtime.to_string(),
         })
         .collect();
     std::fs::create_dir_all(logs).map_err(io(format!("create {}", logs.display())))?;
     // The run directory holds `logs/`; secrets live beside them (never in results/).
     let secrets = secrets::SecretStore::open(logs.parent().unwrap_or(logs))?;
-    let registry = Arc::new(
-        registry::Registry::new(
-            run_id,
-            nodes,
-            images.to_path_buf(),
-            logs.to_path_buf(),
-            scenario.experiment.cold.timeout,
-        )
-        .with_secrets(secrets),
-    );
+    let mut registry = registry::Registry::new(
+        run_id,
+        nodes,
+        images.to_path_buf(),
+        logs.to_path_buf(),
+        scenario.experiment.cold.timeout,
+    )
+    .with_secrets(secrets)
+    .with_model(scenario.platform.gateway_model);
+    if let Some(c) = start_containers(scenario, run_id, logs.parent().unwrap_or(logs)).await? {
+        registry = registry.with_containers(Arc::new(c));
+    }
+    let registry = Arc::new(registry);
     let invoke_timeout = scenario
         .experiment
         .warm
@@ -589,6 +608,56 @@ pub async fn serve_with(
         nodes: reports,
         server,
     })
+}
+
+/// faasbed's own containerd under `run_dir`, when a node of `scenario` runs containers. ARM
+/// containers run through binfmt's qemu-user-static, which must be registered with flag `F`.
+async fn start_containers(
+    scenario: &Scenario,
+    run_id: &str,
+    run_dir: &Path,
+) -> Result<Option<registry::Containers>, LocalError> {
+    let nodes: Vec<&spec::Node> = scenario
+        .nodes
+        .iter()
+        .filter(|n| n.runtime == spec::ReplicaRuntime::Containerd)
+        .collect();
+    if nodes.is_empty() {
+        return Ok(None);
+    }
+    for n in &nodes {
+        let entry = match n.arch {
+            Arch::Amd64 => continue,
+            Arch::Arm64 => "qemu-aarch64",
+            Arch::Armhf => "qemu-arm",
+        };
+        let text = std::fs::read_to_string(format!("/proc/sys/fs/binfmt_misc/{entry}"))
+            .unwrap_or_default();
+        let fixed = text
+            .lines()
+            .any(|l| l.starts_with("flags:") && l.contains('F'));
+        if !(text.starts_with("enabled") && fixed) {
+            return Err(LocalError::NoBinfmt {
+                node: n.name.clone(),
+                entry,
+            });
+        }
+    }
+    let mut sites: Vec<String> = Vec::new();
+    for n in &scenario.nodes {
+        if !sites.contains(&n.site) {
+            sites.push(n.site.clone());
+        }
+    }
+    let home_id = std::env::var(exec::HOME_ENV).unwrap_or_default();
+    let runtime = crate::nodes::containerd::Runtime::start(run_dir, run_id, &home_id, None)
+        .await
+        .map_err(|e| LocalError::Container(Box::new(e)))?;
+    Ok(Some(registry::Containers::new(
+        runtime,
+        sites,
+        scenario.experiment.cold.image_cache,
+    )))
 }
 
 /// The gateway daemon: serve until SIGTERM/SIGINT, then stop every replica.
