@@ -68,7 +68,7 @@ pub struct ColdSample {
     /// How the local gateway started the replica (`X-Faasbed-Phases`): container phases,
     /// first probe pass, when the gateway noticed it. `None` from gateways that do not say.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gateway_phases: Option<crate::openfaas::ColdPhases>,
+    pub gateway_phases: Option<Box<crate::openfaas::ColdPhases>>,
 }
 
 impl ColdSample {
@@ -189,7 +189,8 @@ pub async fn probe_once<P: Platform>(
             s.healthy_unix_ns = header_u64(&inv, headers::HEALTHY);
             s.gateway_phases = inv
                 .header(crate::openfaas::PHASES_HEADER)
-                .and_then(crate::openfaas::ColdPhases::parse);
+                .and_then(crate::openfaas::ColdPhases::parse)
+                .map(Box::new);
             // The function stamps its start with its node's clock.
             let offset = s.node.as_deref().and_then(|n| platform.clock_offset_ns(n));
             s.started_unix_ns = s
@@ -211,7 +212,7 @@ pub async fn probe_once<P: Platform>(
         seen,
     );
     if s.reject.is_none() {
-        s.reject = verify_container(s.gateway_phases.as_ref(), seen);
+        s.reject = verify_container(s.gateway_phases.as_deref(), seen);
     }
     s.verified = s.reject.is_none();
     if let Some(i) = &s.instance {

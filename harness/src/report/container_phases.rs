@@ -138,7 +138,7 @@ mod tests {
             "idle_gap_ns": 0
         }))
         .unwrap_or_else(|e| panic!("{e}"));
-        s.gateway_phases = Some(ColdPhases {
+        s.gateway_phases = Some(Box::new(ColdPhases {
             runtime: "containerd".into(),
             model: "openfaas-ce".into(),
             container: Some("c".into()),
@@ -149,7 +149,7 @@ mod tests {
             task_start: span(1600, 2000),
             probe_pass_ns: Some(4000),
             noticed_ns: Some(4100),
-        });
+        }));
         let st = steps_ns(&s).unwrap_or_else(|| panic!("phases"));
         assert_eq!(
             st,

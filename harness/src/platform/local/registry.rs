@@ -39,6 +39,9 @@ pub const HEALTH_POLL: Duration = Duration::from_millis(1);
 /// How long an update waits for a retired replica's calls in flight before ending it.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// A checked deployment: its constraints, eligible nodes, binary per arch and min replicas.
+type Resolved = (Vec<Constraint>, Vec<usize>, BTreeMap<Arch, PathBuf>, u32);
+
 /// A deployed function.
 #[derive(Debug)]
 pub struct Func {
@@ -207,7 +210,7 @@ impl Registry {
     fn resolve(
         &self,
         d: &FunctionDeployment,
-    ) -> Result<(Vec<Constraint>, Vec<usize>, BTreeMap<Arch, PathBuf>, u32), LocalError> {
+    ) -> Result<Resolved, LocalError> {
         let bad = |m: String| LocalError::BadRequest(m);
         if !crate::spec::is_dns_label(&d.service) {
             return Err(bad(format!(
