@@ -5,6 +5,8 @@
 #   2. containerd               — a container of faasbed's own containerd + runc + CNI;
 #   3. containerd + openfaas-ce — plus the OpenFaaS CE readiness probe (2 s delay, 2 s period),
 #                                 100 ms replica polling and 250 ms replica cache;
+#   4. containerd, image fresh  — the image removed and imported again before each cold start
+#                                 (image_cache = "fresh", the "pulled" class);
 # and prints, per class, the median time to first byte of verified cold starts and the median
 # of each step the gateway timed (X-Faasbed-Phases), side by side.
 # REPS cold starts per class and way (default 5); FB=path/to/faasbed skips the release build.
@@ -22,9 +24,9 @@ export FAASBED_HOME=$WORK/home
 cleanup() { "$FB" clean >/dev/null 2>&1 || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-variant() { # $1 = name, $2 = runtime line filter, $3 = model → scenario file path
+variant() { # $1 = name, $2 = runtime, $3 = model, $4 = image cache → scenario file path
   local out=$WORK/$1.toml
-  sed -e "s/^model = .*/model = \"$3\"/" \
+  sed -e "s/^model = .*/model = \"$3\"/" -e "s/^image_cache = .*/image_cache = \"$4\"/" \
       -e "s/^repetitions = .*/repetitions = $REPS/" \
       -e 's/^rate = .*/rate = 10/' -e 's/^duration = .*/duration = "1s"/' \
       scenarios/containerd.toml | { if [ "$2" = process ]; then grep -v '^runtime = "containerd"'; else cat; fi; } > "$out"
@@ -32,10 +34,12 @@ variant() { # $1 = name, $2 = runtime line filter, $3 = model → scenario file 
 }
 
 runs=()
-for way in "process none" "containerd none" "containerd openfaas-ce"; do
+for way in "process none present" "containerd none present" "containerd openfaas-ce present" \
+           "containerd none fresh"; do
   set -- $way
   name="$1-$2"
-  file=$(variant "$name" "$1" "$2")
+  [ "$3" = fresh ] && name="$name-fresh"
+  file=$(variant "$name" "$1" "$2" "$3")
   echo "== $name: $REPS cold starts per class" >&2
   "$FB" bench --results "$WORK/results-$name" "$file" >/dev/null 2>"$WORK/$name.log" \
     || { tail -20 "$WORK/$name.log" >&2; exit 1; }

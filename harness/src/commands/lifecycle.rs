@@ -304,8 +304,15 @@ fn local_topology(p: &LocalPlatform) -> String {
     );
     for n in &st.nodes {
         text += &format!(
-            "  node {:<16} class {:<5} arch {:<6} {:<10} site {:<10} launcher {} cgroup {}\n",
-            n.name, n.class, n.arch, n.backend, n.site, n.launcher, n.enforcement
+            "  node {:<16} class {:<5} arch {:<6} {:<10} site {:<10} runtime {} launcher {} cgroup {}\n",
+            n.name,
+            n.class,
+            n.arch,
+            n.backend,
+            n.site,
+            if n.runtime.is_empty() { "process" } else { &n.runtime },
+            n.launcher,
+            n.enforcement
         );
         let labels: Vec<String> = n.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
         text += &format!("       labels {}\n", labels.join(", "));
