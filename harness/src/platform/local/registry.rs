@@ -457,7 +457,8 @@ impl Registry {
     /// 100 ms until one is. `None`: no replica ready to hand out after all (the caller falls back
     /// to the plain path).
     async fn pick_ce(self: &Arc<Self>, f: &Arc<Func>) -> Result<Option<Picked>, LocalError> {
-        let name = f.deployment().service;
+        // Every call passes here: take the name only, not a copy of the whole deployment.
+        let name = lock(&f.deployment).service.clone();
         let available = |f: &Func| {
             lock(&f.replicas)
                 .iter()
