@@ -588,7 +588,7 @@ pub async fn serve_with(
     )
     .with_secrets(secrets)
     .with_model(scenario.platform.gateway_model);
-    if let Some(c) = start_containers(scenario, run_id, logs.parent().unwrap_or(logs)).await? {
+    if let Some(c) = registry::container::start(scenario, run_id, logs.parent().unwrap_or(logs)).await? {
         registry = registry.with_containers(Arc::new(c));
     }
     let registry = Arc::new(registry);
@@ -608,56 +608,6 @@ pub async fn serve_with(
         nodes: reports,
         server,
     })
-}
-
-/// faasbed's own containerd under `run_dir`, when a node of `scenario` runs containers. ARM
-/// containers run through binfmt's qemu-user-static, which must be registered with flag `F`.
-async fn start_containers(
-    scenario: &Scenario,
-    run_id: &str,
-    run_dir: &Path,
-) -> Result<Option<registry::Containers>, LocalError> {
-    let nodes: Vec<&spec::Node> = scenario
-        .nodes
-        .iter()
-        .filter(|n| n.runtime == spec::ReplicaRuntime::Containerd)
-        .collect();
-    if nodes.is_empty() {
-        return Ok(None);
-    }
-    for n in &nodes {
-        let entry = match n.arch {
-            Arch::Amd64 => continue,
-            Arch::Arm64 => "qemu-aarch64",
-            Arch::Armhf => "qemu-arm",
-        };
-        let text = std::fs::read_to_string(format!("/proc/sys/fs/binfmt_misc/{entry}"))
-            .unwrap_or_default();
-        let fixed = text
-            .lines()
-            .any(|l| l.starts_with("flags:") && l.contains('F'));
-        if !(text.starts_with("enabled") && fixed) {
-            return Err(LocalError::NoBinfmt {
-                node: n.name.clone(),
-                entry,
-            });
-        }
-    }
-    let mut sites: Vec<String> = Vec::new();
-    for n in &scenario.nodes {
-        if !sites.contains(&n.site) {
-            sites.push(n.site.clone());
-        }
-    }
-    let home_id = std::env::var(exec::HOME_ENV).unwrap_or_default();
-    let runtime = crate::nodes::containerd::Runtime::start(run_dir, run_id, &home_id, None)
-        .await
-        .map_err(|e| LocalError::Container(Box::new(e)))?;
-    Ok(Some(registry::Containers::new(
-        runtime,
-        sites,
-        scenario.experiment.cold.image_cache,
-    )))
 }
 
 /// The gateway daemon: serve until SIGTERM/SIGINT, then stop every replica.

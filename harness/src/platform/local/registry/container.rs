@@ -188,3 +188,53 @@ async fn watch(c: Arc<Containers>, r: Arc<Replica>, reg: Arc<Registry>, f: Arc<F
     }
     r.state.send_replace(ReplicaState::Dead);
 }
+
+/// faasbed's own containerd under `run_dir`, when a node of `scenario` runs containers. ARM
+/// containers run through binfmt's qemu-user-static, which must be registered with flag `F`.
+pub async fn start(
+    scenario: &crate::spec::Scenario,
+    run_id: &str,
+    run_dir: &Path,
+) -> Result<Option<Containers>, LocalError> {
+    let nodes: Vec<&crate::spec::Node> = scenario
+        .nodes
+        .iter()
+        .filter(|n| n.runtime == crate::spec::ReplicaRuntime::Containerd)
+        .collect();
+    if nodes.is_empty() {
+        return Ok(None);
+    }
+    for n in &nodes {
+        let entry = match n.arch {
+            Arch::Amd64 => continue,
+            Arch::Arm64 => "qemu-aarch64",
+            Arch::Armhf => "qemu-arm",
+        };
+        let text = std::fs::read_to_string(format!("/proc/sys/fs/binfmt_misc/{entry}"))
+            .unwrap_or_default();
+        let fixed = text
+            .lines()
+            .any(|l| l.starts_with("flags:") && l.contains('F'));
+        if !(text.starts_with("enabled") && fixed) {
+            return Err(LocalError::NoBinfmt {
+                node: n.name.clone(),
+                entry,
+            });
+        }
+    }
+    let mut sites: Vec<String> = Vec::new();
+    for n in &scenario.nodes {
+        if !sites.contains(&n.site) {
+            sites.push(n.site.clone());
+        }
+    }
+    let home_id = std::env::var(crate::exec::HOME_ENV).unwrap_or_default();
+    let runtime = crate::nodes::containerd::Runtime::start(run_dir, run_id, &home_id, None)
+        .await
+        .map_err(|e| LocalError::Container(Box::new(e)))?;
+    Ok(Some(Containers::new(
+        runtime,
+        sites,
+        scenario.experiment.cold.image_cache,
+    )))
+}
