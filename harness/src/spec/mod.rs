@@ -477,6 +477,8 @@ pub struct PlatformSpec {
     pub registry: Option<ImageRegistry>,
     /// How the local gateway scales from zero (`[platform.gateway] model`).
     pub gateway_model: GatewayModel,
+    /// A running containerd's socket to use (`None`: faasbed starts its own).
+    pub containerd_socket: Option<PathBuf>,
 }
 
 /// Where function images are pushed and pulled, each a `host[:port]`.

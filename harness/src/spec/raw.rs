@@ -45,6 +45,9 @@ pub struct RawPlatform {
     pub openfaas: RawOpenFaas,
     /// `[platform.registry]`: the image registry of an existing cluster.
     pub registry: Option<Spanned<RawRegistry>>,
+    /// A running containerd to use for `runtime = "containerd"` nodes (default: faasbed starts
+    /// its own under the run directory).
+    pub containerd_socket: Option<Spanned<String>>,
     /// `[platform.gateway]`: the local gateway's cold-start model.
     #[serde(default)]
     pub gateway: RawGateway,

@@ -134,6 +134,7 @@ pub(super) fn parse(text: &str, path: &Path) -> R<Scenario> {
             k3d,
             registry,
             gateway_model: runtime::gateway_model(&cx, &raw.platform.gateway)?,
+            containerd_socket: runtime::containerd_socket(&cx, &raw.platform.containerd_socket)?,
         },
         nodes,
         links,

@@ -435,10 +435,9 @@ impl Runtime {
         match first_err {
             Some(e) => Err(e),
             None => {
-                if self.daemon.pid.is_some() {
-                    let marker = self.state.join("containerd").join(SWEPT_MARKER);
-                    let _ = std::fs::write(marker, b"");
-                }
+                let dir = self.state.join("containerd");
+                let _ = std::fs::create_dir_all(&dir);
+                let _ = std::fs::write(dir.join(SWEPT_MARKER), b"");
                 Ok(ids.len())
             }
         }
@@ -449,16 +448,24 @@ impl Runtime {
 /// not start the daemon again.
 pub const SWEPT_MARKER: &str = "swept";
 
-/// Remove what run `run_id` left in its containerd under `state` (the run directory): when
-/// faasbed started a daemon there and no `down` completed, start it again (containerd cleans
-/// up tasks whose shim died) and take everything down. Returns the containers removed.
+/// In the run directory: the socket of a containerd the scenario gave (`containerd_socket`).
+pub const GIVEN_SOCKET_FILE: &str = "containerd.socket";
+
+/// Remove what run `run_id` left in its containerd under `state` (the run directory) when no
+/// `down` completed: faasbed's own daemon is started again (containerd cleans up tasks whose
+/// shim died); a containerd the scenario gave is attached to. Returns the containers removed.
 pub async fn sweep_run(state: &Path, run_id: &str) -> Result<usize, ContainerdError> {
     let dir = state.join("containerd");
-    let dirs = DaemonDirs::new(&dir);
-    if !dirs.config().is_file() || dir.join(SWEPT_MARKER).exists() {
+    if dir.join(SWEPT_MARKER).exists() {
         return Ok(0);
     }
-    let rt = Runtime::start(state, run_id, "", None).await?;
+    let given = std::fs::read_to_string(state.join(GIVEN_SOCKET_FILE))
+        .ok()
+        .map(|s| PathBuf::from(s.trim()));
+    if given.is_none() && !DaemonDirs::new(&dir).config().is_file() {
+        return Ok(0);
+    }
+    let rt = Runtime::start(state, run_id, "", given.as_deref()).await?;
     rt.down().await
 }
 

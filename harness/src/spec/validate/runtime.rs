@@ -80,3 +80,23 @@ pub(super) fn check_containerd(
     }
     Ok(())
 }
+
+/// `[platform] containerd_socket`: an absolute path (faasbed uses that containerd and never
+/// stops it).
+pub(super) fn containerd_socket(
+    cx: &Cx,
+    s: &Option<Spanned<String>>,
+) -> R<Option<std::path::PathBuf>> {
+    let Some(s) = s else {
+        return Ok(None);
+    };
+    let p = std::path::PathBuf::from(s.get_ref());
+    if !p.is_absolute() {
+        return Err(cx.err(
+            s.span(),
+            "platform.containerd_socket",
+            "the containerd socket must be an absolute path, e.g. \"/run/containerd/containerd.sock\"; leave it out and faasbed starts its own containerd",
+        ));
+    }
+    Ok(Some(p))
+}

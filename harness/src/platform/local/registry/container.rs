@@ -229,7 +229,18 @@ pub async fn start(
         }
     }
     let home_id = std::env::var(crate::exec::HOME_ENV).unwrap_or_default();
-    let runtime = crate::nodes::containerd::Runtime::start(run_dir, run_id, &home_id, None)
+    let given = scenario.platform.containerd_socket.as_deref();
+    if let Some(socket) = given {
+        // Remembered so that `clean` can remove this run's containers from it after a crash.
+        let file = run_dir.join(crate::nodes::containerd::GIVEN_SOCKET_FILE);
+        std::fs::write(&file, socket.as_os_str().as_encoded_bytes()).map_err(|source| {
+            LocalError::Io {
+                what: format!("write {}", file.display()),
+                source,
+            }
+        })?;
+    }
+    let runtime = crate::nodes::containerd::Runtime::start(run_dir, run_id, &home_id, given)
         .await
         .map_err(|e| LocalError::Container(Box::new(e)))?;
     Ok(Some(Containers::new(
