@@ -168,6 +168,8 @@ pub struct ReplicaSpec {
     pub memory_bytes: Option<u64>,
     /// The replica's environment.
     pub env: Vec<(String, String)>,
+    /// File its stdout and stderr are appended to (absolute); `None`: discarded.
+    pub log: Option<PathBuf>,
 }
 
 /// A running replica container.
@@ -341,7 +343,8 @@ impl Runtime {
             &self.home_id,
         )))
         .await?;
-        let (_, start) = timed(exec::run(&ctr::start(self.socket(), &id))).await?;
+        let log = spec.log.as_deref();
+        let (_, start) = timed(exec::run(&ctr::start(self.socket(), &id, log))).await?;
         let pid = self.task(&id).await?.map_or(0, |t| t.pid);
         let container = Container {
             id: id.clone(),

@@ -145,6 +145,14 @@ pub(super) async fn spawn(
         cpus: Some(fn_cpus.map_or(p.cpus, |x| x.min(p.cpus))),
         memory_bytes: Some(fn_mem.map_or(p.memory_bytes, |x| x.min(p.memory_bytes))),
         env: envs,
+        // The same file a process replica of this function on this node writes.
+        log: Some(std::path::absolute(
+            reg.logs.join(format!("{}.{}.log", d.service, nr.node.name)),
+        )
+        .map_err(|source| LocalError::Io {
+            what: "resolve the replica log path".into(),
+            source,
+        })?),
     };
     let started = c.runtime.run(&spec).await.map_err(ctd)?;
     let mut phases = started.phases.clone();
