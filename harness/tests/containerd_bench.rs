@@ -36,7 +36,9 @@ fn missing_prerequisites() -> Option<String> {
     for entry in ["qemu-aarch64", "qemu-arm"] {
         let t = std::fs::read_to_string(format!("/proc/sys/fs/binfmt_misc/{entry}"))
             .unwrap_or_default();
-        if !(t.starts_with("enabled") && t.lines().any(|l| l.starts_with("flags:") && l.contains('F')))
+        if !(t.starts_with("enabled")
+            && t.lines()
+                .any(|l| l.starts_with("flags:") && l.contains('F')))
         {
             why.push(format!("binfmt has no enabled {entry} with flag F: mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc; update-binfmts --enable {entry} (package qemu-user-static)"));
         }
@@ -103,7 +105,8 @@ fn bench_verifies_every_container_cold_start_and_reports_its_phases() {
         let noticed = p["noticed_ns"].as_u64().unwrap();
         assert!(probe >= task_end + 2_000_000_000, "{c}");
         assert!(noticed >= probe, "{c}");
-        let first_byte = c["invoked_unix_ns"].as_u64().unwrap() + c["first_byte_ns"].as_u64().unwrap();
+        let first_byte =
+            c["invoked_unix_ns"].as_u64().unwrap() + c["first_byte_ns"].as_u64().unwrap();
         assert!(first_byte >= noticed, "{c}");
     }
     let report = std::fs::read_to_string(run.join("report.md")).unwrap();
@@ -179,14 +182,25 @@ async fn a_killed_bench_leaves_nothing_after_clean() {
         while exec::pid_alive(t.pid) && Instant::now() < gone {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        assert!(!exec::pid_alive(t.pid), "container {} (pid {}) still runs", t.id, t.pid);
+        assert!(
+            !exec::pid_alive(t.pid),
+            "container {} (pid {}) still runs",
+            t.id,
+            t.pid
+        );
     }
     let left = exec::labelled_pids(Some(&run));
     assert!(left.is_empty(), "processes of the run remain: {left:?}");
     let short = short_id(&run);
-    let netns = exec::run(&Cmd::new("ip").args(["netns", "list"])).await.unwrap().stdout;
+    let netns = exec::run(&Cmd::new("ip").args(["netns", "list"]))
+        .await
+        .unwrap()
+        .stdout;
     assert!(!netns.contains(&format!("fb{short}")), "{netns}");
-    let links = exec::run(&Cmd::new("ip").args(["-o", "link"])).await.unwrap().stdout;
+    let links = exec::run(&Cmd::new("ip").args(["-o", "link"]))
+        .await
+        .unwrap()
+        .stdout;
     assert!(!links.contains(&format!("fb{short}")), "{links}");
     for controller in ["memory", "cpu"] {
         let dir = Path::new("/sys/fs/cgroup").join(controller).join("faasbed");
@@ -197,12 +211,20 @@ async fn a_killed_bench_leaves_nothing_after_clean() {
             .filter_map(|e| e.file_name().into_string().ok())
             .filter(|n| n.starts_with(&short))
             .collect();
-        assert!(groups.is_empty(), "runc cgroups remain in {}: {groups:?}", dir.display());
+        assert!(
+            groups.is_empty(),
+            "runc cgroups remain in {}: {groups:?}",
+            dir.display()
+        );
     }
     // containerd's own store holds no container or snapshot of the run: start it and ask.
     let state = home.runs().join(&run);
-    std::fs::remove_file(state.join("containerd").join(faasbed::nodes::containerd::SWEPT_MARKER))
-        .unwrap();
+    std::fs::remove_file(
+        state
+            .join("containerd")
+            .join(faasbed::nodes::containerd::SWEPT_MARKER),
+    )
+    .unwrap();
     let rt = Runtime::start(&state, &run, "test", None).await.unwrap();
     let left = exec::run(&ctr::list_labelled(rt.socket(), ctr::RUN_LABEL, &run))
         .await

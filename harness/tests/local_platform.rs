@@ -237,7 +237,10 @@ async fn the_openfaas_ce_model_probes_after_the_chart_delay_and_the_gateway_poll
             .expect("a cold call carries X-Faasbed-Phases"),
     )
     .unwrap();
-    assert_eq!((p.runtime.as_str(), p.model.as_str()), ("process", "openfaas-ce"));
+    assert_eq!(
+        (p.runtime.as_str(), p.model.as_str()),
+        ("process", "openfaas-ce")
+    );
     assert!(p.container.is_none() && p.create.is_none(), "{p:?}");
     let probe = p.probe_pass_ns.unwrap();
     let noticed = p.noticed_ns.unwrap();
@@ -246,7 +249,10 @@ async fn the_openfaas_ce_model_probes_after_the_chart_delay_and_the_gateway_poll
     assert!(probe >= p.spawned_ns + 2_000_000_000, "{p:?}");
     assert!(noticed >= probe, "{p:?}");
     let sent = faasbed::store::clock::unix_ns(cold.sent_at);
-    assert!(sent <= p.spawned_ns && noticed <= sent + cold.first_byte.as_nanos() as u64, "{p:?}");
+    assert!(
+        sent <= p.spawned_ns && noticed <= sent + cold.first_byte.as_nanos() as u64,
+        "{p:?}"
+    );
     let warm = c.invoke("echo", "/", None).await.unwrap();
     assert!(warm.header(faasbed::openfaas::PHASES_HEADER).is_none());
     t.down().await;

@@ -26,7 +26,8 @@ pub const STEPS: [&str; 8] = [
 pub fn steps_ns(s: &ColdSample) -> Option<[Option<u64>; 8]> {
     let p = s.gateway_phases.as_ref()?;
     let d = |a: u64, b: u64| b.checked_sub(a);
-    let span = |x: &Option<crate::openfaas::PhaseSpan>| x.map(|x| x.end_ns.saturating_sub(x.start_ns));
+    let span =
+        |x: &Option<crate::openfaas::PhaseSpan>| x.map(|x| x.end_ns.saturating_sub(x.start_ns));
     let first_byte = s.invoked_unix_ns + s.first_byte_ns;
     // Where the replica was up: the end of the task start (container) or the spawn (process).
     let up = p.task_start.map_or(p.spawned_ns, |t| t.end_ns);
@@ -56,7 +57,11 @@ pub fn step_medians_ms(g: &Group) -> [Option<f64>; 8] {
         .collect();
     let mut out = [None; 8];
     for (i, slot) in out.iter_mut().enumerate() {
-        let mut v: Vec<f64> = all.iter().filter_map(|s| s[i]).map(|ns| ns as f64 / 1e6).collect();
+        let mut v: Vec<f64> = all
+            .iter()
+            .filter_map(|s| s[i])
+            .map(|ns| ns as f64 / 1e6)
+            .collect();
         if !v.is_empty() {
             *slot = Some(stats::select_quantile(&mut v, 0.5));
         }
@@ -153,7 +158,16 @@ mod tests {
         let st = steps_ns(&s).unwrap_or_else(|| panic!("phases"));
         assert_eq!(
             st,
-            [Some(100), None, Some(200), Some(300), Some(400), Some(2000), Some(100), Some(5900)]
+            [
+                Some(100),
+                None,
+                Some(200),
+                Some(300),
+                Some(400),
+                Some(2000),
+                Some(100),
+                Some(5900)
+            ]
         );
         // the steps that happened add up to invoke → first byte
         assert_eq!(st.iter().flatten().sum::<u64>(), 9000);

@@ -488,7 +488,8 @@ impl Gateway {
                 h.insert(headers::HEALTHY, HeaderValue::from(t));
             }
             let phases = cold_phases(&replica, node, self.registry.model(), noticed_ns);
-            if let Ok(v) = HeaderValue::from_str(&serde_json::to_string(&phases).unwrap_or_default())
+            if let Ok(v) =
+                HeaderValue::from_str(&serde_json::to_string(&phases).unwrap_or_default())
             {
                 h.insert(crate::openfaas::PHASES_HEADER, v);
             }

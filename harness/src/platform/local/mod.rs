@@ -588,7 +588,9 @@ pub async fn serve_with(
     )
     .with_secrets(secrets)
     .with_model(scenario.platform.gateway_model);
-    if let Some(c) = registry::container::start(scenario, run_id, logs.parent().unwrap_or(logs)).await? {
+    if let Some(c) =
+        registry::container::start(scenario, run_id, logs.parent().unwrap_or(logs)).await?
+    {
         registry = registry.with_containers(Arc::new(c));
     }
     let registry = Arc::new(registry);

@@ -168,8 +168,8 @@ mod tests {
     #[tokio::test]
     async fn polling_stops_at_the_first_available_replica_and_caches_each_answer() {
         let c = ReplicaCache::new(CE_CACHE_EXPIRY);
-        let mut answers = vec![Poll::Available(0), Poll::Available(0), Poll::Available(1)]
-            .into_iter();
+        let mut answers =
+            vec![Poll::Available(0), Poll::Available(0), Poll::Available(1)].into_iter();
         let mut polls = 0;
         let start = Instant::now();
         let w = poll_until_available(

@@ -207,10 +207,7 @@ impl Registry {
     }
 
     /// Validate a deployment: name, image, constraints and binaries for every eligible node.
-    fn resolve(
-        &self,
-        d: &FunctionDeployment,
-    ) -> Result<Resolved, LocalError> {
+    fn resolve(&self, d: &FunctionDeployment) -> Result<Resolved, LocalError> {
         let bad = |m: String| LocalError::BadRequest(m);
         if !crate::spec::is_dns_label(&d.service) {
             return Err(bad(format!(
@@ -495,7 +492,10 @@ impl Registry {
             &self.replica_cache,
             &name,
             || match available(f) {
-                0 if starting.as_ref().is_some_and(|r| r.state() == ReplicaState::Dead) => {
+                0 if starting
+                    .as_ref()
+                    .is_some_and(|r| r.state() == ReplicaState::Dead) =>
+                {
                     model::Poll::Failed
                 }
                 n => model::Poll::Available(n),
@@ -628,4 +628,3 @@ impl Registry {
         }
     }
 }
-

@@ -294,7 +294,11 @@ pub(super) fn nodes(
         };
         if runtime == ReplicaRuntime::Containerd {
             let span = rn.runtime.as_ref().map_or(rn.class.span(), |r| r.span());
-            let field = if rn.runtime.is_some() { f("runtime") } else { f("class") };
+            let field = if rn.runtime.is_some() {
+                f("runtime")
+            } else {
+                f("class")
+            };
             super::runtime::check_containerd(cx, kind, name, span, &field)?;
         }
         out.push(Node {

@@ -104,9 +104,10 @@ pub(super) async fn spawn(
     f: &Arc<Func>,
     node: usize,
 ) -> Result<Arc<Replica>, LocalError> {
-    let c = reg.containers.clone().ok_or_else(|| {
-        LocalError::BadRequest("this gateway has no container runtime".into())
-    })?;
+    let c = reg
+        .containers
+        .clone()
+        .ok_or_else(|| LocalError::BadRequest("this gateway has no container runtime".into()))?;
     let nr = &reg.nodes[node];
     let arch = nr.node.arch;
     let binary = lock(&f.binaries)
@@ -132,11 +133,7 @@ pub(super) async fn spawn(
     }
     let (fn_cpus, fn_mem) = super::process::function_limits(&d);
     let p = &nr.node.profile;
-    let site = c
-        .sites
-        .iter()
-        .position(|s| *s == nr.node.site)
-        .unwrap_or(0);
+    let site = c.sites.iter().position(|s| *s == nr.node.site).unwrap_or(0);
     let seq = c.seq.fetch_add(1, Ordering::Relaxed);
     let spec = ReplicaSpec {
         name: format!("{}-{}-{seq}", d.service, nr.node.name),
@@ -146,13 +143,13 @@ pub(super) async fn spawn(
         memory_bytes: Some(fn_mem.map_or(p.memory_bytes, |x| x.min(p.memory_bytes))),
         env: envs,
         // The same file a process replica of this function on this node writes.
-        log: Some(std::path::absolute(
-            reg.logs.join(format!("{}.{}.log", d.service, nr.node.name)),
-        )
-        .map_err(|source| LocalError::Io {
-            what: "resolve the replica log path".into(),
-            source,
-        })?),
+        log: Some(
+            std::path::absolute(reg.logs.join(format!("{}.{}.log", d.service, nr.node.name)))
+                .map_err(|source| LocalError::Io {
+                    what: "resolve the replica log path".into(),
+                    source,
+                })?,
+        ),
     };
     let started = c.runtime.run(&spec).await.map_err(ctd)?;
     let mut phases = started.phases.clone();
@@ -182,11 +179,21 @@ pub(super) async fn spawn(
 
 /// Wait until the container's process exits, record a crash if the registry did not end it,
 /// remove the container and its network, then mark the replica dead.
-async fn watch(c: Arc<Containers>, r: Arc<Replica>, reg: Arc<Registry>, f: Arc<Func>, function: String) {
+async fn watch(
+    c: Arc<Containers>,
+    r: Arc<Replica>,
+    reg: Arc<Registry>,
+    f: Arc<Func>,
+    function: String,
+) {
     while crate::exec::pid_alive(r.pid) {
         tokio::time::sleep(WATCH_POLL).await;
     }
-    let id = r.container.as_ref().map(|s| s.id.clone()).unwrap_or_default();
+    let id = r
+        .container
+        .as_ref()
+        .map(|s| s.id.clone())
+        .unwrap_or_default();
     if !r.stopping.load(Ordering::SeqCst) {
         reg.crashed(&f, &r, function, format!("container {id} exited"));
     }

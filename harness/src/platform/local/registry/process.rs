@@ -70,9 +70,7 @@ pub(super) fn spawn(
     let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
     reg.log_store.attach(source, stdout, stderr);
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let r = Arc::new(Replica::starting(
-        node, addr, pid, spawned_ns, None, limits,
-    ));
+    let r = Arc::new(Replica::starting(node, addr, pid, spawned_ns, None, limits));
     tokio::spawn(reap(
         child,
         r.clone(),

@@ -240,7 +240,10 @@ impl ColdPhases {
             .map(|g| {
                 (
                     short_label(&g.workload, &g.class, g.emulated),
-                    step_medians_ms(g).iter().map(|v| v.unwrap_or(0.0)).collect(),
+                    step_medians_ms(g)
+                        .iter()
+                        .map(|v| v.unwrap_or(0.0))
+                        .collect(),
                 )
             })
             .collect();
@@ -276,7 +279,13 @@ impl Figure for ColdPhases {
             let rects = self.bars.iter().enumerate().map(|(i, (_, p))| {
                 let lo: f64 = p[..k].iter().sum();
                 let x = i as f64;
-                Rectangle::new([(x - 0.3, lo), (x + 0.3, lo + p.get(k).copied().unwrap_or(0.0))], col.filled())
+                Rectangle::new(
+                    [
+                        (x - 0.3, lo),
+                        (x + 0.3, lo + p.get(k).copied().unwrap_or(0.0)),
+                    ],
+                    col.filled(),
+                )
             });
             chart
                 .draw_series(rects)
