@@ -28,6 +28,11 @@ api-fuzz:
 bench-local:
     bash benches/local-platform.sh
 
+# Cold-start median and phases per class for process, containerd and containerd + openfaas-ce,
+# side by side (root; REPS cold starts per class, default 5).
+bench-cold:
+    bash benches/cold-runtimes.sh
+
 # Memory of a 10-minute warm run at 1,000 rps (RSS series and peak).
 bench-rss:
     bash benches/rss-long-run.sh

@@ -124,6 +124,18 @@ pub async fn checks() -> Vec<Check> {
         }),
         required: false,
     });
+    let missing = crate::spec::missing_containerd_tools();
+    out.push(Check {
+        name: "containerd, runc, CNI bridge (optional: only for runtime = \"containerd\")".into(),
+        ok: missing.is_empty(),
+        detail: if missing.is_empty() {
+            "installed".into()
+        } else {
+            format!("missing {}", missing.join(", "))
+        },
+        fix: (!missing.is_empty()).then(|| format!("sudo {}", crate::spec::CONTAINERD_APT)),
+        required: false,
+    });
     out.push(vm_nodes_check().await);
     out
 }

@@ -468,6 +468,26 @@ pub fn kill_group(pgid: u32, signal: i32) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Send `signal` to the one process `pid`. A process that is already gone is not an error.
+pub fn kill_pid(pid: u32, signal: i32) -> std::io::Result<()> {
+    let Ok(pid) = i32::try_from(pid) else {
+        return Ok(());
+    };
+    if pid <= 1 {
+        return Ok(());
+    }
+    // SAFETY: kill has no memory-safety preconditions.
+    let r = unsafe { libc::kill(pid, signal) };
+    if r < 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::ESRCH) {
+            return Ok(());
+        }
+        return Err(e);
+    }
+    Ok(())
+}
+
 /// Is a process with this pid alive (and not a zombie)?
 pub fn pid_alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {

@@ -142,6 +142,7 @@ async fn replicas_run_limited_on_the_bridge_and_down_leaves_nothing() {
                     ("PORT".into(), "8080".into()),
                     ("NODE_NAME".into(), format!("node-{i}")),
                 ],
+                log: None,
             })
             .await
             .unwrap_or_else(|e| panic!("{e}: {:?}", std::error::Error::source(&e)));

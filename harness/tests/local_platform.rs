@@ -224,3 +224,36 @@ async fn function_limits_are_set_in_a_cgroup_nested_in_the_node() {
     assert_eq!(c.invoke("echo", "/", None).await.unwrap().status, 200);
     t.down().await;
 }
+
+#[tokio::test]
+async fn the_openfaas_ce_model_probes_after_the_chart_delay_and_the_gateway_polls_for_it() {
+    let t = Topology::deploy("harness/tests/fixtures/scenarios/ce-model.toml").await;
+    let c = t.platform.gateway().client();
+    t.platform.force_cold("echo").await.unwrap();
+    let cold = c.invoke("echo", "/", None).await.unwrap();
+    assert_eq!(cold.status, 200);
+    let p = faasbed::openfaas::ColdPhases::parse(
+        cold.header(faasbed::openfaas::PHASES_HEADER)
+            .expect("a cold call carries X-Faasbed-Phases"),
+    )
+    .unwrap();
+    assert_eq!(
+        (p.runtime.as_str(), p.model.as_str()),
+        ("process", "openfaas-ce")
+    );
+    assert!(p.container.is_none() && p.create.is_none(), "{p:?}");
+    let probe = p.probe_pass_ns.unwrap();
+    let noticed = p.noticed_ns.unwrap();
+    // The readiness probe does not run before the chart's initialDelaySeconds (2 s), and the
+    // gateway learns of the replica from its own poll, after the probe passed.
+    assert!(probe >= p.spawned_ns + 2_000_000_000, "{p:?}");
+    assert!(noticed >= probe, "{p:?}");
+    let sent = faasbed::store::clock::unix_ns(cold.sent_at);
+    assert!(
+        sent <= p.spawned_ns && noticed <= sent + cold.first_byte.as_nanos() as u64,
+        "{p:?}"
+    );
+    let warm = c.invoke("echo", "/", None).await.unwrap();
+    assert!(warm.header(faasbed::openfaas::PHASES_HEADER).is_none());
+    t.down().await;
+}

@@ -131,6 +131,13 @@ impl Plotter for Recorder {
         self.0.push("phases".into());
         Ok(None)
     }
+    fn gateway_phases(
+        &mut self,
+        _: &report::ReportData,
+    ) -> Result<Option<report::Chart>, report::ReportError> {
+        self.0.push("gateway phases".into());
+        Ok(None)
+    }
     fn timeline(
         &mut self,
         _: &report::ReportData,
@@ -146,7 +153,7 @@ fn plot_all_asks_for_each_chart_once() {
     let d = report::load(&fixture()).unwrap();
     let mut r = Recorder::default();
     assert!(plot::all(&mut r, &d).unwrap().is_empty());
-    assert_eq!(r.0.len(), 2 * 2 + 2 + 6, "{:?}", r.0);
+    assert_eq!(r.0.len(), 2 * 2 + 3 + 6, "{:?}", r.0);
     assert!(r.0.contains(&"timeline echo-pi4".to_string()));
 }
 

@@ -307,8 +307,15 @@ fn local_topology(p: &LocalPlatform) -> String {
     );
     for n in &st.nodes {
         text += &format!(
-            "  node {:<16} class {:<5} arch {:<6} {:<10} site {:<10} launcher {} cgroup {}\n",
-            n.name, n.class, n.arch, n.backend, n.site, n.launcher, n.enforcement
+            "  node {:<16} class {:<5} arch {:<6} {:<10} site {:<10} runtime {} launcher {} cgroup {}\n",
+            n.name,
+            n.class,
+            n.arch,
+            n.backend,
+            n.site,
+            if n.runtime.is_empty() { "process" } else { &n.runtime },
+            n.launcher,
+            n.enforcement
         );
         let labels: Vec<String> = n.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
         text += &format!("       labels {}\n", labels.join(", "));
@@ -332,6 +339,10 @@ pub async fn clean(home: &Home, all: bool) -> Result<(), CliError> {
         format!("the runs of {}", home.root.display())
     };
     let r = cleanup::sweep(&scope);
+    // Containers of this home's runs (their processes are gone now, so their containerd can
+    // be started again to remove them).
+    let (containers, container_failed) =
+        cleanup::sweep_containers(&home.runs(), runs.as_ref()).await;
     // `current` names a run that is gone now (this home's runs are all in scope).
     let _ = std::fs::remove_file(home.root.join("current"));
     let taps = cleanup::leftover_taps(runs.as_ref(), &home.runs());
@@ -355,9 +366,10 @@ pub async fn clean(home: &Home, all: bool) -> Result<(), CliError> {
         Vec::new()
     };
     say(&format!(
-        "clean ({whose}): killed {} process(es), removed {} cgroup(s), deleted {} TAP device(s) and {} k3d cluster(s){}",
+        "clean ({whose}): killed {} process(es), removed {} cgroup(s), {} container(s), deleted {} TAP device(s) and {} k3d cluster(s){}",
         r.processes,
         r.cgroups,
+        containers,
         taps.len() - tap_failed.len(),
         clusters.len(),
         if clusters.is_empty() {
@@ -372,6 +384,7 @@ pub async fn clean(home: &Home, all: bool) -> Result<(), CliError> {
         .map(|l| format!("cgroup {}: {}", l.path.display(), l.reason))
         .collect();
     left.extend(tap_failed.into_iter().map(|t| format!("TAP device {t}")));
+    left.extend(container_failed);
     if !left.is_empty() {
         return Err(CliError::Failed(format!(
             "could not remove:\n  {}",

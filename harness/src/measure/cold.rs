@@ -65,6 +65,10 @@ pub struct ColdSample {
     pub healthy_unix_ns: Option<u64>,
     /// Idle gap waited after forcing cold.
     pub idle_gap_ns: u64,
+    /// How the local gateway started the replica (`X-Faasbed-Phases`): container phases,
+    /// first probe pass, when the gateway noticed it. `None` from gateways that do not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_phases: Option<Box<crate::openfaas::ColdPhases>>,
 }
 
 impl ColdSample {
@@ -155,6 +159,7 @@ pub async fn probe_once<P: Platform>(
         started_unix_ns: None,
         healthy_unix_ns: None,
         idle_gap_ns: idle_gap.as_nanos() as u64,
+        gateway_phases: None,
     };
     // Every instance alive before forcing cold counts as seen.
     if let Ok(reps) = platform.placement(&f.name).await {
@@ -182,6 +187,10 @@ pub async fn probe_once<P: Platform>(
             s.spawned_unix_ns = header_u64(&inv, headers::SPAWNED);
             s.started_unix_ns = header_u64(&inv, headers::STARTED);
             s.healthy_unix_ns = header_u64(&inv, headers::HEALTHY);
+            s.gateway_phases = inv
+                .header(crate::openfaas::PHASES_HEADER)
+                .and_then(crate::openfaas::ColdPhases::parse)
+                .map(Box::new);
             // The function stamps its start with its node's clock.
             let offset = s.node.as_deref().and_then(|n| platform.clock_offset_ns(n));
             s.started_unix_ns = s
@@ -202,11 +211,35 @@ pub async fn probe_once<P: Platform>(
         allowed,
         seen,
     );
+    if s.reject.is_none() {
+        s.reject = verify_container(s.gateway_phases.as_deref(), seen);
+    }
     s.verified = s.reject.is_none();
     if let Some(i) = &s.instance {
         seen.insert(i.clone());
     }
+    if let Some(c) = s.gateway_phases.as_ref().and_then(|p| p.container.as_ref()) {
+        seen.insert(container_key(c));
+    }
     s
+}
+
+fn container_key(id: &str) -> String {
+    format!("container:{id}")
+}
+
+/// A container replica's cold start must come from a container not seen before (a reused one
+/// counts as a reused instance), and a `containerd` start must name its container.
+pub fn verify_container(
+    phases: Option<&crate::openfaas::ColdPhases>,
+    seen: &HashSet<String>,
+) -> Option<Reject> {
+    let p = phases?;
+    match &p.container {
+        None if p.runtime == "containerd" => Some(Reject::MissingHeaders),
+        Some(c) if seen.contains(&container_key(c)) => Some(Reject::ReusedInstance),
+        _ => None,
+    }
 }
 
 /// Run the cold phase: `repetitions` rounds; in each, every function once, in an order shuffled
@@ -301,6 +334,36 @@ mod tests {
     }
 
     #[test]
+    fn a_container_cold_start_needs_a_new_container_id() {
+        let mut seen = HashSet::new();
+        let p = crate::openfaas::ColdPhases {
+            runtime: "containerd".into(),
+            container: Some("abc-echo-0".into()),
+            ..Default::default()
+        };
+        assert_eq!(verify_container(Some(&p), &seen), None);
+        seen.insert(container_key("abc-echo-0"));
+        assert_eq!(
+            verify_container(Some(&p), &seen),
+            Some(Reject::ReusedInstance)
+        );
+        let unnamed = crate::openfaas::ColdPhases {
+            runtime: "containerd".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            verify_container(Some(&unnamed), &seen),
+            Some(Reject::MissingHeaders)
+        );
+        let process = crate::openfaas::ColdPhases {
+            runtime: "process".into(),
+            ..Default::default()
+        };
+        assert_eq!(verify_container(Some(&process), &seen), None);
+        assert_eq!(verify_container(None, &seen), None);
+    }
+
+    #[test]
     fn phases_need_ordered_stamps() {
         let mut s = ColdSample {
             function: "f".into(),
@@ -319,6 +382,7 @@ mod tests {
             started_unix_ns: Some(1_300),
             healthy_unix_ns: Some(1_600),
             idle_gap_ns: 0,
+            gateway_phases: None,
         };
         assert_eq!(s.phases(), [Some(100), Some(200), Some(300), Some(300)]);
         s.started_unix_ns = Some(1_050); // before the spawn: a clock problem, not a phase

@@ -239,6 +239,8 @@ impl AnyPlatform {
         match scenario.platform.kind {
             PlatformKind::Local => {
                 local::sweep(Some(run_id));
+                let run = [run_id.to_string()].into();
+                let _ = local::cleanup::sweep_containers(&home.runs(), Some(&run)).await;
             }
             PlatformKind::K3d | PlatformKind::Existing => {
                 cluster::abandon(home, scenario, run_id).await;

@@ -172,9 +172,10 @@ pub fn text_tables(d: &ReportData) -> Vec<TextTable> {
         super::requests::requests_table(d),
         cold,
         phases,
-        ratios,
-        super::requests::events_table(d),
     ];
+    out.extend(super::container_phases::table(d));
+    out.push(ratios);
+    out.push(super::requests::events_table(d));
     if !d.chains.is_empty() {
         out.push(chains_table(d));
     }

@@ -7,6 +7,7 @@
 pub mod chain;
 pub mod compare;
 pub mod compare_out;
+pub mod container_phases;
 pub mod csv;
 pub mod data;
 pub mod font;

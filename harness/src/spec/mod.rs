@@ -4,6 +4,7 @@
 //! the functions with their placement constraints, and the experiment. Every error carries
 //! `file:line:col` and the field, and says what to do.
 
+mod container;
 mod location;
 mod profile;
 pub mod raw;
@@ -16,6 +17,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub use container::{
+    missing_containerd_tools, GatewayModel, ImageCache, ReplicaRuntime, CONTAINERD_APT,
+};
 pub use location::Location;
 pub use profile::{default_profiles, parse_cpu, parse_duration, parse_memory, Profile};
 pub(crate) use validate::{is_dns_label, is_label_name};
@@ -234,6 +238,8 @@ pub struct Node {
     pub backend: Backend,
     /// For SSH nodes, `user@host[:port]`.
     pub address: Option<String>,
+    /// How a replica runs on it (local platform): its own `runtime`, else its profile's.
+    pub runtime: ReplicaRuntime,
 }
 
 impl Node {
@@ -449,6 +455,8 @@ pub struct Cold {
     /// Deadline for one cold invocation.
     #[serde(with = "humantime_serde_compat")]
     pub timeout: Duration,
+    /// Image present, or imported fresh before each cold start (containerd nodes).
+    pub image_cache: ImageCache,
 }
 
 /// `[experiment]`, checked.
@@ -498,6 +506,10 @@ pub struct PlatformSpec {
     /// The image registry of an existing cluster (`[platform.registry]`; `None` on k3d, whose
     /// registry comes from [`K3dSettings`]).
     pub registry: Option<ImageRegistry>,
+    /// How the local gateway scales from zero (`[platform.gateway] model`).
+    pub gateway_model: GatewayModel,
+    /// A running containerd's socket to use (`None`: faasbed starts its own).
+    pub containerd_socket: Option<PathBuf>,
 }
 
 /// Where function images are pushed and pulled, each a `host[:port]`.

@@ -27,6 +27,8 @@ pub struct Profile {
     pub nic_mbit: f64,
     /// Architecture a node of this class gets when it names none.
     pub default_arch: Arch,
+    /// How a replica runs on a node of this class (local platform).
+    pub runtime: super::ReplicaRuntime,
 }
 
 const MIB: u64 = 1024 * 1024;
@@ -47,6 +49,7 @@ pub fn default_profiles() -> BTreeMap<String, Profile> {
         qemu_cpu_armhf: cpu32.to_string(),
         nic_mbit: nic,
         default_arch: arch,
+        runtime: super::ReplicaRuntime::Process,
     };
     [
         p("vps", 1.0, 2 * GIB, "max", "max", 1000.0, Arch::Amd64),

@@ -45,6 +45,20 @@ pub struct RawPlatform {
     pub openfaas: RawOpenFaas,
     /// `[platform.registry]`: the image registry of an existing cluster.
     pub registry: Option<Spanned<RawRegistry>>,
+    /// A running containerd to use for `runtime = "containerd"` nodes (default: faasbed starts
+    /// its own under the run directory).
+    pub containerd_socket: Option<Spanned<String>>,
+    /// `[platform.gateway]`: the local gateway's cold-start model.
+    #[serde(default)]
+    pub gateway: RawGateway,
+}
+
+/// `[platform.gateway]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGateway {
+    /// `none` (default) or `openfaas-ce`.
+    pub model: Option<Spanned<String>>,
 }
 
 /// `[platform.registry]`: where function images go for `kind = "existing"`.
@@ -92,6 +106,8 @@ pub struct RawProfile {
     pub nic_mbit: Option<Spanned<f64>>,
     /// Architecture a node of this class gets when it names none.
     pub default_arch: Option<Spanned<String>>,
+    /// `process` (default) or `containerd`.
+    pub runtime: Option<Spanned<String>>,
 }
 
 /// `[[node]]`
@@ -107,6 +123,8 @@ pub struct RawNode {
     pub backend: Option<Spanned<String>>,
     /// For `ssh` nodes: `user@host[:port]`.
     pub address: Option<Spanned<String>>,
+    /// `process` or `containerd` (default: the profile's).
+    pub runtime: Option<Spanned<String>>,
 }
 
 /// `[[link]]` between two sites.
@@ -189,4 +207,6 @@ pub struct RawCold {
     pub repetitions: Option<Spanned<i64>>,
     pub idle_gap: Option<Spanned<String>>,
     pub timeout: Option<Spanned<String>>,
+    /// `present` (default) or `fresh`.
+    pub image_cache: Option<Spanned<String>>,
 }

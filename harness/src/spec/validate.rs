@@ -15,6 +15,7 @@ use super::*;
 mod experiment;
 mod functions;
 mod registry;
+mod runtime;
 mod thresholds;
 mod topology;
 
@@ -147,6 +148,8 @@ pub(super) fn parse(text: &str, path: &Path) -> R<Scenario> {
             kubeconfig,
             k3d,
             registry,
+            gateway_model: runtime::gateway_model(&cx, &raw.platform.gateway)?,
+            containerd_socket: runtime::containerd_socket(&cx, &raw.platform.containerd_socket)?,
         },
         nodes,
         links,

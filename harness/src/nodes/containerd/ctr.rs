@@ -93,9 +93,14 @@ pub fn create(socket: &Path, c: &ContainerSpec, run_id: &str, home_id: &str) -> 
     cmd.arg(&c.image).arg(&c.id)
 }
 
-/// `ctr tasks start -d`: create the task (runc: namespaces, cgroup) and start its process.
-pub fn start(socket: &Path, id: &str) -> Cmd {
-    ctr(socket).args(["tasks", "start", "-d", id])
+/// `ctr tasks start -d`: create the task (runc: namespaces, cgroup) and start its process;
+/// its stdout and stderr are appended to `log` (an absolute path) when given.
+pub fn start(socket: &Path, id: &str, log: Option<&Path>) -> Cmd {
+    let mut cmd = ctr(socket).args(["tasks", "start", "-d"]);
+    if let Some(l) = log {
+        cmd = cmd.arg("--log-uri").arg(format!("file://{}", l.display()));
+    }
+    cmd.arg(id)
 }
 
 /// `ctr tasks kill -s SIGKILL`.

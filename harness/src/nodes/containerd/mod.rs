@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::exec::{self, ExecError};
+use crate::exec::{self, Cmd, ExecError};
 use crate::spec::Arch;
 use crate::store::clock::unix_ns;
 use cni::SiteNet;
@@ -168,6 +168,8 @@ pub struct ReplicaSpec {
     pub memory_bytes: Option<u64>,
     /// The replica's environment.
     pub env: Vec<(String, String)>,
+    /// File its stdout and stderr are appended to (absolute); `None`: discarded.
+    pub log: Option<PathBuf>,
 }
 
 /// A running replica container.
@@ -253,6 +255,11 @@ impl Runtime {
         &self.daemon.socket
     }
 
+    /// Was `reference` imported by this handle (and not removed since)?
+    pub fn has_image(&self, reference: &str) -> bool {
+        lock(&self.imported).contains(reference)
+    }
+
     /// Write `image` as an OCI layout and import it, unless it was imported already and
     /// `fresh` is false. Returns the time spent, or `None` when nothing was done.
     pub async fn import(
@@ -336,7 +343,8 @@ impl Runtime {
             &self.home_id,
         )))
         .await?;
-        let (_, start) = timed(exec::run(&ctr::start(self.socket(), &id))).await?;
+        let log = spec.log.as_deref();
+        let (_, start) = timed(exec::run(&ctr::start(self.socket(), &id, log))).await?;
         let pid = self.task(&id).await?.map_or(0, |t| t.pid);
         let container = Container {
             id: id.clone(),
@@ -414,10 +422,84 @@ impl Runtime {
         for b in bridges {
             let _ = exec::run(&cni::link_del(&b)).await;
         }
+        // What a crashed earlier handle left: network namespaces and links named for this run.
+        let prefix = format!("fb{}", self.short);
+        if let Ok(out) = exec::run(&Cmd::new("ip").args(["netns", "list"])).await {
+            for ns in names_with_prefix(&out.stdout, &prefix, false) {
+                let _ = exec::run(&cni::netns_del(&ns)).await;
+            }
+        }
+        if let Ok(out) = exec::run(&Cmd::new("ip").args(["-o", "link"])).await {
+            for link in names_with_prefix(&out.stdout, &prefix, true) {
+                let _ = exec::run(&cni::link_del(&link)).await;
+            }
+        }
         self.daemon.stop().await;
         match first_err {
             Some(e) => Err(e),
-            None => Ok(ids.len()),
+            None => {
+                let dir = self.state.join("containerd");
+                let _ = std::fs::create_dir_all(&dir);
+                let _ = std::fs::write(dir.join(SWEPT_MARKER), b"");
+                Ok(ids.len())
+            }
         }
+    }
+}
+
+/// Written under `<state>/containerd` once `down` removed everything, so a later sweep need
+/// not start the daemon again.
+pub const SWEPT_MARKER: &str = "swept";
+
+/// In the run directory: the socket of a containerd the scenario gave (`containerd_socket`).
+pub const GIVEN_SOCKET_FILE: &str = "containerd.socket";
+
+/// Remove what run `run_id` left in its containerd under `state` (the run directory) when no
+/// `down` completed: faasbed's own daemon is started again (containerd cleans up tasks whose
+/// shim died); a containerd the scenario gave is attached to. Returns the containers removed.
+pub async fn sweep_run(state: &Path, run_id: &str) -> Result<usize, ContainerdError> {
+    let dir = state.join("containerd");
+    if dir.join(SWEPT_MARKER).exists() {
+        return Ok(0);
+    }
+    let given = std::fs::read_to_string(state.join(GIVEN_SOCKET_FILE))
+        .ok()
+        .map(|s| PathBuf::from(s.trim()));
+    if given.is_none() && !DaemonDirs::new(&dir).config().is_file() {
+        return Ok(0);
+    }
+    let rt = Runtime::start(state, run_id, "", given.as_deref()).await?;
+    rt.down().await
+}
+
+/// Names in `ip netns list` (first word of a line) or `ip -o link` (second field, without
+/// `@peer` and the colon) output that start with `prefix`.
+pub fn names_with_prefix(out: &str, prefix: &str, link: bool) -> Vec<String> {
+    out.lines()
+        .filter_map(|l| {
+            let word = if link {
+                l.split_whitespace().nth(1)?.trim_end_matches(':')
+            } else {
+                l.split_whitespace().next()?
+            };
+            let name = word.split('@').next()?;
+            name.starts_with(prefix).then(|| name.to_string())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod sweep_tests {
+    use super::names_with_prefix;
+
+    #[test]
+    fn finds_the_runs_namespaces_and_links_only() {
+        let netns = "fbabc1234-echo-vps-1-0 (id: 3)\nother\nfbabc1234-x\nfbzzz-y\n";
+        assert_eq!(
+            names_with_prefix(netns, "fbabc1234", false),
+            ["fbabc1234-echo-vps-1-0", "fbabc1234-x"]
+        );
+        let links = "1: lo: <LOOPBACK,UP> mtu 65536\n7: fbabc1234-0: <BROADCAST> mtu 1500\n8: veth12@if2: <BROADCAST>\n9: fbzzz-0@if3: <X>\n";
+        assert_eq!(names_with_prefix(links, "fbabc1234", true), ["fbabc1234-0"]);
     }
 }

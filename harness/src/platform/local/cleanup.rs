@@ -256,6 +256,43 @@ fn join(pids: &[u32]) -> String {
         .join(",")
 }
 
+/// After [`sweep`] ended a run's processes: remove the containers, snapshots, network
+/// namespaces and bridges of every run under `runs_dir` in `runs` (every run there when `None`)
+/// whose own containerd was not taken down ([`crate::nodes::containerd::sweep_run`]). Returns
+/// the containers removed and, per run that failed, why.
+pub async fn sweep_containers(
+    runs_dir: &Path,
+    runs: Option<&BTreeSet<String>>,
+) -> (usize, Vec<String>) {
+    let mut removed = 0;
+    let mut failed = Vec::new();
+    let dirs = std::fs::read_dir(runs_dir).into_iter().flatten().flatten();
+    for e in dirs {
+        let Ok(run_id) = e.file_name().into_string() else {
+            continue;
+        };
+        if runs.is_some_and(|r| !r.contains(&run_id)) {
+            continue;
+        }
+        match crate::nodes::containerd::sweep_run(&e.path(), &run_id).await {
+            Ok(n) => removed += n,
+            Err(err) => failed.push(format!("containers of run {run_id}: {}", chain(&err))),
+        }
+    }
+    (removed, failed)
+}
+
+/// An error and each of its causes, once.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        s.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -429,7 +429,11 @@ impl Gateway {
         body: Bytes,
     ) -> Response<Body> {
         let name = f.deployment().service;
-        let Picked { replica, cold } = match self.registry.pick(f).await {
+        let Picked {
+            replica,
+            cold,
+            noticed_ns,
+        } = match self.registry.pick(f).await {
             Ok(p) => p,
             Err(e) => return error_response(&e),
         };
@@ -454,7 +458,7 @@ impl Gateway {
         // Hop-by-hop; `Host` stays (the replica's HTTP/1.1 server requires one).
         parts.headers.remove(header::CONNECTION);
         let up = Request::from_parts(parts, Full::new(body));
-        let exchange = self.upstream.exchange(replica.port, up);
+        let exchange = self.upstream.exchange(replica.addr, up);
         let (mut rparts, rbody) = match tokio::time::timeout(self.invoke_timeout, exchange).await {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => {
@@ -483,9 +487,42 @@ impl Gateway {
             if let Some(t) = replica.healthy_ns() {
                 h.insert(headers::HEALTHY, HeaderValue::from(t));
             }
+            let phases = cold_phases(&replica, node, self.registry.model(), noticed_ns);
+            if let Ok(v) =
+                HeaderValue::from_str(&serde_json::to_string(&phases).unwrap_or_default())
+            {
+                h.insert(crate::openfaas::PHASES_HEADER, v);
+            }
         }
         rparts.headers.remove(header::TRANSFER_ENCODING);
         Response::from_parts(rparts, Full::new(rbody))
+    }
+}
+
+/// How the cold start of `r` was spent, for `X-Faasbed-Phases`.
+fn cold_phases(
+    r: &super::registry::Replica,
+    node: &super::node::NodeRuntime,
+    model: crate::spec::GatewayModel,
+    noticed_ns: Option<u64>,
+) -> crate::openfaas::ColdPhases {
+    use crate::openfaas::PhaseSpan;
+    let span = |s: &crate::nodes::containerd::Span| PhaseSpan {
+        start_ns: s.start_ns,
+        end_ns: s.end_ns,
+    };
+    let c = r.container.as_ref();
+    crate::openfaas::ColdPhases {
+        runtime: node.node.runtime.as_str().to_string(),
+        model: model.as_str().to_string(),
+        container: c.map(|c| c.id.clone()),
+        spawned_ns: r.spawned_ns,
+        import: c.and_then(|c| c.phases.import.as_ref()).map(span),
+        create: c.map(|c| span(&c.phases.create)),
+        network: c.map(|c| span(&c.phases.network)),
+        task_start: c.map(|c| span(&c.phases.start)),
+        probe_pass_ns: r.healthy_ns(),
+        noticed_ns,
     }
 }
 
@@ -565,7 +602,18 @@ fn error_response(e: &LocalError) -> Response<Body> {
         LocalError::Stopping => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
-    text(status, &e.to_string())
+    // A failed container start: every cause once, so the message names the command and its
+    // output (the other errors carry their cause in their text).
+    let mut msg = e.to_string();
+    let mut cause = match e {
+        LocalError::Container(_) => std::error::Error::source(e),
+        _ => None,
+    };
+    while let Some(c) = cause {
+        msg.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    text(status, &msg)
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

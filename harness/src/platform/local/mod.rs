@@ -15,6 +15,7 @@ pub mod image;
 pub mod limits;
 pub mod link;
 pub mod logs;
+pub mod model;
 pub mod namespace;
 pub mod node;
 pub mod registry;
@@ -111,6 +112,12 @@ pub enum LocalError {
     /// A request body was too large, too slow or cut.
     #[error(transparent)]
     Body(#[from] limits::BodyError),
+    /// The container runtime failed (the command and its output are in the source).
+    #[error("container replica")]
+    Container(#[source] Box<crate::nodes::containerd::ContainerdError>),
+    /// An ARM container node needs binfmt's qemu-user-static entry.
+    #[error("node {node}: ARM containers run through binfmt, but {entry} is not registered with flag F; run `sudo apt-get install -y qemu-user-static binfmt-support`, then `mountpoint -q /proc/sys/fs/binfmt_misc || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc; update-binfmts --enable {entry}` (or `faasbed setup`)")]
+    NoBinfmt { node: String, entry: &'static str },
     /// A state file is unreadable.
     #[error("state file {} is unreadable ({message}); run `faasbed down` then `faasbed up`", path.display())]
     State { path: PathBuf, message: String },
@@ -169,6 +176,9 @@ pub struct NodeReport {
     /// Every label of the node (what `constraints` select on).
     #[serde(default)]
     pub labels: std::collections::BTreeMap<String, String>,
+    /// How replicas run on it: `process` or `containerd`.
+    #[serde(default)]
+    pub runtime: String,
 }
 
 fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), LocalError> {
@@ -390,6 +400,11 @@ impl LocalPlatform {
             }
         }
         sweep(Some(&self.state.run_id));
+        let run = [self.state.run_id.clone()].into();
+        let (_, failed) = cleanup::sweep_containers(&self.home.runs(), Some(&run)).await;
+        for f in failed {
+            eprintln!("faasbed down: {f}");
+        }
         if std::fs::read_to_string(self.home.current_file())
             .is_ok_and(|c| c.trim() == self.state.run_id)
         {
@@ -562,21 +577,27 @@ pub async fn serve_with(
             enforcement: serde_json::to_value(&n.enforcement).unwrap_or_default(),
             profile: serde_json::to_value(&n.node.profile).unwrap_or_default(),
             labels: n.node.labels(),
+            runtime: n.node.runtime.to_string(),
         })
         .collect();
     std::fs::create_dir_all(logs).map_err(io(format!("create {}", logs.display())))?;
     // The run directory holds `logs/`; secrets live beside them (never in results/).
     let secrets = secrets::SecretStore::open(logs.parent().unwrap_or(logs))?;
-    let registry = Arc::new(
-        registry::Registry::new(
-            run_id,
-            nodes,
-            images.to_path_buf(),
-            logs.to_path_buf(),
-            scenario.experiment.cold.timeout,
-        )
-        .with_secrets(secrets),
-    );
+    let mut registry = registry::Registry::new(
+        run_id,
+        nodes,
+        images.to_path_buf(),
+        logs.to_path_buf(),
+        scenario.experiment.cold.timeout,
+    )
+    .with_secrets(secrets)
+    .with_model(scenario.platform.gateway_model);
+    if let Some(c) =
+        registry::container::start(scenario, run_id, logs.parent().unwrap_or(logs)).await?
+    {
+        registry = registry.with_containers(Arc::new(c));
+    }
+    let registry = Arc::new(registry);
     let invoke_timeout = scenario
         .experiment
         .warm

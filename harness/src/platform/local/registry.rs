@@ -1,26 +1,30 @@
 //! Deployed functions and their replicas on the local platform: placement by constraint,
-//! spawning, health, scaling (to and from zero), death detection and replacement.
+//! scaling (to and from zero, through the gateway's cold-start model), death detection and
+//! replacement. A replica is a host process ([`process`]) or a container ([`container`]),
+//! as its node's `runtime` says; [`replica`] holds what both share.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
-
-use super::cgroup::{self, Enforcement, NodeCgroup};
-use super::logs::{LogStore, Source};
+use super::logs::LogStore;
+use super::model::{self, ProbeSchedule, ReplicaCache};
 use super::node::NodeRuntime;
-use super::secrets::{self, SecretStore};
+use super::secrets::SecretStore;
 use super::{unix_ns, LocalError};
-use crate::exec::{self, SpawnOpts};
 use crate::openfaas::{FunctionDeployment, FunctionResources, FunctionStatus, LABEL_SCALE_MIN};
-use crate::spec::{all_match, Arch, Constraint};
+use crate::spec::{all_match, Arch, Constraint, GatewayModel, ReplicaRuntime};
 use crate::store::events::{ReplicaEvent, ReplicaEventKind};
 
+pub mod container;
+mod process;
+pub mod replica;
 mod rollout;
+
+pub use container::Containers;
+pub use replica::{ContainerStart, Replica, ReplicaInfo, ReplicaState};
 
 pub use super::image::{image_dir, LOCAL_IMAGE_PREFIX};
 
@@ -35,73 +39,8 @@ pub const HEALTH_POLL: Duration = Duration::from_millis(1);
 /// How long an update waits for a retired replica's calls in flight before ending it.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Lifecycle of one replica.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ReplicaState {
-    /// Spawned, health not yet passed.
-    Starting,
-    /// `/_/health` answered 200.
-    Ready,
-    /// The process has exited.
-    Dead,
-}
-
-/// One replica process.
-#[derive(Debug)]
-pub struct Replica {
-    /// Index of its node in the registry.
-    pub node: usize,
-    /// Loopback port it listens on.
-    pub port: u16,
-    /// Process (and process-group) id.
-    pub pid: u32,
-    /// When it was spawned, unix ns.
-    pub spawned_ns: u64,
-    healthy_ns: AtomicU64,
-    instance: OnceLock<String>,
-    state: watch::Sender<ReplicaState>,
-    /// Set before the registry ends the replica itself (scale-down, shutdown, failed start), so
-    /// its exit is not a crash.
-    stopping: AtomicBool,
-    /// The function's own limits, in a group nested in the node's (removed once empty).
-    limits: Option<(Option<NodeCgroup>, Enforcement)>,
-}
-
-impl Replica {
-    /// Current state.
-    pub fn state(&self) -> ReplicaState {
-        *self.state.borrow()
-    }
-    /// When health first passed, unix ns.
-    pub fn healthy_ns(&self) -> Option<u64> {
-        Some(self.healthy_ns.load(Ordering::Relaxed)).filter(|v| *v != 0)
-    }
-    /// The function's instance id (from its health response).
-    pub fn instance(&self) -> Option<&str> {
-        self.instance.get().map(String::as_str)
-    }
-    /// Wait until the replica leaves `Starting`, or the deadline passes.
-    async fn settled(&self, deadline: Instant) -> ReplicaState {
-        let mut rx = self.state.subscribe();
-        let r = tokio::time::timeout_at(
-            deadline.into(),
-            rx.wait_for(|s| *s != ReplicaState::Starting),
-        )
-        .await;
-        match r {
-            Ok(Ok(s)) => *s,
-            _ => self.state(),
-        }
-    }
-    /// Wait until the process has exited.
-    async fn gone(&self, deadline: Instant) -> bool {
-        let mut rx = self.state.subscribe();
-        let r = tokio::time::timeout_at(deadline.into(), rx.wait_for(|s| *s == ReplicaState::Dead))
-            .await;
-        r.is_ok()
-    }
-}
+/// A checked deployment: its constraints, eligible nodes, binary per arch and min replicas.
+type Resolved = (Vec<Constraint>, Vec<usize>, BTreeMap<Arch, PathBuf>, u32);
 
 /// A deployed function.
 #[derive(Debug)]
@@ -168,32 +107,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Where a replica runs, as the placement endpoint reports it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ReplicaInfo {
-    /// Node name.
-    pub node: String,
-    /// Node arch.
-    pub arch: Arch,
-    /// Node class.
-    pub class: String,
-    /// Instance id, once known.
-    pub instance: Option<String>,
-    /// Lifecycle state.
-    pub state: ReplicaState,
-    /// Process id.
-    pub pid: u32,
-    /// Loopback port.
-    pub port: u16,
-    /// Spawn time, unix ns.
-    pub spawned_ns: u64,
-    /// Health-pass time, unix ns.
-    pub healthy_ns: Option<u64>,
-    /// The function's `limits` as enforced for this replica (absent when it has none).
-    #[serde(default)]
-    pub limits: Option<Enforcement>,
-}
-
 /// All functions of one local topology.
 #[derive(Debug)]
 pub struct Registry {
@@ -209,6 +122,12 @@ pub struct Registry {
     stopping: std::sync::atomic::AtomicBool,
     /// Replica crashes and restarts, in order.
     events: Mutex<Vec<ReplicaEvent>>,
+    /// The container runtime, when a node runs containers.
+    containers: Option<Arc<Containers>>,
+    /// How a cold start is noticed (`[platform.gateway] model`).
+    model: GatewayModel,
+    /// The CE gateway's replica-count cache (used by `openfaas-ce`).
+    replica_cache: ReplicaCache,
 }
 
 /// A replica chosen for one call, and whether the call had to wait for it to start.
@@ -217,6 +136,8 @@ pub struct Picked {
     pub replica: Arc<Replica>,
     /// The call waited for a cold start.
     pub cold: bool,
+    /// `openfaas-ce`: when the gateway's poll saw the new replica available, unix ns.
+    pub noticed_ns: Option<u64>,
 }
 
 impl Registry {
@@ -239,7 +160,27 @@ impl Registry {
             log_store: Arc::default(),
             stopping: Default::default(),
             events: Mutex::new(Vec::new()),
+            containers: None,
+            model: GatewayModel::None,
+            replica_cache: ReplicaCache::new(model::CE_CACHE_EXPIRY),
         }
+    }
+
+    /// Run replicas of `runtime = "containerd"` nodes on `containers`.
+    pub fn with_containers(mut self, containers: Arc<Containers>) -> Self {
+        self.containers = Some(containers);
+        self
+    }
+
+    /// Scale from zero as `model` does.
+    pub fn with_model(mut self, model: GatewayModel) -> Self {
+        self.model = model;
+        self
+    }
+
+    /// The gateway's cold-start model.
+    pub fn model(&self) -> GatewayModel {
+        self.model
     }
 
     /// Every replica's captured stdout and stderr.
@@ -266,10 +207,7 @@ impl Registry {
     }
 
     /// Validate a deployment: name, image, constraints and binaries for every eligible node.
-    fn resolve(
-        &self,
-        d: &FunctionDeployment,
-    ) -> Result<(Vec<Constraint>, Vec<usize>, BTreeMap<Arch, PathBuf>, u32), LocalError> {
+    fn resolve(&self, d: &FunctionDeployment) -> Result<Resolved, LocalError> {
         let bad = |m: String| LocalError::BadRequest(m);
         if !crate::spec::is_dns_label(&d.service) {
             return Err(bad(format!(
@@ -395,8 +333,7 @@ impl Registry {
                 .cloned()
                 .collect();
             for r in &extra {
-                r.stopping.store(true, Ordering::SeqCst);
-                let _ = exec::kill_group(r.pid, libc::SIGKILL);
+                r.end(libc::SIGKILL);
             }
             let deadline = Instant::now() + Duration::from_secs(10);
             for r in &extra {
@@ -406,13 +343,14 @@ impl Registry {
             }
         }
         for _ in f.live().len()..n as usize {
-            self.spawn(f)?;
+            self.spawn(f).await?;
         }
         Ok(())
     }
 
-    /// Spawn one replica on the eligible node with the fewest live replicas of `f`.
-    fn spawn(self: &Arc<Self>, f: &Arc<Func>) -> Result<Arc<Replica>, LocalError> {
+    /// Start one replica on the eligible node with the fewest live replicas of `f`, as a
+    /// process or a container by the node's runtime, and its readiness probe.
+    async fn spawn(self: &Arc<Self>, f: &Arc<Func>) -> Result<Arc<Replica>, LocalError> {
         // After shutdown, a late call (a queued async one, say) must not start a replica.
         if self.stopping.load(Ordering::SeqCst) {
             return Err(LocalError::Stopping);
@@ -423,65 +361,11 @@ impl Registry {
             .iter()
             .min_by_key(|&&i| live.iter().filter(|r| r.node == i).count())
             .ok_or_else(|| LocalError::BadRequest("function has no eligible node".into()))?;
-        let nr = &self.nodes[node];
-        let binary = lock(&f.binaries)
-            .get(&nr.node.arch)
-            .cloned()
-            .ok_or_else(|| LocalError::BadRequest(format!("no {} binary", nr.node.arch)))?;
-        let d = f.deployment();
-        let port = free_port()?;
-        // A scrubbed environment: the contract's variables and the function's envVars only.
-        let mut cmd = nr.command(&binary);
-        for (k, v) in super::env::replica(port, &nr.node.name, &d.env_vars) {
-            cmd = cmd.env(k, v);
-        }
-        let log = self
-            .logs
-            .join(format!("{}.{}.log", d.service, nr.node.name));
-        let limits = replica_limits(nr, &d, port);
-        let procs = match &limits {
-            Some((Some(cg), _)) => cg.procs_files().to_vec(),
-            _ => nr.cgroup_procs(),
+        let r = match self.nodes[node].node.runtime {
+            ReplicaRuntime::Process => process::spawn(self, f, node)?,
+            ReplicaRuntime::Containerd => container::spawn(self, f, node).await?,
         };
-        // Stamp before the fork: the child may run (and stamp its own start) before spawn returns.
-        let spawned_ns = unix_ns(SystemTime::now());
-        let mut child = exec::spawn_piped(
-            &cmd,
-            &SpawnOpts {
-                run_id: self.run_id.clone(),
-                cgroup_procs: procs,
-                log: Some(log.clone()),
-                new_session: false,
-                // The daemon's own home label passes on to its replicas.
-                home: std::env::var_os(exec::HOME_ENV).map(PathBuf::from),
-                clear_env: true,
-                bind_ro: (!d.secrets.is_empty()).then(|| {
-                    let view = self.secrets.as_ref().map(|s| s.view_dir(&d.service));
-                    (view.unwrap_or_default(), PathBuf::from(secrets::MOUNT_PATH))
-                }),
-            },
-        )?;
-        let pid = child.id().unwrap_or(0);
-        let source = Source {
-            function: d.service.clone(),
-            namespace: NAMESPACE.to_string(),
-            instance: format!("{}-{}-{pid}", d.service, nr.node.name),
-            file: log,
-        };
-        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
-        self.log_store.attach(source, stdout, stderr);
-        let (tx, _) = watch::channel(ReplicaState::Starting);
-        let r = Arc::new(Replica {
-            node,
-            port,
-            pid,
-            spawned_ns,
-            healthy_ns: AtomicU64::new(0),
-            instance: OnceLock::new(),
-            state: tx,
-            stopping: AtomicBool::new(false),
-            limits,
-        });
+        let started = Instant::now();
         {
             let mut reps = lock(&f.replicas);
             reps.retain(|x| x.state() != ReplicaState::Dead);
@@ -493,28 +377,31 @@ impl Registry {
             .is_ok();
         if restart {
             self.record(ReplicaEvent {
-                unix_ns: spawned_ns,
-                function: d.service.clone(),
-                node: nr.node.name.clone(),
+                unix_ns: r.spawned_ns,
+                function: f.deployment().service,
+                node: self.nodes[node].node.name.clone(),
                 kind: ReplicaEventKind::Restarted,
-                pid,
+                pid: r.pid,
                 detail: None,
             });
         }
-        tokio::spawn(reap(
-            child,
+        tokio::spawn(replica::probe(
             r.clone(),
-            self.clone(),
-            f.clone(),
-            d.service.clone(),
+            started,
+            ProbeSchedule::of(self.model),
+            started + self.health_timeout,
         ));
-        tokio::spawn(probe(r.clone(), Instant::now() + self.health_timeout));
         Ok(r)
     }
 
     /// Choose a ready replica for a call, starting one (scale from zero) when none is ready,
     /// and replacing dead replicas in the background.
     pub async fn pick(self: &Arc<Self>, f: &Arc<Func>) -> Result<Picked, LocalError> {
+        if self.model == GatewayModel::OpenfaasCe {
+            if let Some(p) = self.pick_ce(f).await? {
+                return Ok(p);
+            }
+        }
         if let (Some(r), live) = f.ready_and_live() {
             if live < f.desired.load(Ordering::Relaxed) as usize {
                 let (me, f2) = (self.clone(), f.clone());
@@ -526,6 +413,7 @@ impl Registry {
             return Ok(Picked {
                 replica: r,
                 cold: false,
+                noticed_ns: None,
             });
         }
         let deadline = Instant::now() + self.health_timeout;
@@ -535,6 +423,7 @@ impl Registry {
                 return Ok(Picked {
                     replica: r,
                     cold: false,
+                    noticed_ns: None,
                 });
             }
             if f.desired.load(Ordering::SeqCst) == 0 {
@@ -542,20 +431,99 @@ impl Registry {
             }
             match f.starting() {
                 Some(r) => r,
-                None => self.spawn(f)?,
+                None => self.spawn(f).await?,
             }
         };
         match starting.settled(deadline).await {
             ReplicaState::Ready => Ok(Picked {
                 replica: starting,
                 cold: true,
+                noticed_ns: None,
             }),
             state => {
                 if state == ReplicaState::Starting {
-                    starting.stopping.store(true, Ordering::SeqCst);
-                    let _ = exec::kill_group(starting.pid, libc::SIGKILL);
+                    starting.end(libc::SIGKILL);
                 }
                 Err(self.start_error(f, &starting, state))
+            }
+        }
+    }
+
+    /// The OpenFaaS CE gateway's scale-from-zero ([`model`]): a fresh cached count or the
+    /// provider's says a replica is available, or the gateway sets one replica and polls every
+    /// 100 ms until one is. `None`: no replica ready to hand out after all (the caller falls back
+    /// to the plain path).
+    async fn pick_ce(self: &Arc<Self>, f: &Arc<Func>) -> Result<Option<Picked>, LocalError> {
+        // Every call passes here: take the name only, not a copy of the whole deployment.
+        let name = lock(&f.deployment).service.clone();
+        let available = |f: &Func| {
+            lock(&f.replicas)
+                .iter()
+                .filter(|r| r.state() == ReplicaState::Ready)
+                .count()
+        };
+        let now = Instant::now();
+        let cached = self.replica_cache.get(&name, now);
+        let n = cached.unwrap_or_else(|| {
+            let n = available(f);
+            self.replica_cache.set(&name, n, now);
+            n
+        });
+        if n > 0 {
+            return Ok(f.next_ready().map(|replica| Picked {
+                replica,
+                cold: false,
+                noticed_ns: None,
+            }));
+        }
+        let deadline = Instant::now() + self.health_timeout;
+        let starting = {
+            let _g = f.scale_lock.lock().await;
+            if f.desired.load(Ordering::SeqCst) == 0 {
+                f.desired.store(1, Ordering::SeqCst);
+            }
+            match (f.starting(), f.next_ready()) {
+                (Some(r), _) => Some(r),
+                (None, Some(_)) => None,
+                (None, None) => Some(self.spawn(f).await?),
+            }
+        };
+        let waited = model::poll_until_available(
+            &self.replica_cache,
+            &name,
+            || match available(f) {
+                0 if starting
+                    .as_ref()
+                    .is_some_and(|r| r.state() == ReplicaState::Dead) =>
+                {
+                    model::Poll::Failed
+                }
+                n => model::Poll::Available(n),
+            },
+            model::CE_POLL_INTERVAL,
+            model::CE_MAX_POLL_COUNT,
+            deadline,
+        )
+        .await;
+        match waited {
+            model::Waited::Noticed(at) => {
+                let noticed_ns = unix_ns(SystemTime::now())
+                    .saturating_sub(Instant::now().saturating_duration_since(at).as_nanos() as u64);
+                Ok(f.next_ready().map(|replica| Picked {
+                    cold: starting.as_ref().is_some_and(|s| Arc::ptr_eq(s, &replica)),
+                    replica,
+                    noticed_ns: Some(noticed_ns),
+                }))
+            }
+            failed => {
+                let Some(s) = starting else {
+                    return Ok(None);
+                };
+                let state = s.state();
+                if failed == model::Waited::TimedOut && state == ReplicaState::Starting {
+                    s.end(libc::SIGKILL);
+                }
+                Err(self.start_error(f, &s, state))
             }
         }
     }
@@ -617,6 +585,7 @@ impl Registry {
                     spawned_ns: r.spawned_ns,
                     healthy_ns: r.healthy_ns(),
                     limits: r.limits.as_ref().map(|(_, e)| e.clone()),
+                    container: r.container.as_ref().map(|c| c.id.clone()),
                 }
             })
             .collect()
@@ -639,161 +608,23 @@ impl Registry {
             .flat_map(|f| lock(&f.replicas).clone())
             .collect();
         for r in &all {
-            r.stopping.store(true, Ordering::SeqCst);
-            let _ = exec::kill_group(r.pid, libc::SIGTERM);
+            r.end(libc::SIGTERM);
         }
         let deadline = Instant::now() + Duration::from_secs(2);
         for r in &all {
             if !r.gone(deadline).await {
-                let _ = exec::kill_group(r.pid, libc::SIGKILL);
+                r.end(libc::SIGKILL);
             }
         }
         let deadline = Instant::now() + Duration::from_secs(5);
         for r in &all {
             r.gone(deadline).await;
         }
-    }
-}
-
-/// A group for the function's own `limits` inside the node's group, when it has any. Limits that
-/// cannot be set are recorded (`enforced: false` with the reason), never silently dropped.
-fn replica_limits(
-    nr: &NodeRuntime,
-    d: &FunctionDeployment,
-    port: u16,
-) -> Option<(Option<NodeCgroup>, Enforcement)> {
-    let l = d.limits.as_ref()?;
-    let cpus = l
-        .cpu
-        .as_deref()
-        .and_then(|c| crate::spec::parse_cpu(c).ok());
-    let mem = l
-        .memory
-        .as_deref()
-        .and_then(|m| crate::spec::parse_memory(m).ok());
-    if cpus.is_none() && mem.is_none() {
-        return None;
-    }
-    let name = format!("{}-{port}", d.service);
-    Some(match &nr.cgroup {
-        Some(node_cg) => cgroup::create(Some(node_cg.nested()), &name, cpus, mem),
-        None => (
-            None,
-            Enforcement {
-                cgroup: "none".into(),
-                notes: vec![format!(
-                    "node {} has no cgroup, so function limits are not enforced",
-                    nr.node.name
-                )],
-                ..Default::default()
-            },
-        ),
-    })
-}
-
-/// Wait for the child to exit, then mark the replica dead; an exit the registry did not ask
-/// for is recorded as a crash, and the function's next spawn as its restart.
-async fn reap(
-    mut child: tokio::process::Child,
-    r: Arc<Replica>,
-    reg: Arc<Registry>,
-    f: Arc<Func>,
-    function: String,
-) {
-    let status = child.wait().await;
-    // Anything the replica started shares its process group.
-    let _ = exec::kill_group(r.pid, libc::SIGKILL);
-    if !r.stopping.load(Ordering::SeqCst) {
-        f.crashed_pending.fetch_add(1, Ordering::SeqCst);
-        reg.record(ReplicaEvent {
-            unix_ns: unix_ns(SystemTime::now()),
-            function,
-            node: reg.nodes[r.node].node.name.clone(),
-            kind: ReplicaEventKind::Crashed,
-            pid: r.pid,
-            detail: Some(exit_detail(&status)),
-        });
-    }
-    r.state.send_replace(ReplicaState::Dead);
-}
-
-/// `exit status N`, `signal N`, or the wait error.
-fn exit_detail(status: &std::io::Result<std::process::ExitStatus>) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    match status {
-        Ok(s) => match (s.code(), s.signal()) {
-            (Some(c), _) => format!("exit status {c}"),
-            (None, Some(sig)) => format!("signal {sig}"),
-            _ => s.to_string(),
-        },
-        Err(e) => format!("wait failed: {e}"),
-    }
-}
-
-/// Poll `/_/health` until it answers 200, the replica dies, or the deadline passes.
-async fn probe(r: Arc<Replica>, deadline: Instant) {
-    while Instant::now() < deadline && r.state() == ReplicaState::Starting {
-        if let Some(instance) = health_once(r.port).await {
-            r.healthy_ns
-                .store(unix_ns(SystemTime::now()), Ordering::Relaxed);
-            if let Some(id) = instance {
-                let _ = r.instance.set(id);
+        if let Some(c) = &self.containers {
+            match c.runtime.down().await {
+                Ok(n) => eprintln!("faasbed gateway: containerd down ({n} container(s) removed)"),
+                Err(e) => eprintln!("faasbed gateway: containerd down: {e}"),
             }
-            r.state.send_if_modified(|s| {
-                if *s == ReplicaState::Starting {
-                    *s = ReplicaState::Ready;
-                    true
-                } else {
-                    false
-                }
-            });
-            return;
         }
-        tokio::time::sleep(HEALTH_POLL).await;
     }
-}
-
-/// One health probe: `Some(instance id)` when `/_/health` answered 200.
-async fn health_once(port: u16) -> Option<Option<String>> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .ok()?;
-    s.write_all(b"GET /_/health HTTP/1.1\r\nHost: replica\r\nConnection: close\r\n\r\n")
-        .await
-        .ok()?;
-    let mut buf = Vec::with_capacity(512);
-    let read = tokio::time::timeout(Duration::from_secs(2), s.read_to_end(&mut buf)).await;
-    if !matches!(read, Ok(Ok(_))) {
-        return None;
-    }
-    let head = String::from_utf8_lossy(&buf);
-    let mut lines = head.split("\r\n");
-    let status_ok = lines.next()?.split_whitespace().nth(1) == Some("200");
-    if !status_ok {
-        return None;
-    }
-    let instance = lines
-        .take_while(|l| !l.is_empty())
-        .filter_map(|l| l.split_once(':'))
-        .find(|(k, _)| {
-            k.trim()
-                .eq_ignore_ascii_case(crate::openfaas::headers::INSTANCE)
-        })
-        .map(|(_, v)| v.trim().to_string());
-    Some(instance)
-}
-
-/// A free loopback port (bound and released; the replica binds it right after).
-fn free_port() -> Result<u16, LocalError> {
-    let l = std::net::TcpListener::bind(("127.0.0.1", 0)).map_err(|source| LocalError::Io {
-        what: "bind a free loopback port".into(),
-        source,
-    })?;
-    l.local_addr()
-        .map(|a| a.port())
-        .map_err(|source| LocalError::Io {
-            what: "read a bound port".into(),
-            source,
-        })
 }

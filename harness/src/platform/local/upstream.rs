@@ -1,10 +1,12 @@
 //! The gateway's keep-alive HTTP/1.1 connections to replicas: one stack of idle connections per
-//! replica port, taken for one exchange and put back once the response body is read.
+//! replica address, taken for one exchange and put back once the response body is read.
 //!
 //! It replaces hyper-util's general client (pool keys, URI parsing, a connector and an executor
-//! per call): the local gateway only ever talks plain HTTP/1.1 to `127.0.0.1:<port>`.
+//! per call): the local gateway only ever talks plain HTTP/1.1 to a replica's address (`127.0.0.1:<port>` for
+//! a process, its bridge address for a container).
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Mutex;
 
 use bytes::Bytes;
@@ -20,10 +22,10 @@ type Body = Full<Bytes>;
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
     /// No connection could be opened.
-    #[error("cannot connect to 127.0.0.1:{port}: {source}")]
+    #[error("cannot connect to {addr}: {source}")]
     Connect {
-        /// Replica port.
-        port: u16,
+        /// Replica address.
+        addr: SocketAddr,
         /// The socket error.
         #[source]
         source: std::io::Error,
@@ -33,27 +35,27 @@ pub enum UpstreamError {
     Http(#[from] hyper::Error),
 }
 
-/// Idle connections by replica port.
+/// Idle connections by replica address.
 #[derive(Default)]
 pub struct Upstream {
-    idle: Mutex<HashMap<u16, Vec<SendRequest<Body>>>>,
+    idle: Mutex<HashMap<SocketAddr, Vec<SendRequest<Body>>>>,
 }
 
 /// Idle connections kept per replica; more are closed when put back.
 const MAX_IDLE_PER_REPLICA: usize = 64;
 
 impl Upstream {
-    /// Send `req` to the replica on `port` and read the whole response. A pooled connection the
+    /// Send `req` to the replica at `addr` and read the whole response. A pooled connection the
     /// replica closed meanwhile is dropped and the request goes out on a fresh one.
     pub async fn exchange(
         &self,
-        port: u16,
+        addr: SocketAddr,
         mut req: Request<Body>,
     ) -> Result<(response::Parts, Bytes), UpstreamError> {
         let (mut sender, response) = loop {
-            let (mut sender, pooled) = match self.take(port) {
+            let (mut sender, pooled) = match self.take(addr) {
                 Some(s) => (s, true),
-                None => (connect(port).await?, false),
+                None => (connect(addr).await?, false),
             };
             match sender.try_send_request(req).await {
                 Ok(r) => break (sender, r),
@@ -67,15 +69,15 @@ impl Upstream {
         let (parts, body) = response.into_parts();
         let body = body.collect().await?.to_bytes();
         if sender.ready().await.is_ok() {
-            self.put(port, sender);
+            self.put(addr, sender);
         }
         Ok((parts, body))
     }
 
-    /// An idle connection to `port` that is still open.
-    fn take(&self, port: u16) -> Option<SendRequest<Body>> {
+    /// An idle connection to `addr` that is still open.
+    fn take(&self, addr: SocketAddr) -> Option<SendRequest<Body>> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let stack = idle.get_mut(&port)?;
+        let stack = idle.get_mut(&addr)?;
         while let Some(s) = stack.pop() {
             if !s.is_closed() {
                 return Some(s);
@@ -84,19 +86,19 @@ impl Upstream {
         None
     }
 
-    fn put(&self, port: u16, sender: SendRequest<Body>) {
+    fn put(&self, addr: SocketAddr, sender: SendRequest<Body>) {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let stack = idle.entry(port).or_default();
+        let stack = idle.entry(addr).or_default();
         if stack.len() < MAX_IDLE_PER_REPLICA {
             stack.push(sender);
         }
     }
 }
 
-async fn connect(port: u16) -> Result<SendRequest<Body>, UpstreamError> {
-    let stream = TcpStream::connect(("127.0.0.1", port))
+async fn connect(addr: SocketAddr) -> Result<SendRequest<Body>, UpstreamError> {
+    let stream = TcpStream::connect(addr)
         .await
-        .map_err(|source| UpstreamError::Connect { port, source })?;
+        .map_err(|source| UpstreamError::Connect { addr, source })?;
     let _ = stream.set_nodelay(true);
     let (sender, conn) = http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(async move {

@@ -74,7 +74,7 @@ pub fn class_color(class: &str) -> usize {
 
 /// The colour of index `i`.
 pub fn color(i: usize) -> RGBColor {
-    const P: [RGBColor; 7] = [
+    const P: [RGBColor; 9] = [
         RGBColor(31, 119, 180),
         RGBColor(44, 160, 44),
         RGBColor(214, 39, 40),
@@ -82,6 +82,8 @@ pub fn color(i: usize) -> RGBColor {
         RGBColor(255, 127, 14),
         RGBColor(140, 86, 75),
         RGBColor(23, 190, 207),
+        RGBColor(188, 189, 34),
+        RGBColor(127, 127, 127),
     ];
     P[i % P.len()]
 }

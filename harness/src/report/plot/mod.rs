@@ -34,6 +34,8 @@ pub trait Plotter {
     fn cold_starts(&mut self, d: &ReportData) -> Result<Option<Chart>, ReportError>;
     /// (d) Cold-start phases as stacked bars.
     fn cold_phases(&mut self, d: &ReportData) -> Result<Option<Chart>, ReportError>;
+    /// (d') The gateway's cold-start steps (container phases, probe, notice) as stacked bars.
+    fn gateway_phases(&mut self, d: &ReportData) -> Result<Option<Chart>, ReportError>;
     /// (e) Latency over time of `function`'s warm run.
     fn timeline(&mut self, d: &ReportData, function: &str) -> Result<Option<Chart>, ReportError>;
 }
@@ -60,6 +62,7 @@ pub fn all(p: &mut impl Plotter, d: &ReportData) -> Result<Vec<Chart>, ReportErr
     }
     out.extend(p.cold_starts(d)?);
     out.extend(p.cold_phases(d)?);
+    out.extend(p.gateway_phases(d)?);
     for f in d.warm_functions() {
         out.extend(p.timeline(d, &f)?);
     }
@@ -138,6 +141,9 @@ impl Plotter for PlottersPlotter<'_> {
     }
     fn cold_phases(&mut self, d: &ReportData) -> Result<Option<Chart>, ReportError> {
         self.render("cold-phases".into(), ColdPhases::new(d))
+    }
+    fn gateway_phases(&mut self, d: &ReportData) -> Result<Option<Chart>, ReportError> {
+        self.render("cold-steps".into(), ColdPhases::gateway(d))
     }
     fn timeline(&mut self, d: &ReportData, function: &str) -> Result<Option<Chart>, ReportError> {
         self.render(

@@ -161,6 +161,7 @@ pub(super) fn experiment(cx: &Cx, e: &RawExperiment) -> R<Experiment> {
             Duration::from_secs(60),
             Duration::from_millis(10)..=MAX_TIMEOUT,
         )?,
+        image_cache: super::runtime::image_cache(cx, &c.image_cache)?,
     };
     let planned = warm.rate * (warm.warmup + warm.duration).as_secs_f64();
     if warm.mode == WarmMode::Open && planned > MAX_WARM_REQUESTS {

@@ -41,6 +41,7 @@ pub(super) fn profiles(
             qemu_cpu_armhf: "max".into(),
             nic_mbit: 1000.0,
             default_arch: Arch::Amd64,
+            runtime: ReplicaRuntime::Process,
         });
         if let Some(c) = &rp.cpus {
             let v = *c.get_ref();
@@ -76,6 +77,9 @@ pub(super) fn profiles(
         }
         if let Some(a) = &rp.default_arch {
             p.default_arch = parse_arch(cx, a, &format!("{key}.default_arch"))?;
+        }
+        if let Some(r) = &rp.runtime {
+            p.runtime = super::runtime::parse_runtime(cx, r, &format!("{key}.runtime"))?;
         }
         out.insert(name.get_ref().clone(), p);
     }
@@ -284,7 +288,21 @@ pub(super) fn nodes(
             }
             own.insert(k.clone(), v.get_ref().clone());
         }
+        let runtime = match &rn.runtime {
+            Some(r) => super::runtime::parse_runtime(cx, r, &f("runtime"))?,
+            None => profile.runtime,
+        };
+        if runtime == ReplicaRuntime::Containerd {
+            let span = rn.runtime.as_ref().map_or(rn.class.span(), |r| r.span());
+            let field = if rn.runtime.is_some() {
+                f("runtime")
+            } else {
+                f("class")
+            };
+            super::runtime::check_containerd(cx, kind, name, span, &field)?;
+        }
         out.push(Node {
+            runtime,
             name: name.clone(),
             class: class.clone(),
             profile: profile.clone(),

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{lock, Func, Registry, Replica, ReplicaState, DRAIN_TIMEOUT, HEALTH_POLL};
-use crate::exec;
 use crate::openfaas::FunctionDeployment;
 use crate::platform::local::{secrets, LocalError};
 
@@ -53,7 +52,7 @@ impl Registry {
         );
         let mut old_left = old.iter();
         for _ in 0..desired {
-            let r = self.spawn(&f)?;
+            let r = self.spawn(&f).await?;
             let state = r.settled(Instant::now() + self.health_timeout).await;
             if state != ReplicaState::Ready {
                 let err = self.start_error(&f, &r, state);
@@ -86,7 +85,7 @@ impl Registry {
         while Arc::strong_count(r) > 2 && Instant::now() < deadline {
             tokio::time::sleep(HEALTH_POLL).await;
         }
-        let _ = exec::kill_group(r.pid, libc::SIGKILL);
+        r.end(libc::SIGKILL);
         if !r.gone(Instant::now() + Duration::from_secs(10)).await {
             return Err(LocalError::Stuck { pid: r.pid });
         }

@@ -191,8 +191,10 @@ impl ColdStrip {
 pub struct ColdPhases {
     /// Title.
     pub title: String,
-    /// Per bar: label and the four phase medians (ms; missing = 0).
-    pub bars: Vec<(String, [f64; 4])>,
+    /// The phases, bottom to top.
+    pub names: Vec<&'static str>,
+    /// Per bar: label and each phase's median (ms; missing = 0).
+    pub bars: Vec<(String, Vec<f64>)>,
 }
 
 impl ColdPhases {
@@ -206,7 +208,7 @@ impl ColdPhases {
                 p.iter().any(Option::is_some).then(|| {
                     (
                         short_label(&g.workload, &g.class, g.emulated),
-                        p.map(|v| v.unwrap_or(0.0)),
+                        p.iter().map(|v| v.unwrap_or(0.0)).collect(),
                     )
                 })
             })
@@ -221,6 +223,33 @@ impl ColdPhases {
                     ""
                 }
             ),
+            names: PHASES.to_vec(),
+            bars,
+        })
+    }
+
+    /// The gateway's steps of each cold start (`X-Faasbed-Phases`: container create, task
+    /// start, probe pass, gateway notices, first byte) per workload × class, when any sample
+    /// has them.
+    pub fn gateway(d: &ReportData) -> Option<ColdPhases> {
+        use crate::report::container_phases::{step_medians_ms, STEPS};
+        let bars: Vec<_> = d
+            .groups
+            .iter()
+            .filter(|g| g.cold.iter().any(|c| c.gateway_phases.is_some()))
+            .map(|g| {
+                (
+                    short_label(&g.workload, &g.class, g.emulated),
+                    step_medians_ms(g)
+                        .iter()
+                        .map(|v| v.unwrap_or(0.0))
+                        .collect(),
+                )
+            })
+            .collect();
+        (!bars.is_empty()).then(|| ColdPhases {
+            title: "Cold-start steps as the gateway timed them, median ms".into(),
+            names: STEPS.to_vec(),
             bars,
         })
     }
@@ -245,12 +274,18 @@ impl Figure for ColdPhases {
             0.0..y_max.max(1e-3),
             "median (ms)",
         )?;
-        for (k, name) in PHASES.iter().enumerate() {
+        for (k, name) in self.names.iter().enumerate() {
             let col = color(k + 3);
             let rects = self.bars.iter().enumerate().map(|(i, (_, p))| {
                 let lo: f64 = p[..k].iter().sum();
                 let x = i as f64;
-                Rectangle::new([(x - 0.3, lo), (x + 0.3, lo + p[k])], col.filled())
+                Rectangle::new(
+                    [
+                        (x - 0.3, lo),
+                        (x + 0.3, lo + p.get(k).copied().unwrap_or(0.0)),
+                    ],
+                    col.filled(),
+                )
             });
             chart
                 .draw_series(rects)

@@ -1,0 +1,266 @@
+//! Replicas as containers (`runtime = "containerd"`): the function's static binary imported as
+//! an OCI image for the node's arch, one container per replica with the node's CPU and memory
+//! limits (the function's own where smaller) on its site's CNI bridge, watched until it exits
+//! and then removed (task, container, snapshot, network namespace).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use super::replica::{ContainerStart, Replica, ReplicaState};
+use super::{lock, Func, Registry};
+use crate::nodes::containerd::{ContainerdError, Image, ReplicaSpec, Runtime, Span};
+use crate::platform::local::{env, unix_ns, LocalError};
+use crate::spec::{Arch, ImageCache};
+
+/// Port a container replica listens on (its own network namespace, so always free).
+pub const CONTAINER_PORT: u16 = 8080;
+/// How often a container's process is checked for exit.
+const WATCH_POLL: Duration = Duration::from_millis(20);
+
+/// The container runtime of one local topology.
+#[derive(Debug)]
+pub struct Containers {
+    /// faasbed's containerd for this run.
+    pub runtime: Runtime,
+    /// Site names in scenario order: a node's site index picks its bridge and /24.
+    sites: Vec<String>,
+    /// Image present, or imported fresh before each replica start.
+    image_cache: ImageCache,
+    /// Image reference by binary path (`faasbed.local/<service>:<sha256[..12]>-<arch>`).
+    references: Mutex<HashMap<PathBuf, String>>,
+    seq: AtomicU64,
+}
+
+impl Containers {
+    /// Containers on `runtime` for a topology whose sites are `sites` (scenario order).
+    pub fn new(runtime: Runtime, sites: Vec<String>, image_cache: ImageCache) -> Containers {
+        Containers {
+            runtime,
+            sites,
+            image_cache,
+            references: Mutex::default(),
+            seq: AtomicU64::new(0),
+        }
+    }
+
+    fn reference(&self, service: &str, binary: &Path, arch: Arch) -> Result<String, LocalError> {
+        if let Some(r) = lock(&self.references).get(binary) {
+            return Ok(r.clone());
+        }
+        use sha2::Digest;
+        let bytes = read(binary)?;
+        let hash = hex::encode(sha2::Sha256::digest(&bytes));
+        let r = format!("faasbed.local/{service}:{}-{}", &hash[..12], arch.as_str());
+        lock(&self.references).insert(binary.to_path_buf(), r.clone());
+        Ok(r)
+    }
+
+    /// Import the image unless it is present (always, when the cache state is `fresh`); the
+    /// span covers reading the binary, writing the layout and `ctr images import`.
+    async fn import(
+        &self,
+        reference: &str,
+        binary: &Path,
+        arch: Arch,
+    ) -> Result<Option<Span>, LocalError> {
+        let fresh = self.image_cache == ImageCache::Fresh;
+        if !fresh && self.runtime.has_image(reference) {
+            return Ok(None);
+        }
+        let start_ns = unix_ns(SystemTime::now());
+        let bytes = read(binary)?;
+        let image = Image {
+            reference,
+            arch,
+            binary: &bytes,
+        };
+        self.runtime.import(&image, fresh).await.map_err(ctd)?;
+        Ok(Some(Span {
+            start_ns,
+            end_ns: unix_ns(SystemTime::now()),
+        }))
+    }
+}
+
+fn read(binary: &Path) -> Result<Vec<u8>, LocalError> {
+    std::fs::read(binary).map_err(|source| LocalError::Io {
+        what: format!("read function binary {}", binary.display()),
+        source,
+    })
+}
+
+fn ctd(e: ContainerdError) -> LocalError {
+    LocalError::Container(Box::new(e))
+}
+
+/// Start one container replica of `f` on node `node` and its watcher; the replica is
+/// `Starting` until its probe passes.
+pub(super) async fn spawn(
+    reg: &Arc<Registry>,
+    f: &Arc<Func>,
+    node: usize,
+) -> Result<Arc<Replica>, LocalError> {
+    let c = reg
+        .containers
+        .clone()
+        .ok_or_else(|| LocalError::BadRequest("this gateway has no container runtime".into()))?;
+    let nr = &reg.nodes[node];
+    let arch = nr.node.arch;
+    let binary = lock(&f.binaries)
+        .get(&arch)
+        .cloned()
+        .ok_or_else(|| LocalError::BadRequest(format!("no {arch} binary")))?;
+    let d = f.deployment();
+    if !d.secrets.is_empty() {
+        return Err(LocalError::BadRequest(format!(
+            "function {}: secrets are not mounted into containers yet; run it on a node with runtime = \"process\"",
+            d.service
+        )));
+    }
+    let spawned_ns = unix_ns(SystemTime::now());
+    let reference = c.reference(&d.service, &binary, arch)?;
+    let import = c.import(&reference, &binary, arch).await?;
+    let mut envs = env::replica(CONTAINER_PORT, &nr.node.name, &d.env_vars);
+    // The container has its own network namespace: listen where the bridge reaches it.
+    for (k, v) in envs.iter_mut() {
+        if k == env::HOST {
+            *v = "0.0.0.0".to_string();
+        }
+    }
+    let (fn_cpus, fn_mem) = super::process::function_limits(&d);
+    let p = &nr.node.profile;
+    let site = c.sites.iter().position(|s| *s == nr.node.site).unwrap_or(0);
+    let seq = c.seq.fetch_add(1, Ordering::Relaxed);
+    let spec = ReplicaSpec {
+        name: format!("{}-{}-{seq}", d.service, nr.node.name),
+        image: reference,
+        site: u16::try_from(site).unwrap_or(u16::MAX),
+        cpus: Some(fn_cpus.map_or(p.cpus, |x| x.min(p.cpus))),
+        memory_bytes: Some(fn_mem.map_or(p.memory_bytes, |x| x.min(p.memory_bytes))),
+        env: envs,
+        // The same file a process replica of this function on this node writes.
+        log: Some(
+            std::path::absolute(reg.logs.join(format!("{}.{}.log", d.service, nr.node.name)))
+                .map_err(|source| LocalError::Io {
+                    what: "resolve the replica log path".into(),
+                    source,
+                })?,
+        ),
+    };
+    let started = c.runtime.run(&spec).await.map_err(ctd)?;
+    let mut phases = started.phases.clone();
+    phases.import = import;
+    let addr = SocketAddr::from((started.addr, CONTAINER_PORT));
+    let r = Arc::new(Replica::starting(
+        node,
+        addr,
+        started.pid,
+        spawned_ns,
+        Some(ContainerStart {
+            id: started.id.clone(),
+            phases,
+        }),
+        None,
+    ));
+    if started.pid == 0 {
+        let _ = c.runtime.remove(&started.id).await;
+        return Err(LocalError::BadRequest(format!(
+            "function {}: container {} on node {} has no running task",
+            d.service, started.id, nr.node.name
+        )));
+    }
+    tokio::spawn(watch(c, r.clone(), reg.clone(), f.clone(), d.service));
+    Ok(r)
+}
+
+/// Wait until the container's process exits, record a crash if the registry did not end it,
+/// remove the container and its network, then mark the replica dead.
+async fn watch(
+    c: Arc<Containers>,
+    r: Arc<Replica>,
+    reg: Arc<Registry>,
+    f: Arc<Func>,
+    function: String,
+) {
+    while crate::exec::pid_alive(r.pid) {
+        tokio::time::sleep(WATCH_POLL).await;
+    }
+    let id = r
+        .container
+        .as_ref()
+        .map(|s| s.id.clone())
+        .unwrap_or_default();
+    if !r.stopping.load(Ordering::SeqCst) {
+        reg.crashed(&f, &r, function, format!("container {id} exited"));
+    }
+    if let Err(e) = c.runtime.remove(&id).await {
+        // `down` sweeps every container of the run again; say what is left meanwhile.
+        eprintln!("faasbed gateway: cannot remove container {id}: {e}");
+    }
+    r.state.send_replace(ReplicaState::Dead);
+}
+
+/// faasbed's own containerd under `run_dir`, when a node of `scenario` runs containers. ARM
+/// containers run through binfmt's qemu-user-static, which must be registered with flag `F`.
+pub async fn start(
+    scenario: &crate::spec::Scenario,
+    run_id: &str,
+    run_dir: &Path,
+) -> Result<Option<Containers>, LocalError> {
+    let nodes: Vec<&crate::spec::Node> = scenario
+        .nodes
+        .iter()
+        .filter(|n| n.runtime == crate::spec::ReplicaRuntime::Containerd)
+        .collect();
+    if nodes.is_empty() {
+        return Ok(None);
+    }
+    for n in &nodes {
+        let entry = match n.arch {
+            Arch::Amd64 => continue,
+            Arch::Arm64 => "qemu-aarch64",
+            Arch::Armhf => "qemu-arm",
+        };
+        let text = std::fs::read_to_string(format!("/proc/sys/fs/binfmt_misc/{entry}"))
+            .unwrap_or_default();
+        let fixed = text
+            .lines()
+            .any(|l| l.starts_with("flags:") && l.contains('F'));
+        if !(text.starts_with("enabled") && fixed) {
+            return Err(LocalError::NoBinfmt {
+                node: n.name.clone(),
+                entry,
+            });
+        }
+    }
+    let mut sites: Vec<String> = Vec::new();
+    for n in &scenario.nodes {
+        if !sites.contains(&n.site) {
+            sites.push(n.site.clone());
+        }
+    }
+    let home_id = std::env::var(crate::exec::HOME_ENV).unwrap_or_default();
+    let given = scenario.platform.containerd_socket.as_deref();
+    if let Some(socket) = given {
+        // Remembered so that `clean` can remove this run's containers from it after a crash.
+        let file = run_dir.join(crate::nodes::containerd::GIVEN_SOCKET_FILE);
+        std::fs::write(&file, socket.as_os_str().as_encoded_bytes()).map_err(|source| {
+            LocalError::Io {
+                what: format!("write {}", file.display()),
+                source,
+            }
+        })?;
+    }
+    let runtime = crate::nodes::containerd::Runtime::start(run_dir, run_id, &home_id, given)
+        .await
+        .map_err(|e| LocalError::Container(Box::new(e)))?;
+    Ok(Some(Containers::new(
+        runtime,
+        sites,
+        scenario.experiment.cold.image_cache,
+    )))
+}

@@ -1,0 +1,272 @@
+//! `faasbed bench --quick` on scenarios/containerd.toml (vps, pi4, pi3 as containerd replicas,
+//! the OpenFaaS CE cold-start model), judged by what it stored: every cold sample verified on
+//! its class's node with a new container id and the gateway's phases; the report shows them.
+//! And nothing leaks: after every process of a running bench is SIGKILLed and `faasbed clean`
+//! runs, no container, task, snapshot, network namespace, bridge, runc cgroup or containerd
+//! process of that run remains.
+//!
+//! Needs root, `containerd runc containernetworking-plugins` and binfmt's qemu-aarch64 and
+//! qemu-arm with flag `F` (`.ci/run` sets it up). Where any of it is missing, the tests are
+//! reported as *ignored* with the reason (own harness, `libtest-mimic`).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use faasbed::exec::{self, Cmd};
+use faasbed::nodes::containerd::{ctr, short_id, Runtime};
+use serde_json::Value;
+
+fn missing_prerequisites() -> Option<String> {
+    let mut why = Vec::new();
+    if !faasbed::doctor::is_root() {
+        why.push("not root: run the tests with sudo".to_string());
+    }
+    let missing = faasbed::spec::missing_containerd_tools();
+    if !missing.is_empty() {
+        why.push(format!(
+            "missing {missing:?}: {}",
+            faasbed::spec::CONTAINERD_APT
+        ));
+    }
+    for entry in ["qemu-aarch64", "qemu-arm"] {
+        let t = std::fs::read_to_string(format!("/proc/sys/fs/binfmt_misc/{entry}"))
+            .unwrap_or_default();
+        if !(t.starts_with("enabled")
+            && t.lines()
+                .any(|l| l.starts_with("flags:") && l.contains('F')))
+        {
+            why.push(format!("binfmt has no enabled {entry} with flag F: mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc; update-binfmts --enable {entry} (package qemu-user-static)"));
+        }
+    }
+    (!why.is_empty()).then(|| why.join("; "))
+}
+
+fn bench_cmd(home: &Path, results: &Path, extra: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_faasbed"));
+    c.env("FAASBED_HOME", home)
+        .current_dir(common::repo())
+        .args(["bench", "--quick", "--results"])
+        .arg(results)
+        .args(extra)
+        .arg("scenarios/containerd.toml");
+    c
+}
+
+fn lines(p: &Path) -> Vec<Value> {
+    std::fs::read_to_string(p)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn bench_verifies_every_container_cold_start_and_reports_its_phases() {
+    let (tmp, home) = common::temp_home();
+    let results = tmp.path().join("results");
+    let out = bench_cmd(&home.root, &results, &[]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "bench failed: {stderr}");
+    let run: PathBuf = std::fs::read_dir(&results)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let samples = lines(&run.join("samples.jsonl"));
+    let colds: Vec<&Value> = samples.iter().filter(|s| s["kind"] == "cold").collect();
+    assert_eq!(colds.len(), 15, "3 classes × 5 repetitions");
+    let mut containers = HashSet::new();
+    for c in &colds {
+        assert_eq!(c["verified"], true, "{c}");
+        let f = c["function"].as_str().unwrap();
+        let class = f.rsplit('-').next().unwrap();
+        assert_eq!(c["node"], format!("{class}-1"), "{c}");
+        let p = &c["gateway_phases"];
+        assert_eq!(p["runtime"], "containerd", "{c}");
+        assert_eq!(p["model"], "openfaas-ce", "{c}");
+        let id = p["container"].as_str().unwrap();
+        assert!(containers.insert(id.to_string()), "container {id} reused");
+        for step in ["create", "network", "task_start"] {
+            let s = &p[step];
+            assert!(
+                s["end_ns"].as_u64().unwrap() > s["start_ns"].as_u64().unwrap(),
+                "{step}: {c}"
+            );
+        }
+        // CE: the first probe passes after the chart's 2 s initial delay, and the gateway
+        // notices it on a later poll, before the first byte.
+        let task_end = p["task_start"]["end_ns"].as_u64().unwrap();
+        let probe = p["probe_pass_ns"].as_u64().unwrap();
+        let noticed = p["noticed_ns"].as_u64().unwrap();
+        assert!(probe >= task_end + 2_000_000_000, "{c}");
+        assert!(noticed >= probe, "{c}");
+        let first_byte =
+            c["invoked_unix_ns"].as_u64().unwrap() + c["first_byte_ns"].as_u64().unwrap();
+        assert!(first_byte >= noticed, "{c}");
+    }
+    let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(
+        report.contains("Cold-start steps as the gateway timed them"),
+        "{report}"
+    );
+    assert!(report.contains("containerd + openfaas-ce"), "{report}");
+    assert!(run.join("plots/cold-steps.svg").is_file());
+}
+
+fn run_id(home: &Path) -> Option<String> {
+    std::fs::read_to_string(home.join("current"))
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+async fn running_tasks(socket: &Path) -> Vec<ctr::Task> {
+    match exec::run(&ctr::tasks(socket)).await {
+        Ok(o) => ctr::parse_tasks(&o.stdout)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|t| t.status == "RUNNING" && t.pid > 0)
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+async fn a_killed_bench_leaves_nothing_after_clean() {
+    let (tmp, home) = common::temp_home();
+    let results = tmp.path().join("results");
+    let mut bench = bench_cmd(&home.root, &results, &[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for a running container of the run (the deploy starts one per function).
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let (run, tasks) = loop {
+        assert!(Instant::now() < deadline, "no container ran within 180 s");
+        if let Some(run) = run_id(&home.root) {
+            let sock = home.runs().join(&run).join("containerd/containerd.sock");
+            if sock.exists() {
+                let t = running_tasks(&sock).await;
+                if !t.is_empty() {
+                    break (run, t);
+                }
+            }
+        }
+        assert!(bench.try_wait().unwrap().is_none(), "bench ended early");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // A crash of everything faasbed started: the bench, its gateway daemon, containerd and
+    // the shims (every process labelled with the run). The containers' own processes stay.
+    let _ = exec::kill_pid(bench.id(), libc::SIGKILL);
+    for (pid, _) in exec::labelled_pids(Some(&run)) {
+        let _ = exec::kill_pid(pid, libc::SIGKILL);
+    }
+    let _ = bench.wait();
+    let out = Command::new(env!("CARGO_BIN_EXE_faasbed"))
+        .env("FAASBED_HOME", &home.root)
+        .arg("clean")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "clean failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for t in &tasks {
+        let gone = Instant::now() + Duration::from_secs(10);
+        while exec::pid_alive(t.pid) && Instant::now() < gone {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            !exec::pid_alive(t.pid),
+            "container {} (pid {}) still runs",
+            t.id,
+            t.pid
+        );
+    }
+    let left = exec::labelled_pids(Some(&run));
+    assert!(left.is_empty(), "processes of the run remain: {left:?}");
+    let short = short_id(&run);
+    let netns = exec::run(&Cmd::new("ip").args(["netns", "list"]))
+        .await
+        .unwrap()
+        .stdout;
+    assert!(!netns.contains(&format!("fb{short}")), "{netns}");
+    let links = exec::run(&Cmd::new("ip").args(["-o", "link"]))
+        .await
+        .unwrap()
+        .stdout;
+    assert!(!links.contains(&format!("fb{short}")), "{links}");
+    for controller in ["memory", "cpu"] {
+        let dir = Path::new("/sys/fs/cgroup").join(controller).join("faasbed");
+        let groups: Vec<String> = std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| n.starts_with(&short))
+            .collect();
+        assert!(
+            groups.is_empty(),
+            "runc cgroups remain in {}: {groups:?}",
+            dir.display()
+        );
+    }
+    // containerd's own store holds no container or snapshot of the run: start it and ask.
+    let state = home.runs().join(&run);
+    std::fs::remove_file(
+        state
+            .join("containerd")
+            .join(faasbed::nodes::containerd::SWEPT_MARKER),
+    )
+    .unwrap();
+    let rt = Runtime::start(&state, &run, "test", None).await.unwrap();
+    let left = exec::run(&ctr::list_labelled(rt.socket(), ctr::RUN_LABEL, &run))
+        .await
+        .unwrap();
+    assert!(ctr::parse_ids(&left.stdout).is_empty(), "{}", left.stdout);
+    let snaps = exec::run(&ctr::ctr(rt.socket()).args(["snapshots", "ls"]))
+        .await
+        .unwrap()
+        .stdout;
+    assert!(!snaps.contains(&short), "{snaps}");
+    rt.down().await.unwrap();
+    drop(tmp);
+}
+
+fn main() -> std::process::ExitCode {
+    let mut args = libtest_mimic::Arguments::from_args();
+    // Each test runs a whole bench: one at a time on small hosts.
+    args.test_threads.get_or_insert(1);
+    let missing = missing_prerequisites();
+    if let Some(why) = &missing {
+        eprintln!("containerd_bench: ignored on this host: {why}");
+    }
+    let rt = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    let trials = vec![
+        libtest_mimic::Trial::test(
+            "bench_verifies_every_container_cold_start_and_reports_its_phases",
+            || {
+                bench_verifies_every_container_cold_start_and_reports_its_phases();
+                Ok(())
+            },
+        )
+        .with_ignored_flag(missing.is_some()),
+        libtest_mimic::Trial::test("a_killed_bench_leaves_nothing_after_clean", move || {
+            rt().block_on(a_killed_bench_leaves_nothing_after_clean());
+            Ok(())
+        })
+        .with_ignored_flag(missing.is_some()),
+    ];
+    libtest_mimic::run(&args, trials).exit_code()
+}
