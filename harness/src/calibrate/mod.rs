@@ -1,0 +1,9 @@
+//! Emulation fidelity (issue 13): published figures of real devices, the programs that are run
+//! against them on every node, the arithmetic that turns measured vs published into a CPU quota
+//! per class, and `calibration.json` with its staleness rules.
+
+pub mod arith;
+pub mod parse;
+pub mod reference;
+pub mod store;
+pub mod sysroot;
