@@ -127,6 +127,24 @@ enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Run the reference programs (7-Zip, openssl, sysbench: Debian's builds for each node's
+    /// arch) on every node class, derive the CPU quota that makes each emulated class match its
+    /// real device, and write calibration.json in the faasbed home (applied by later runs).
+    Calibrate {
+        /// Scenario file (its node classes are calibrated; the topology runs on `local`).
+        #[arg(default_value = DEFAULT_SCENARIO)]
+        scenario: PathBuf,
+        /// The published figures of the real devices.
+        #[arg(long, default_value = crate::calibrate::reference::DEFAULT_PATH)]
+        reference: PathBuf,
+        /// Repetitions of every program, unthrottled and then calibrated.
+        #[arg(long, default_value_t = 3)]
+        repetitions: u32,
+        /// Programs whose figures decide the quota (comma-separated); the others are held
+        /// out and only checked: 7z-b, openssl-speed, sysbench-cpu.
+        #[arg(long, value_delimiter = ',', default_value = "7z-b")]
+        calibrate_on: Vec<String>,
+    },
     /// Check prerequisites and print the command that installs what is missing.
     Doctor,
     /// Install prerequisites (apt packages when root; binfmt_misc).
@@ -298,6 +316,19 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Status { json } => lifecycle::status(&home, json).await,
         Command::Down => lifecycle::down(&home).await,
         Command::Clean { all } => lifecycle::clean(&home, all).await,
+        Command::Calibrate {
+            scenario,
+            reference,
+            repetitions,
+            calibrate_on,
+        } => {
+            let opts = crate::commands::calibrate::CalibrateOpts {
+                reference,
+                repetitions,
+                calibrate_on,
+            };
+            crate::commands::calibrate::calibrate(&home, &scenario, &opts).await
+        }
         Command::Doctor => runs::doctor().await,
         Command::Setup => {
             crate::doctor::setup(&mut |s| say(s)).await?;

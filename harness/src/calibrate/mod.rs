@@ -3,7 +3,12 @@
 //! per class, and `calibration.json` with its staleness rules.
 
 pub mod arith;
+pub mod host;
 pub mod parse;
+pub mod programs;
 pub mod reference;
+pub mod render;
+pub mod runner;
+pub mod session;
 pub mod store;
 pub mod sysroot;

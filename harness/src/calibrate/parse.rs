@@ -28,6 +28,9 @@ pub struct SevenZip {
     pub decompress_mips: f64,
     /// Total rating (the `Tot:` line), MIPS.
     pub total_mips: f64,
+    /// Total rating per usage (the `Tot:` line's `R/U`): the rating at 100 % of one core,
+    /// whatever share of the CPU the run got, MIPS.
+    pub total_ru_mips: f64,
 }
 
 fn numbers(s: &str) -> Vec<f64> {
@@ -58,10 +61,18 @@ pub fn seven_zip(out: &str) -> Result<SevenZip, ParseError> {
         .rev()
         .find_map(|l| l.trim_start().strip_prefix("Tot:"))
         .ok_or_else(|| err(P, "no `Tot:` line"))?;
+    let t = numbers(tot);
+    let [.., ru, rating] = t[..] else {
+        return Err(err(
+            P,
+            format!("`Tot:` line has no R/U and Rating: {tot:?}"),
+        ));
+    };
     Ok(SevenZip {
         compress_mips: last(c, "compression")?,
         decompress_mips: last(d, "decompression")?,
-        total_mips: last(tot, "total")?,
+        total_mips: rating,
+        total_ru_mips: ru,
     })
 }
 
@@ -181,6 +192,8 @@ mod tests {
             "{s:?}"
         );
         assert!(s.total_mips > 100.0);
+        // "Tot: 84 895 757": usage 84 %, R/U 895, rating 757.
+        assert_eq!((s.total_ru_mips, s.total_mips), (895.0, 757.0));
         // The published sbc-bench log format (p7zip 16.02) parses too.
         let p = "Avr:             100    686    686  |              100   1406   1406\nTot:             100   1046   1046\n";
         assert_eq!(
@@ -188,10 +201,12 @@ mod tests {
             SevenZip {
                 compress_mips: 686.0,
                 decompress_mips: 1406.0,
-                total_mips: 1046.0
+                total_mips: 1046.0,
+                total_ru_mips: 1046.0,
             }
         );
         assert!(seven_zip("7-Zip 26.02\nERROR: out of memory").is_err());
+        assert!(seven_zip("Avr: 1 2 3 | 4 5 6\nTot: 7").is_err());
         assert!(seven_zip("Avr: 1 2 3\nTot: 4")
             .unwrap_err()
             .what

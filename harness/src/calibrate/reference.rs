@@ -14,14 +14,14 @@ pub const DEFAULT_PATH: &str = "profiles/reference-devices.toml";
 #[derive(Debug, thiserror::Error)]
 pub enum ReferenceError {
     /// The file could not be read.
-    #[error("cannot read reference figures {path}: {source}")]
+    #[error("cannot read reference figures {path}")]
     Read {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
     /// The file is not valid TOML or has a field of the wrong type.
-    #[error("{path}: {source}")]
+    #[error("{path} is not a valid reference file")]
     Parse {
         path: PathBuf,
         #[source]
@@ -331,16 +331,19 @@ quote = "Tot: 1606"
 
     #[test]
     fn unknown_fields_and_wrong_types_are_refused_with_the_position() {
-        let e = parse(Path::new("ref.toml"), &GOOD.replace("quote", "qoute"))
-            .unwrap_err()
-            .to_string();
+        let chain = |e: ReferenceError| {
+            let src = std::error::Error::source(&e).map(ToString::to_string);
+            format!("{e}: {}", src.unwrap_or_default())
+        };
+        let e = chain(parse(Path::new("ref.toml"), &GOOD.replace("quote", "qoute")).unwrap_err());
         assert!(e.contains("ref.toml") && e.contains("qoute"), "{e}");
-        let e = parse(
-            Path::new("ref.toml"),
-            &GOOD.replace("threads = 1", "threads = \"one\""),
-        )
-        .unwrap_err()
-        .to_string();
+        let e = chain(
+            parse(
+                Path::new("ref.toml"),
+                &GOOD.replace("threads = 1", "threads = \"one\""),
+            )
+            .unwrap_err(),
+        );
         assert!(e.contains("line 8"), "{e}");
     }
 

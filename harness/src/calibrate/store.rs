@@ -121,14 +121,14 @@ pub struct RatioCheckRecord {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// It could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("cannot read or write {path}")]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
     /// It is not a calibration this build understands.
-    #[error("{path} is not a calibration this faasbed can read ({source}); run `{command}` again")]
+    #[error("{path} is not a calibration this faasbed can read; run `{command}` again")]
     Format {
         path: PathBuf,
         command: String,

@@ -24,7 +24,7 @@ pub enum SysrootError {
         source: ExecError,
     },
     /// The cache folder could not be written.
-    #[error("{path}: {source}")]
+    #[error("cannot write {path}")]
     Io {
         path: PathBuf,
         #[source]
