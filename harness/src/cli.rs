@@ -61,6 +61,10 @@ enum Command {
         thresholds: Vec<String>,
         #[command(flatten)]
         exports: crate::export::ExportArgs,
+        /// Run without the home's calibration.json even when it is stale (the report then
+        /// says "not calibrated").
+        #[arg(long)]
+        uncalibrated: bool,
     },
     /// Print the ordered plan of `faasbed bench SCENARIO` without running anything.
     Plan {
@@ -76,6 +80,9 @@ enum Command {
         /// Run the scenario's topology on this platform instead (e.g. the k3d thesis on `local`).
         #[arg(long, value_parser = ["local", "k3d"])]
         platform: Option<String>,
+        /// Start without the home's calibration.json even when it is stale.
+        #[arg(long)]
+        uncalibrated: bool,
     },
     /// Build and deploy the scenario's functions, then verify their placement.
     Deploy {
@@ -283,6 +290,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             dry_run,
             thresholds,
             exports,
+            uncalibrated,
         } => {
             if dry_run {
                 return runs::print_plan(&scenario, &home);
@@ -294,13 +302,16 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 skip_warm,
                 skip_cold,
                 exports: exports.into(),
+                uncalibrated,
             };
             runs::bench(&scenario, platform.as_deref(), &opts, json, &thresholds).await
         }
         Command::Plan { scenario } => runs::print_plan(&scenario, &home),
-        Command::Up { scenario, platform } => {
-            lifecycle::up(&home, &scenario, platform.as_deref()).await
-        }
+        Command::Up {
+            scenario,
+            platform,
+            uncalibrated,
+        } => lifecycle::up(&home, &scenario, platform.as_deref(), uncalibrated).await,
         Command::Deploy { scenario } => lifecycle::deploy(&home, scenario.as_deref()).await,
         Command::Invoke {
             function,

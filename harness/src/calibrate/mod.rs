@@ -2,6 +2,7 @@
 //! against them on every node, the arithmetic that turns measured vs published into a CPU quota
 //! per class, and `calibration.json` with its staleness rules.
 
+pub mod apply;
 pub mod arith;
 pub mod host;
 pub mod parse;

@@ -104,6 +104,8 @@ pub struct ReportData {
     pub results: Vec<crate::summary::Entry>,
     /// A torn last line of samples.jsonl was skipped (the run crashed mid-write).
     pub torn_tail: bool,
+    /// The calibration the run applied (the report's fidelity section), or why none did.
+    pub fidelity: super::fidelity::Fidelity,
 }
 
 impl ReportData {
@@ -471,6 +473,7 @@ fn read_in_parts(run_dir: &Path, parts: Option<usize>) -> Result<ReportData, Sto
         events,
         results,
         torn_tail,
+        fidelity: super::fidelity::read(run_dir),
     })
 }
 

@@ -8,6 +8,7 @@ pub mod compare;
 pub mod compare_out;
 pub mod csv;
 pub mod data;
+pub mod fidelity;
 pub mod font;
 pub mod headline;
 pub mod html;
