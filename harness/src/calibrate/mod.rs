@@ -11,5 +11,6 @@ pub mod reference;
 pub mod render;
 pub mod runner;
 pub mod session;
+pub mod storage;
 pub mod store;
 pub mod sysroot;

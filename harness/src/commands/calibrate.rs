@@ -60,7 +60,7 @@ pub async fn calibrate(home: &Home, scenario: &Path, opts: &CalibrateOpts) -> Re
             sysroots.insert(node.arch.as_str(), s);
         }
         let root = &sysroots[node.arch.as_str()];
-        targets.push(target(node, &reference, root, &facts.cpu_model).await?);
+        targets.push(target(node, &reference, root, &facts.cpu_model, &home.root).await?);
     }
     let run_id = format!("calibrate-{}", std::process::id());
     let runner = SysrootRunner {
@@ -104,6 +104,7 @@ async fn target(
     reference: &Reference,
     root: &sysroot::Sysroot,
     host_cpu: &str,
+    files: &Path,
 ) -> Result<Target, CliError> {
     let device = programs::device_of(&node.class).map(|(d, _)| d);
     let isa_ref = device.and_then(|d| reference.isa(d));
@@ -130,7 +131,7 @@ async fn target(
             )
         }
     };
-    let storage = storage_of(reference, device);
+    let storage = crate::calibrate::storage::record(reference, device, files);
     Ok(Target {
         class: node.class.clone(),
         node: node.name.clone(),
@@ -198,41 +199,6 @@ async fn isa_of(
                 enforced: isa.is_some(),
                 detail: format!("`-cpu {cpu}`; device: {device}"),
             },
-        ),
-    }
-}
-
-/// SD-card-like I/O limits: recorded as not enforced, with the device's published figures.
-fn storage_of(reference: &Reference, device: Option<&str>) -> Enforced {
-    let Some(d) = device else {
-        return Enforced {
-            enforced: false,
-            detail: "no reference device".into(),
-        };
-    };
-    let figs: Vec<String> = reference
-        .figures
-        .iter()
-        .filter(|f| f.device == d && (f.program == "sd-seq" || f.program == "sd-random-4k"))
-        .map(|f| {
-            format!(
-                "{} {} {} (line {})",
-                f.metric.split(',').next().unwrap_or(&f.metric),
-                f.value,
-                f.unit,
-                f.line
-            )
-        })
-        .collect();
-    Enforced {
-        enforced: false,
-        detail: format!(
-            "replica files get no blkio/io.max limit yet; the device's storage figures: {}",
-            if figs.is_empty() {
-                "none published".into()
-            } else {
-                figs.join("; ")
-            }
         ),
     }
 }
