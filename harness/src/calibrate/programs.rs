@@ -55,6 +55,9 @@ pub struct Program {
     pub parse_free: fn(&str) -> Result<f64, ParseError>,
     /// How the unthrottled figure is normalised, for reports.
     pub free_note: &'static str,
+    /// Reads the figure per CPU second from a calibrated (wall-clock) run, where the output
+    /// has it (7-Zip's R/U): with the quota it gives the speed on a host with a free core.
+    pub parse_per_cpu: Option<fn(&str) -> Result<f64, ParseError>>,
 }
 
 fn seven_zip_total(out: &str) -> Result<f64, ParseError> {
@@ -86,6 +89,7 @@ pub fn all() -> Vec<Program> {
             parse: seven_zip_total,
             parse_free: seven_zip_total_per_usage,
             free_note: "7-Zip's R/U column (rating at 100 % of one core)",
+            parse_per_cpu: Some(seven_zip_total_per_usage),
         },
         Program {
             id: "openssl-speed",
@@ -118,6 +122,7 @@ pub fn all() -> Vec<Program> {
             parse: aes_128_cbc_16k,
             parse_free: aes_128_cbc_16k,
             free_note: "openssl speed without -elapsed (per user CPU second)",
+            parse_per_cpu: None,
         },
         Program {
             id: "sysbench-cpu",
@@ -133,6 +138,7 @@ pub fn all() -> Vec<Program> {
             parse: parse::sysbench_cpu,
             parse_free: parse::sysbench_cpu,
             free_note: "wall clock (sysbench has no CPU-time figure; host load lowers it)",
+            parse_per_cpu: None,
         },
     ]
 }

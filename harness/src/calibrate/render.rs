@@ -182,6 +182,7 @@ mod tests {
             measured_software: "Debian 7zip 26.02".into(),
             measured_unthrottled: vec![m * 2.0],
             measured_calibrated: vec![m * 0.9, m, m * 1.1],
+            measured_calibrated_per_cpu: vec![],
         };
         let cal = Calibration {
             schema: SCHEMA,

@@ -158,8 +158,9 @@ async fn phase<R: Run>(
     free: bool,
     name: &str,
     say: &mut dyn FnMut(&str),
-) -> Result<Samples, CalibrateError> {
+) -> Result<(Samples, Samples), CalibrateError> {
     let mut out: Samples = BTreeMap::new();
+    let mut per_cpu: Samples = BTreeMap::new();
     std::fs::create_dir_all(&opts.raw_dir).map_err(|source| CalibrateError::Io {
         path: opts.raw_dir.clone(),
         source,
@@ -198,10 +199,15 @@ async fn phase<R: Run>(
                         .unwrap_or_default()
                 ));
                 out.entry((t.class.clone(), p.id)).or_default().push(v);
+                if let (false, Some(pc)) = (free, p.parse_per_cpu) {
+                    if let Ok(x) = pc(&text) {
+                        per_cpu.entry((t.class.clone(), p.id)).or_default().push(x);
+                    }
+                }
             }
         }
     }
-    Ok(out)
+    Ok((out, per_cpu))
 }
 
 /// Run the whole calibration and assemble its result.
@@ -215,7 +221,7 @@ pub async fn calibrate<R: Run>(
 ) -> Result<Calibration, CalibrateError> {
     let progs = roles(&opts.calibrate_on)?;
     say("unthrottled (one host core per program):");
-    let free = phase(
+    let (free, _) = phase(
         runner,
         targets,
         &progs,
@@ -232,8 +238,8 @@ pub async fn calibrate<R: Run>(
         .filter_map(|(c, q)| q.as_ref().map(|q| (c.clone(), q.cpus)))
         .collect();
     say("calibrated (under each class's quota):");
-    let after = if quotas.is_empty() {
-        Samples::new()
+    let (after, per_cpu) = if quotas.is_empty() {
+        (Samples::new(), Samples::new())
     } else {
         phase(
             runner,
@@ -248,7 +254,7 @@ pub async fn calibrate<R: Run>(
         .await?
     };
     Ok(assemble(
-        runner, reference, host, targets, &progs, opts, &free, &after, &decided,
+        runner, reference, host, targets, &progs, opts, &free, &after, &per_cpu, &decided,
     ))
 }
 
@@ -314,6 +320,7 @@ fn assemble<R: Run>(
     opts: &Options,
     free: &Samples,
     after: &Samples,
+    per_cpu: &Samples,
     decided: &BTreeMap<String, Option<arith::Quota>>,
 ) -> Calibration {
     let factors: Vec<f64> = decided.values().flatten().map(|q| q.speed_factor).collect();
@@ -346,6 +353,7 @@ fn assemble<R: Run>(
                         runner.version(t.arch, p)
                     ),
                     measured_unthrottled: free.get(&key).cloned().unwrap_or_default(),
+                    measured_calibrated_per_cpu: per_cpu.get(&key).cloned().unwrap_or_default(),
                     measured_calibrated: after.get(&key).cloned().unwrap_or_default(),
                 })
             })
@@ -452,6 +460,32 @@ pub fn ratio_checks(classes: &[ClassCalibration]) -> Vec<RatioCheckRecord> {
                     role: pa.role.clone(),
                     check,
                 });
+                // The same ratio from the per-CPU-second figures times the quotas: what the
+                // calibrated nodes give when each gets its whole quota (a host with free cores).
+                if let (Some(ca), Some(cb), Some(qa), Some(qb)) = (
+                    arith::median(&pa.measured_calibrated_per_cpu),
+                    arith::median(&pb.measured_calibrated_per_cpu),
+                    &a.quota,
+                    &b.quota,
+                ) {
+                    let check = arith::ratio_check(
+                        &Pair {
+                            program: pa.program.clone(),
+                            measured: ca * qa.cpus,
+                            published: pa.published,
+                        },
+                        &Pair {
+                            program: pb.program.clone(),
+                            measured: cb * qb.cpus,
+                            published: pb.published,
+                        },
+                    );
+                    out.push(RatioCheckRecord {
+                        pair: format!("{}:{}", a.class, b.class),
+                        role: format!("{} (per CPU second × quota)", pa.role),
+                        check,
+                    });
+                }
             }
         }
     }
@@ -476,7 +510,8 @@ mod tests {
             let base = self.0[&(leak(&t.class), p.id)];
             let v = base * cpus.unwrap_or(1.0).min(1.0);
             Ok(match p.id {
-                "7z-b" => format!("Avr: 1 1 1 {v} | 1 1 1 {v}\nTot: 1 {v} {v}\n"),
+                // R/U is the rating per CPU second: the unthrottled speed.
+                "7z-b" => format!("Avr: 1 1 1 {v} | 1 1 1 {v}\nTot: 1 {base} {v}\n"),
                 "openssl-speed" => format!("type 16384 bytes\nAES-128-CBC {v}k\n"),
                 _ => format!("    events per second: {v}\n"),
             })
@@ -568,6 +603,17 @@ mod tests {
             .unwrap();
         assert_eq!(sz.role, "calibration");
         assert!(sz.check.error.abs() < 1e-9, "{sz:?}");
+        // The fake's R/U is the unthrottled speed, so per CPU second × quota matches too.
+        let model = cal
+            .ratio_checks
+            .iter()
+            .find(|c| c.role == "calibration (per CPU second × quota)")
+            .unwrap();
+        assert!(model.check.error.abs() < 1e-9, "{model:?}");
+        assert_eq!(
+            cal.classes[0].programs[0].measured_calibrated_per_cpu,
+            vec![523.0, 523.0]
+        );
         // The held-out openssl ratio is what the fake's speeds make it.
         let ssl = cal
             .ratio_checks

@@ -45,6 +45,10 @@ pub struct ProgramResult {
     pub measured_unthrottled: Vec<f64>,
     /// Each repetition, under the calibrated quota.
     pub measured_calibrated: Vec<f64>,
+    /// Each calibrated repetition's figure per CPU second, where the program prints it
+    /// (7-Zip's R/U); times the quota, the speed on a host with a free core.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub measured_calibrated_per_cpu: Vec<f64>,
 }
 
 /// Something of the device that faasbed enforces or does not.
