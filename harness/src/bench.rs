@@ -124,17 +124,13 @@ pub async fn bench(
     progress: &mut dyn Progress,
     interrupt: impl std::future::Future<Output = ()>,
 ) -> Result<(RunStore, RunSummary), BenchError> {
+    // A stale calibration stops the run before anything is made, naming the command that
+    // recalibrates; the one applied is kept in the results for the report's fidelity section.
+    let calibration =
+        crate::calibrate::apply::prepare(&opts.home, scenario, run_id, opts.uncalibrated, None)
+            .await?;
     let store = RunStore::create(&opts.results, run_id)?;
-    // A stale calibration stops the run here, naming the command that recalibrates; the one
-    // applied is kept in the results for the report's fidelity section.
-    let calibration = crate::calibrate::apply::prepare(
-        &opts.home,
-        scenario,
-        run_id,
-        opts.uncalibrated,
-        Some(store.dir()),
-    )
-    .await?;
+    crate::calibrate::apply::record(store.dir(), &calibration)?;
     if let crate::calibrate::apply::Decision::NotApplied(why) = &calibration {
         progress.step(&format!("not calibrated: {why}"));
     }
