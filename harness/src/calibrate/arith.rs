@@ -93,7 +93,7 @@ pub fn quota(f: f64, t: f64, device_cores: u32, host_cores: u32) -> Quota {
     Quota {
         speed_factor: f,
         cpus: (t / f).min(1.0),
-        shortfall_pct: (f < 1.0).then(|| (1.0 - f) * 100.0),
+        shortfall_pct: (f < 1.0).then_some((1.0 - f) * 100.0),
         cores: device_cores.min(host_cores).max(1),
     }
 }

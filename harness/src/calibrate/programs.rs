@@ -4,6 +4,9 @@
 use super::parse::{self, ParseError};
 use super::reference::Want;
 
+/// Reads a figure from a program's output.
+pub type Parser = fn(&str) -> Result<f64, ParseError>;
+
 /// How a program's figure is used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -50,14 +53,14 @@ pub struct Program {
     /// Unit of the figure.
     pub unit: &'static str,
     /// Reads the figure from the program's output.
-    pub parse: fn(&str) -> Result<f64, ParseError>,
+    pub parse: Parser,
     /// Reads the figure from the output of an unthrottled run (`args_free`).
-    pub parse_free: fn(&str) -> Result<f64, ParseError>,
+    pub parse_free: Parser,
     /// How the unthrottled figure is normalised, for reports.
     pub free_note: &'static str,
     /// Reads the figure per CPU second from a calibrated (wall-clock) run, where the output
     /// has it (7-Zip's R/U): with the quota it gives the speed on a host with a free core.
-    pub parse_per_cpu: Option<fn(&str) -> Result<f64, ParseError>>,
+    pub parse_per_cpu: Option<Parser>,
 }
 
 fn seven_zip_total(out: &str) -> Result<f64, ParseError> {
