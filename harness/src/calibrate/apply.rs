@@ -117,6 +117,7 @@ pub fn apply_recorded(scenario: &mut Scenario, run_dir: &Path) -> Result<Vec<Str
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
     use crate::calibrate::arith::Quota;

@@ -139,6 +139,7 @@ pub fn within(error: f64, tolerance: f64) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
     use proptest::prelude::*;

@@ -173,6 +173,7 @@ pub fn cpu_model(cpuinfo: &str) -> Option<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
 

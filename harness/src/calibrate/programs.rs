@@ -187,6 +187,7 @@ pub fn device_has_crypto(isa: &super::reference::Isa) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
     use crate::calibrate::reference;

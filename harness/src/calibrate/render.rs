@@ -161,6 +161,7 @@ fn device_cores(device: &str) -> u32 {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
     use crate::calibrate::arith::{Quota, RatioCheck};

@@ -496,6 +496,7 @@ pub fn ratio_checks(classes: &[ClassCalibration]) -> Vec<RatioCheckRecord> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
     use crate::calibrate::reference;

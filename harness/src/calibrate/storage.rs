@@ -126,6 +126,7 @@ pub fn record(reference: &Reference, device: Option<&str>, files: &Path) -> Enfo
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
 

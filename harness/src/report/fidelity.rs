@@ -230,6 +230,7 @@ pub fn tables(f: &Fidelity) -> Vec<TextTable> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
 
