@@ -38,6 +38,12 @@ bench-rss:
     bash benches/rss-long-run.sh
 
 # Rebuild time of every report of a run with one million warm samples (target ≤ 2 s).
+# Emulation fidelity: calibrate the Pi 3 / Pi 4 / VPS classes against the published figures
+# and print the pi3:pi4 ratio per program and the held-out error (root: cgroup quotas).
+bench-calibrate:
+    cargo build --release -q -p faasbed
+    target/release/faasbed calibrate scenarios/pi3-pi4-vps.toml --repetitions 3
+
 bench-report:
     rm -rf target/bench-report && mkdir -p target/bench-report
     FAASBED_KEEP_RUN=$PWD/target/bench-report cargo test --release -q -p faasbed --test report -- --ignored --nocapture million

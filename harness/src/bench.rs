@@ -38,6 +38,9 @@ pub enum BenchError {
     /// Writing results failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The home's calibration is stale or unreadable.
+    #[error(transparent)]
+    Calibration(#[from] crate::calibrate::store::StoreError),
     /// The load generator failed.
     #[error("function {function}: warm run failed: {source}")]
     Loadgen {
@@ -75,6 +78,8 @@ pub struct BenchOpts {
     pub skip_cold: bool,
     /// `--export-json/--export-csv/--export-markdown`: rewritten after every result.
     pub exports: Exports,
+    /// Run without the home's calibration even when it is stale (`--uncalibrated`).
+    pub uncalibrated: bool,
 }
 
 /// How often the live view of a warm run is refreshed.
@@ -119,7 +124,16 @@ pub async fn bench(
     progress: &mut dyn Progress,
     interrupt: impl std::future::Future<Output = ()>,
 ) -> Result<(RunStore, RunSummary), BenchError> {
+    // A stale calibration stops the run before anything is made, naming the command that
+    // recalibrates; the one applied is kept in the results for the report's fidelity section.
+    let calibration =
+        crate::calibrate::apply::prepare(&opts.home, scenario, run_id, opts.uncalibrated, None)
+            .await?;
     let store = RunStore::create(&opts.results, run_id)?;
+    crate::calibrate::apply::record(store.dir(), &calibration)?;
+    if let crate::calibrate::apply::Decision::NotApplied(why) = &calibration {
+        progress.step(&format!("not calibrated: {why}"));
+    }
     let mut m = RunManifest {
         format: 1,
         run_id: run_id.to_string(),

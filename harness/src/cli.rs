@@ -61,6 +61,10 @@ enum Command {
         thresholds: Vec<String>,
         #[command(flatten)]
         exports: crate::export::ExportArgs,
+        /// Run without the home's calibration.json even when it is stale (the report then
+        /// says "not calibrated").
+        #[arg(long)]
+        uncalibrated: bool,
     },
     /// Print the ordered plan of `faasbed bench SCENARIO` without running anything.
     Plan {
@@ -76,6 +80,9 @@ enum Command {
         /// Run the scenario's topology on this platform instead (e.g. the k3d thesis on `local`).
         #[arg(long, value_parser = ["local", "k3d"])]
         platform: Option<String>,
+        /// Start without the home's calibration.json even when it is stale.
+        #[arg(long)]
+        uncalibrated: bool,
     },
     /// Build and deploy the scenario's functions, then verify their placement.
     Deploy {
@@ -126,6 +133,24 @@ enum Command {
         /// Sweep every faasbed run on the machine, not only this home's.
         #[arg(long)]
         all: bool,
+    },
+    /// Run the reference programs (7-Zip, openssl, sysbench: Debian's builds for each node's
+    /// arch) on every node class, derive the CPU quota that makes each emulated class match its
+    /// real device, and write calibration.json in the faasbed home (applied by later runs).
+    Calibrate {
+        /// Scenario file (its node classes are calibrated; the topology runs on `local`).
+        #[arg(default_value = DEFAULT_SCENARIO)]
+        scenario: PathBuf,
+        /// The published figures of the real devices.
+        #[arg(long, default_value = crate::calibrate::reference::DEFAULT_PATH)]
+        reference: PathBuf,
+        /// Repetitions of every program, unthrottled and then calibrated.
+        #[arg(long, default_value_t = 3)]
+        repetitions: u32,
+        /// Programs whose figures decide the quota (comma-separated); the others are held
+        /// out and only checked: 7z-b, openssl-speed, sysbench-cpu.
+        #[arg(long, value_delimiter = ',', default_value = "7z-b")]
+        calibrate_on: Vec<String>,
     },
     /// Check prerequisites and print the command that installs what is missing.
     Doctor,
@@ -265,6 +290,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             dry_run,
             thresholds,
             exports,
+            uncalibrated,
         } => {
             if dry_run {
                 return runs::print_plan(&scenario, &home);
@@ -276,13 +302,16 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 skip_warm,
                 skip_cold,
                 exports: exports.into(),
+                uncalibrated,
             };
             runs::bench(&scenario, platform.as_deref(), &opts, json, &thresholds).await
         }
         Command::Plan { scenario } => runs::print_plan(&scenario, &home),
-        Command::Up { scenario, platform } => {
-            lifecycle::up(&home, &scenario, platform.as_deref()).await
-        }
+        Command::Up {
+            scenario,
+            platform,
+            uncalibrated,
+        } => lifecycle::up(&home, &scenario, platform.as_deref(), uncalibrated).await,
         Command::Deploy { scenario } => lifecycle::deploy(&home, scenario.as_deref()).await,
         Command::Invoke {
             function,
@@ -298,6 +327,19 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Status { json } => lifecycle::status(&home, json).await,
         Command::Down => lifecycle::down(&home).await,
         Command::Clean { all } => lifecycle::clean(&home, all).await,
+        Command::Calibrate {
+            scenario,
+            reference,
+            repetitions,
+            calibrate_on,
+        } => {
+            let opts = crate::commands::calibrate::CalibrateOpts {
+                reference,
+                repetitions,
+                calibrate_on,
+            };
+            crate::commands::calibrate::calibrate(&home, &scenario, &opts).await
+        }
         Command::Doctor => runs::doctor().await,
         Command::Setup => {
             crate::doctor::setup(&mut |s| say(s)).await?;

@@ -223,6 +223,7 @@ mod tests {
             status: "complete".into(),
             emulated: false,
             torn_tail: false,
+            fidelity: None,
             results: vec![Entry {
                 runtime: None,
                 function: "echo-vps".into(),

@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod build;
+pub mod calibrate;
 pub mod cli;
 pub mod commands;
 pub mod doctor;

@@ -31,6 +31,9 @@ pub struct RunSummary {
     pub torn_tail: bool,
     /// Per function × node, sorted.
     pub results: Vec<Entry>,
+    /// Emulation fidelity: the calibration the run applied, or why none did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fidelity: Option<serde_json::Value>,
 }
 
 impl RunSummary {
@@ -45,6 +48,7 @@ impl RunSummary {
             emulated: m.emulated,
             torn_tail: d.torn_tail,
             results: d.results.clone(),
+            fidelity: serde_json::to_value(crate::report::fidelity::summary(&d.fidelity)).ok(),
         }
     }
 }
@@ -232,6 +236,7 @@ mod tests {
             status: "complete".into(),
             emulated: false,
             torn_tail: false,
+            fidelity: None,
             results,
         };
         let s = summary(vec![

@@ -36,7 +36,12 @@ async fn attach(home: &Home) -> Result<Attached, CliError> {
 
 /// `faasbed up`: bring up the topology of the scenario at `path` (moved to `platform` when
 /// given) on its platform, and make it the home's current run.
-pub async fn up(home: &Home, path: &Path, platform: Option<&str>) -> Result<(), CliError> {
+pub async fn up(
+    home: &Home,
+    path: &Path,
+    platform: Option<&str>,
+    uncalibrated: bool,
+) -> Result<(), CliError> {
     let scenario = load_for(path, platform)?;
     if let Some(dir) = home.current() {
         if let Some(st) = cluster::load(&dir).map_err(PlatformError::from)? {
@@ -58,6 +63,14 @@ pub async fn up(home: &Home, path: &Path, platform: Option<&str>) -> Result<(), 
     // The handler is in place before anything is spawned, so Ctrl-C at any point is caught.
     let mut stop = StopSignals::install()?;
     let run_id = local::new_run_id();
+    // A stale calibration stops here with the command that recalibrates.
+    if let crate::calibrate::apply::Decision::NotApplied(why) =
+        crate::calibrate::apply::prepare(home, &scenario, &run_id, uncalibrated, None)
+            .await
+            .map_err(|e| CliError::Calibrate(Box::new(e.into())))?
+    {
+        say(&format!("not calibrated: {why}"));
+    }
     let started = tokio::select! {
         r = AnyPlatform::up(home, &scenario, &run_id) => r,
         sig = stop.recv() => {

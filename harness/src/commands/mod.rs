@@ -3,6 +3,7 @@
 //! [`runs`]; this module holds what they share: the error type, scenario loading and the
 //! handling of Ctrl-C and SIGTERM.
 
+pub mod calibrate;
 pub mod lifecycle;
 pub mod runs;
 
@@ -55,6 +56,9 @@ pub enum CliError {
     /// Report error.
     #[error(transparent)]
     Report(#[from] crate::report::ReportError),
+    /// Calibration error (boxed: it is large and rare).
+    #[error(transparent)]
+    Calibrate(Box<crate::calibrate::session::CalibrateError>),
     /// A platform that this build cannot run yet.
     #[error("{0}")]
     Unsupported(String),

@@ -106,6 +106,8 @@ pub struct ReportData {
     pub torn_tail: bool,
     /// Chain functions' end-to-end latency split per hop and link (empty without chains).
     pub chains: Vec<super::chain::ChainRow>,
+    /// The calibration the run applied (the report's fidelity section), or why none did.
+    pub fidelity: super::fidelity::Fidelity,
 }
 
 impl ReportData {
@@ -489,6 +491,7 @@ fn read_in_parts(run_dir: &Path, parts: Option<usize>) -> Result<ReportData, Sto
         results,
         torn_tail,
         chains: acc.chains.rows(),
+        fidelity: super::fidelity::read(run_dir),
     })
 }
 

@@ -10,6 +10,7 @@ pub mod compare_out;
 pub mod container_phases;
 pub mod csv;
 pub mod data;
+pub mod fidelity;
 pub mod font;
 pub mod headline;
 pub mod html;

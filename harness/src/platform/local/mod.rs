@@ -618,7 +618,13 @@ pub async fn serve_with(
 /// The gateway daemon: serve until SIGTERM/SIGINT, then stop every replica.
 pub async fn run_daemon(opts: DaemonOpts) -> Result<(), LocalError> {
     // The daemon is the local platform: a k3d scenario runs here with its topology retargeted.
-    let scenario = spec::load(&opts.scenario)?.retarget(spec::PlatformKind::Local)?;
+    let mut scenario = spec::load(&opts.scenario)?.retarget(spec::PlatformKind::Local)?;
+    // The calibration `bench`/`up` checked and recorded for this run sets the classes' quotas.
+    match crate::calibrate::apply::apply_recorded(&mut scenario, &opts.run_dir) {
+        Ok(c) if !c.is_empty() => eprintln!("calibrated CPU quota applied to {}", c.join(", ")),
+        Ok(_) => {}
+        Err(e) => eprintln!("warning: calibration not applied: {e}"),
+    }
     let run_id = opts
         .run_dir
         .file_name()
