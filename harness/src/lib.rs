@@ -21,3 +21,4 @@ pub mod stats;
 pub mod store;
 pub mod summary;
 pub mod thresholds;
+pub mod trace;

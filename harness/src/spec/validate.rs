@@ -17,6 +17,7 @@ mod functions;
 mod registry;
 mod thresholds;
 mod topology;
+mod trace;
 
 use experiment::experiment;
 use functions::functions;
@@ -108,6 +109,12 @@ pub(super) fn parse(text: &str, path: &Path) -> R<Scenario> {
     let mut experiment = experiment(&cx, &raw.experiment)?;
     experiment.thresholds =
         thresholds::thresholds(&cx, &raw.experiment.thresholds, &nodes, &functions)?;
+    experiment.trace = trace::trace(
+        &cx,
+        raw.experiment.trace.as_ref(),
+        &functions,
+        experiment.seed,
+    )?;
     let kubeconfig = raw
         .platform
         .kubeconfig
