@@ -39,6 +39,7 @@ fn record(c: &mut Criterion) {
             status: Some(200),
             bytes: 2,
             error: None,
+            started_unix_ns: None,
         })
         .collect();
     let mut group = c.benchmark_group("recorder");

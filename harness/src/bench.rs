@@ -58,6 +58,9 @@ pub enum BenchError {
     /// An export file (`--export-*`) could not be written.
     #[error(transparent)]
     Export(#[from] ExportError),
+    /// The trace replay (`[experiment.trace]`) failed.
+    #[error(transparent)]
+    Trace(#[from] crate::trace::run::RunError),
 }
 
 /// Options of one bench run.
@@ -119,6 +122,8 @@ pub async fn bench(
     progress: &mut dyn Progress,
     interrupt: impl std::future::Future<Output = ()>,
 ) -> Result<(RunStore, RunSummary), BenchError> {
+    // A bad trace fails before anything starts.
+    let replay = crate::trace::run::prepare(scenario)?;
     let store = RunStore::create(&opts.results, run_id)?;
     let mut m = RunManifest {
         format: 1,
@@ -177,7 +182,16 @@ pub async fn bench(
     // sample it holds before returning, so nothing measured is lost.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let outcome = {
-        let work = measure(scenario, opts, &store, &mut m, &platform, progress, stop_rx);
+        let work = measure(
+            scenario,
+            opts,
+            &store,
+            &mut m,
+            &platform,
+            progress,
+            stop_rx,
+            replay.as_ref(),
+        );
         tokio::pin!(work);
         tokio::select! {
             r = &mut work => r,
@@ -233,6 +247,8 @@ pub async fn bench(
     Ok((store, summary))
 }
 
+// One argument per thing the phases share; a struct of them would only move the list.
+#[allow(clippy::too_many_arguments)]
 async fn measure(
     scenario: &Scenario,
     opts: &BenchOpts,
@@ -241,6 +257,7 @@ async fn measure(
     platform: &AnyPlatform,
     progress: &mut dyn Progress,
     stop: tokio::sync::watch::Receiver<bool>,
+    replay: Option<&crate::trace::run::Prepared>,
 ) -> Result<(), BenchError> {
     let stopped = || *stop.borrow();
     m.nodes = platform.node_provenance(scenario).await;
@@ -367,6 +384,11 @@ async fn measure(
         }
         sync_events(platform, store, &mut events).await?;
         export_so_far(store, opts, progress);
+    }
+    if let Some(r) = replay.filter(|_| !stopped()) {
+        let mut step = |s: &str| progress.step(s);
+        crate::trace::run::replay(r, scenario, platform, store, stop.clone(), &mut step).await?;
+        sync_events(platform, store, &mut events).await?;
     }
     Ok(())
 }

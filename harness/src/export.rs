@@ -222,6 +222,7 @@ mod tests {
             status: "complete".into(),
             emulated: false,
             torn_tail: false,
+            trace: None,
             results: vec![Entry {
                 function: "echo-vps".into(),
                 node: "vps-1".into(),

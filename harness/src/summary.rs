@@ -33,6 +33,9 @@ pub struct RunSummary {
     pub torn_tail: bool,
     /// Per function × node, sorted.
     pub results: Vec<Entry>,
+    /// The trace replay (`[experiment.trace]`): cold-start rate per class, planned vs issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<crate::report::trace::TraceReport>,
 }
 
 /// Results of one function on one node.
@@ -137,6 +140,7 @@ impl RunSummary {
             emulated: m.emulated,
             torn_tail: d.torn_tail,
             results: d.results.clone(),
+            trace: d.trace.clone(),
         }
     }
 }
@@ -323,6 +327,7 @@ mod tests {
             emulated: false,
             torn_tail: false,
             results,
+            trace: None,
         };
         let s = summary(vec![
             entry("f", "vps-1", 90, 0),

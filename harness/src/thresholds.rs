@@ -555,6 +555,7 @@ mod tests {
             status: "complete".into(),
             emulated: false,
             torn_tail: false,
+            trace: None,
             results: vec![
                 entry("echo-vps", "vps-1", "vps", 2_000.0, 0),
                 entry("echo-pi3", "pi3-1", "pi3", 80_000.0, 2),

@@ -7,6 +7,7 @@
 
 pub mod cluster;
 pub mod deploy;
+pub mod idle;
 pub mod k3d;
 pub mod local;
 

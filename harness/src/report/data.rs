@@ -104,6 +104,8 @@ pub struct ReportData {
     pub results: Vec<crate::summary::Entry>,
     /// A torn last line of samples.jsonl was skipped (the run crashed mid-write).
     pub torn_tail: bool,
+    /// The trace replay, when the run replayed one (`trace-plan.json`, `trace.jsonl`).
+    pub trace: Option<super::trace::TraceReport>,
 }
 
 impl ReportData {
@@ -463,7 +465,9 @@ fn read_in_parts(run_dir: &Path, parts: Option<usize>) -> Result<ReportData, Sto
         })
         .collect();
     let results = super::per_node::entries(&manifest, warm, &groups);
+    let trace = super::trace::read(run_dir)?;
     Ok(ReportData {
+        trace,
         manifest,
         groups,
         tables: Tables::default(),

@@ -165,7 +165,7 @@ pub fn text_tables(d: &ReportData) -> Vec<TextTable> {
             })
             .collect(),
     };
-    vec![
+    let mut all = vec![
         super::headline::headline_table(d),
         super::headline::nodes_table(d),
         warm,
@@ -174,7 +174,9 @@ pub fn text_tables(d: &ReportData) -> Vec<TextTable> {
         phases,
         ratios,
         super::requests::events_table(d),
-    ]
+    ];
+    all.extend(super::trace::tables(d.trace.as_ref()));
+    all
 }
 
 /// The sentence that says how every percentile in the report is computed.

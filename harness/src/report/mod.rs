@@ -16,6 +16,7 @@ pub mod per_node;
 pub mod plot;
 pub mod requests;
 pub mod tables;
+pub mod trace;
 
 use std::path::{Path, PathBuf};
 

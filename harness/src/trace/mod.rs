@@ -7,7 +7,9 @@
 
 pub mod azure2019;
 pub mod azure2021;
+pub mod record;
 pub mod replay;
+pub mod run;
 
 use std::path::{Path, PathBuf};
 
