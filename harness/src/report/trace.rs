@@ -242,6 +242,32 @@ pub fn tables(t: Option<&TraceReport>) -> Vec<TextTable> {
     vec![by_class, by_function]
 }
 
+/// A table as aligned text for the terminal.
+pub fn console(t: &TextTable) -> String {
+    let mut width: Vec<usize> = t.header.iter().map(|h| h.chars().count()).collect();
+    for r in &t.rows {
+        for (w, c) in width.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        cells
+            .iter()
+            .zip(&width)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    let mut out = format!("{}\n{}\n", t.title, line(&t.header));
+    for r in &t.rows {
+        out.push_str(&line(r));
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
