@@ -28,6 +28,10 @@ api-fuzz:
 bench-local:
     bash benches/local-platform.sh
 
+# Planned vs issued arrivals of a trace replay with keep-alive (SCENARIO=... to pick the trace).
+bench-trace:
+    bash benches/trace-replay.sh
+
 # Memory of a 10-minute warm run at 1,000 rps (RSS series and peak).
 bench-rss:
     bash benches/rss-long-run.sh
