@@ -164,13 +164,11 @@ fn number(path: &Path, line: usize, field: &str, v: &str) -> Result<f64, TraceEr
     }
 }
 
+/// Rows of a keyed table: the key columns' text and the named number columns.
+type Rows = Vec<(Vec<String>, Vec<f64>)>;
+
 /// Parse a table keyed by the first `keys` columns, taking the named number columns.
-fn table(
-    text: &str,
-    path: &Path,
-    keys: &[&str],
-    cols: &[&str],
-) -> Result<Vec<(Vec<String>, Vec<f64>)>, TraceError> {
+fn table(text: &str, path: &Path, keys: &[&str], cols: &[&str]) -> Result<Rows, TraceError> {
     let (hline, h) = header(text, path)?;
     need_columns(path, hline, &h, keys)?;
     let at = locate(path, hline, &h, cols)?;

@@ -123,7 +123,7 @@ pub fn plan(
     }
     let mut ranked = counted.clone();
     // Most invoked first; ties in file order (the sort is stable).
-    ranked.sort_by(|a, b| b.1.cmp(&a.1));
+    ranked.sort_by_key(|r| std::cmp::Reverse(r.1));
     let mut sources: Vec<Vec<usize>> = vec![Vec::new(); functions.len()];
     match &spec.mapping {
         Mapping::Top => {

@@ -19,7 +19,7 @@ fn duration(cx: &Cx, v: &Option<Spanned<String>>, field: &str, default: Duration
 
 fn whole_minutes(cx: &Cx, v: &Option<Spanned<String>>, field: &str, d: Duration) -> R<()> {
     match v {
-        Some(s) if d.as_nanos() % 60_000_000_000 != 0 => Err(cx.err(
+        Some(s) if !d.as_nanos().is_multiple_of(60_000_000_000) => Err(cx.err(
             s.span(),
             field,
             "an azure2019 trace counts invocations per minute: use whole minutes, e.g. \"10m\"",
