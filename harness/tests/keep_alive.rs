@@ -1,8 +1,9 @@
 //! Keep-alive under a trace replay, on the local platform, judged by what `faasbed bench`
 //! stored: a gap between arrivals longer than the keep-alive meets a function the idler scaled
 //! to zero (a verified cold start: a new instance, on the constrained node, started after the
-//! request was sent); a shorter gap finds the same warm instance. Plus: the shipped trace
-//! scenarios parse and plan.
+//! request was sent); a shorter gap finds the same warm instance, and so does the long gap
+//! under a per-function keep-alive longer than it. Plus: the shipped trace scenarios parse and
+//! plan.
 
 mod common;
 
@@ -25,12 +26,22 @@ name = "echo-ka"
 source = "echo"
 constraints = ["faasbed.io/class=vps"]
 
+[[function]]
+name = "echo-long"
+source = "echo"
+constraints = ["faasbed.io/class=vps"]
+
 [experiment.trace]
 file = "trace.csv"
 format = "azure2021"
 window = "12s"
 keep_alive = "2s"
 connections = 2
+mapping = "same"
+
+# The same arrivals with a keep-alive longer than every gap: only the first call is cold.
+[experiment.trace.keep_alive_for]
+echo-long = "20s"
 "#;
 
 /// Starts at 0 s (cold: the replay starts from zero), 1 s and 2 s (gaps of 1 s < 2 s
@@ -75,8 +86,15 @@ fn a_gap_longer_than_keep_alive_is_a_verified_cold_start_and_a_shorter_one_is_no
         .unwrap()
         .path();
 
-    let s = lines(&run.join("trace.jsonl"));
-    let mut s: Vec<&Value> = s.iter().collect();
+    let all = lines(&run.join("trace.jsonl"));
+    let mut long: Vec<&Value> = all
+        .iter()
+        .filter(|v| v["function"] == "echo-long")
+        .collect();
+    long.sort_by_key(|v| v["planned_ns"].as_u64().unwrap());
+    let cold: Vec<bool> = long.iter().map(|v| v["cold"].as_bool().unwrap()).collect();
+    assert_eq!(cold, [true, false, false, false, false], "{long:#?}");
+    let mut s: Vec<&Value> = all.iter().filter(|v| v["function"] == "echo-ka").collect();
     s.sort_by_key(|v| v["planned_ns"].as_u64().unwrap());
     assert_eq!(s.len(), 5, "every planned arrival was sent: {s:?}");
     for v in &s {
@@ -108,7 +126,7 @@ fn a_gap_longer_than_keep_alive_is_a_verified_cold_start_and_a_shorter_one_is_no
         "{idle}"
     );
 
-    // The report model: 2 cold of 5 on the vps class, nothing behind the plan.
+    // The report model: 3 cold of 10 on the vps class (2 + 1), nothing behind the plan.
     let summary: Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
     let t = &summary["trace"];
@@ -116,10 +134,11 @@ fn a_gap_longer_than_keep_alive_is_a_verified_cold_start_and_a_shorter_one_is_no
     assert_eq!(vps["name"], "vps");
     assert_eq!(
         (vps["cold"].as_u64(), vps["issued"].as_u64()),
-        (Some(2), Some(5))
+        (Some(3), Some(10))
     );
-    assert_eq!(vps["cold_rate"].as_f64(), Some(0.4));
-    assert_eq!(t["total"]["planned"], 5);
+    assert_eq!(vps["cold_rate"].as_f64(), Some(0.3));
+    assert_eq!(t["total"]["planned"], 10);
+    assert_eq!(t["fell_behind"], false);
     let schema: Value = serde_json::from_str(
         &std::fs::read_to_string(common::repo().join("schemas/summary.schema.json")).unwrap(),
     )
@@ -129,7 +148,8 @@ fn a_gap_longer_than_keep_alive_is_a_verified_cold_start_and_a_shorter_one_is_no
     assert!(errs.is_empty(), "{errs:?}");
     let md = std::fs::read_to_string(run.join("report.md")).unwrap();
     assert!(md.contains("## Trace replay per class"), "{md}");
-    assert!(md.contains("| vps | 5 / 5 | 0 | 2 (40.0%) |"), "{md}");
+    assert!(md.contains("| vps | 10 / 10 | 0 | 3 (30.0%) |"), "{md}");
+    assert!(md.contains("| echo-ka | 5 / 5 | 0 | 2 (40.0%) |"), "{md}");
 }
 
 #[test]

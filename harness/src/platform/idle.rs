@@ -42,17 +42,21 @@ struct Seen {
     since: Instant,
 }
 
-/// Run the idler over `functions` until `stop` turns true (or its sender goes away); returns
-/// every scale to zero it made.
+/// Run the idler over `functions` (name → keep-alive) until `stop` turns true (or its sender
+/// goes away); returns every scale to zero it made.
 pub async fn run(
     client: Client,
-    functions: Vec<String>,
-    keep_alive: Duration,
+    functions: BTreeMap<String, Duration>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Vec<ScaleDown> {
     let mut seen: BTreeMap<String, Seen> = BTreeMap::new();
     let mut downs = Vec::new();
-    let mut every = tokio::time::interval(tick(keep_alive));
+    let shortest = functions
+        .values()
+        .min()
+        .copied()
+        .unwrap_or(Duration::from_secs(1));
+    let mut every = tokio::time::interval(tick(shortest));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -64,7 +68,10 @@ pub async fn run(
             continue;
         };
         let now = Instant::now();
-        for f in list.iter().filter(|f| functions.contains(&f.name)) {
+        for f in &list {
+            let Some(keep_alive) = functions.get(&f.name).copied() else {
+                continue;
+            };
             let activity = (f.invocation_count, f.replicas);
             let s = seen.entry(f.name.clone()).or_insert(Seen {
                 activity,

@@ -312,6 +312,7 @@ mod tests {
                         class: c.to_string(),
                         trace_functions: vec!["t".into()],
                         planned: *n,
+                        keep_alive_s: Some(2.0),
                     })
                     .collect(),
             }),

@@ -219,5 +219,8 @@ pub struct RawTrace {
     pub map: BTreeMap<Spanned<String>, Spanned<String>>,
     /// Idle time before scale to zero, e.g. `"30s"`; absent: never.
     pub keep_alive: Option<Spanned<String>>,
+    /// `[experiment.trace.keep_alive_for]`: scenario function = its own keep-alive.
+    #[serde(default)]
+    pub keep_alive_for: BTreeMap<Spanned<String>, Spanned<String>>,
     pub connections: Option<Spanned<i64>>,
 }

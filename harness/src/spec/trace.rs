@@ -90,14 +90,39 @@ pub struct TraceSpec {
     /// Idle time (replay time) after which a function is scaled to zero; `None`: never.
     #[serde(with = "opt_duration")]
     pub keep_alive: Option<Duration>,
+    /// Per-function keep-alive overriding `keep_alive` (replay time).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", with = "map_duration")]
+    pub keep_alive_for: BTreeMap<String, Duration>,
     /// Connections per function (open loop: the most requests in flight at once).
     pub connections: u32,
 }
 
 impl TraceSpec {
+    /// The keep-alive of `function`: its own, else the replay's; `None`: never scaled to zero.
+    pub fn keep_alive_of(&self, function: &str) -> Option<Duration> {
+        self.keep_alive_for
+            .get(function)
+            .copied()
+            .or(self.keep_alive)
+    }
+
     /// Replay length: `window / compress`.
     pub fn replay_duration(&self) -> Duration {
         Duration::from_secs_f64(self.window.as_secs_f64() / self.compress)
+    }
+}
+
+mod map_duration {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+    pub fn serialize<S: serde::Serializer>(
+        m: &BTreeMap<String, Duration>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_map(
+            m.iter()
+                .map(|(k, d)| (k, humantime::format_duration(*d).to_string())),
+        )
     }
 }
 

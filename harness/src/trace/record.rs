@@ -32,6 +32,9 @@ pub struct PlannedFunction {
     pub trace_functions: Vec<String>,
     /// Planned arrivals.
     pub planned: u64,
+    /// Its keep-alive, s (replay time); `None`: never scaled to zero.
+    #[serde(default)]
+    pub keep_alive_s: Option<f64>,
 }
 
 /// `trace-plan.json`.

@@ -223,6 +223,7 @@ mod tests {
             spread: Spread::Poisson,
             mapping,
             keep_alive: None,
+            keep_alive_for: BTreeMap::new(),
             connections: 4,
         }
     }

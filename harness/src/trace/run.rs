@@ -102,6 +102,7 @@ pub async fn replay(
                 class: class_of(scenario, f),
                 trace_functions: p.trace_functions.clone(),
                 planned: p.offsets.len() as u64,
+                keep_alive_s: spec.keep_alive_of(&p.function).map(|d| d.as_secs_f64()),
             })
         })
         .collect();
@@ -127,10 +128,11 @@ pub async fn replay(
     let out = Arc::new(Mutex::new(JsonlWriter::append(&store.path(SAMPLES_FILE))?));
     let gw = platform.gateway();
     let (idle_stop, idle_rx) = tokio::sync::watch::channel(false);
-    let idler = spec.keep_alive.map(|k| {
-        let names = planned.iter().map(|p| p.function.clone()).collect();
-        tokio::spawn(idle::run(gw.client(), names, k, idle_rx))
-    });
+    let kept: BTreeMap<String, std::time::Duration> = planned
+        .iter()
+        .filter_map(|p| Some((p.function.clone(), spec.keep_alive_of(&p.function)?)))
+        .collect();
+    let idler = (!kept.is_empty()).then(|| tokio::spawn(idle::run(gw.client(), kept, idle_rx)));
     let runs = prepared
         .plans
         .iter()

@@ -118,19 +118,28 @@ pub(super) fn trace(
     let mapping = mapping(cx, t, functions)?;
     let keep_alive = match &t.keep_alive {
         None => None,
-        Some(s) => {
-            let d = parse_duration(s.get_ref())
-                .map_err(|e| cx.err(s.span(), "experiment.trace.keep_alive", e))?;
-            if !(MIN_KEEP_ALIVE..=MAX_KEEP_ALIVE).contains(&d) {
-                return Err(cx.err(
-                    s.span(),
-                    "experiment.trace.keep_alive",
-                    "must be between 500ms and 1h (replay time); leave it out to never scale to zero",
-                ));
-            }
-            Some(d)
-        }
+        Some(s) => Some(check_keep_alive(cx, s, "experiment.trace.keep_alive")?),
     };
+    let mut keep_alive_for = BTreeMap::new();
+    for (k, v) in &t.keep_alive_for {
+        if !functions.iter().any(|f| f.name == *k.get_ref()) {
+            return Err(cx.err(
+                k.span(),
+                "experiment.trace.keep_alive_for",
+                format!(
+                    "{:?} is not a function of this scenario; known: {}",
+                    k.get_ref(),
+                    functions
+                        .iter()
+                        .map(|f| f.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        let field = format!("experiment.trace.keep_alive_for.{}", k.get_ref());
+        keep_alive_for.insert(k.get_ref().clone(), check_keep_alive(cx, v, &field)?);
+    }
     let connections = match &t.connections {
         None => 64,
         Some(c) if (1..=4096).contains(c.get_ref()) => *c.get_ref() as u32,
@@ -151,8 +160,21 @@ pub(super) fn trace(
         spread,
         mapping,
         keep_alive,
+        keep_alive_for,
         connections,
     }))
+}
+
+fn check_keep_alive(cx: &Cx, s: &Spanned<String>, field: &str) -> R<Duration> {
+    let d = parse_duration(s.get_ref()).map_err(|e| cx.err(s.span(), field, e))?;
+    if !(MIN_KEEP_ALIVE..=MAX_KEEP_ALIVE).contains(&d) {
+        return Err(cx.err(
+            s.span(),
+            field,
+            "must be between 500ms and 1h (replay time); leave it out to never scale to zero",
+        ));
+    }
+    Ok(d)
 }
 
 fn mapping(cx: &Cx, t: &RawTrace, functions: &[Function]) -> R<Mapping> {
@@ -239,6 +261,17 @@ mod tests {
         assert_eq!(t.mapping, crate::spec::Mapping::Top);
         assert_eq!(t.keep_alive, Some(std::time::Duration::from_secs(30)));
         assert_eq!(t.seed, 42);
+        let s = load("file = \"x\"\nformat = \"azure2021\"\nkeep_alive = \"30s\"\n[experiment.trace.keep_alive_for]\nf = \"2s\"\n")
+            .unwrap();
+        let t = s.experiment.trace.unwrap();
+        assert_eq!(
+            t.keep_alive_of("f"),
+            Some(std::time::Duration::from_secs(2))
+        );
+        assert_eq!(
+            t.keep_alive_of("g"),
+            Some(std::time::Duration::from_secs(30))
+        );
     }
 
     #[test]
@@ -258,6 +291,12 @@ mod tests {
         let e = load("file = \"x\"\nformat = \"azure2021\"\nkeep_alive = \"2h\"\n").unwrap_err();
         assert!(
             e.contains("experiment.trace.keep_alive: must be between"),
+            "{e}"
+        );
+        let e = load("file = \"x\"\nformat = \"azure2021\"\n[experiment.trace.keep_alive_for]\nf = \"1ms\"\n")
+            .unwrap_err();
+        assert!(
+            e.contains("experiment.trace.keep_alive_for.f: must be between"),
             "{e}"
         );
         let e = load("file = \"x\"\nformat = \"azure2021\"\n[experiment.trace.map]\ng = \"a/b\"\n")
