@@ -32,6 +32,9 @@ bench-local:
 # side by side (root; REPS cold starts per class, default 5).
 bench-cold:
     bash benches/cold-runtimes.sh
+# Planned vs issued arrivals of a trace replay with keep-alive (SCENARIO=... to pick the trace).
+bench-trace:
+    bash benches/trace-replay.sh
 
 # Memory of a 10-minute warm run at 1,000 rps (RSS series and peak).
 bench-rss:

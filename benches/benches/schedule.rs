@@ -40,6 +40,7 @@ fn record(c: &mut Criterion) {
             status: Some(200),
             bytes: 2,
             error: None,
+            started_unix_ns: None,
         })
         .collect();
     let mut group = c.benchmark_group("recorder");

@@ -61,6 +61,9 @@ pub enum BenchError {
     /// An export file (`--export-*`) could not be written.
     #[error(transparent)]
     Export(#[from] ExportError),
+    /// The trace replay (`[experiment.trace]`) failed.
+    #[error(transparent)]
+    Trace(#[from] crate::trace::run::RunError),
 }
 
 /// Options of one bench run.
@@ -129,6 +132,8 @@ pub async fn bench(
     let calibration =
         crate::calibrate::apply::prepare(&opts.home, scenario, run_id, opts.uncalibrated, None)
             .await?;
+    // A bad trace fails before anything starts.
+    let replay = crate::trace::run::prepare(scenario)?;
     let store = RunStore::create(&opts.results, run_id)?;
     crate::calibrate::apply::record(store.dir(), &calibration)?;
     if let crate::calibrate::apply::Decision::NotApplied(why) = &calibration {
@@ -191,7 +196,16 @@ pub async fn bench(
     // sample it holds before returning, so nothing measured is lost.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let outcome = {
-        let work = measure(scenario, opts, &store, &mut m, &platform, progress, stop_rx);
+        let work = measure(
+            scenario,
+            opts,
+            &store,
+            &mut m,
+            &platform,
+            progress,
+            stop_rx,
+            replay.as_ref(),
+        );
         tokio::pin!(work);
         tokio::select! {
             r = &mut work => r,
@@ -247,6 +261,8 @@ pub async fn bench(
     Ok((store, summary))
 }
 
+// One argument per thing the phases share; a struct of them would only move the list.
+#[allow(clippy::too_many_arguments)]
 async fn measure(
     scenario: &Scenario,
     opts: &BenchOpts,
@@ -255,6 +271,7 @@ async fn measure(
     platform: &AnyPlatform,
     progress: &mut dyn Progress,
     stop: tokio::sync::watch::Receiver<bool>,
+    replay: Option<&crate::trace::run::Prepared>,
 ) -> Result<(), BenchError> {
     let stopped = || *stop.borrow();
     m.nodes = platform.node_provenance(scenario).await;
@@ -381,6 +398,11 @@ async fn measure(
         }
         sync_events(platform, store, &mut events).await?;
         export_so_far(store, opts, progress);
+    }
+    if let Some(r) = replay.filter(|_| !stopped()) {
+        let mut step = |s: &str| progress.step(s);
+        crate::trace::run::replay(r, scenario, platform, store, stop.clone(), &mut step).await?;
+        sync_events(platform, store, &mut events).await?;
     }
     Ok(())
 }

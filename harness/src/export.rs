@@ -224,6 +224,7 @@ mod tests {
             emulated: false,
             torn_tail: false,
             fidelity: None,
+            trace: None,
             results: vec![Entry {
                 runtime: None,
                 function: "echo-vps".into(),

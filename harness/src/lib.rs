@@ -24,3 +24,4 @@ pub mod store;
 pub mod summary;
 pub mod thresholds;
 pub mod tooljson;
+pub mod trace;

@@ -34,6 +34,9 @@ pub struct RunSummary {
     /// Emulation fidelity: the calibration the run applied, or why none did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fidelity: Option<serde_json::Value>,
+    /// The trace replay (`[experiment.trace]`): cold-start rate per class, planned vs issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<crate::report::trace::TraceReport>,
 }
 
 impl RunSummary {
@@ -49,6 +52,7 @@ impl RunSummary {
             torn_tail: d.torn_tail,
             results: d.results.clone(),
             fidelity: serde_json::to_value(crate::report::fidelity::summary(&d.fidelity)).ok(),
+            trace: d.trace.clone(),
         }
     }
 }
@@ -238,6 +242,7 @@ mod tests {
             torn_tail: false,
             fidelity: None,
             results,
+            trace: None,
         };
         let s = summary(vec![
             entry("f", "vps-1", 90, 0),

@@ -20,6 +20,7 @@ fn sample(latency_ns: u64, i: u64) -> Sample {
         status: Some(200),
         bytes: 2,
         error: None,
+        started_unix_ns: None,
     }
 }
 

@@ -63,6 +63,9 @@ pub async fn bench(
         outln(&serde_json::to_string_pretty(&summary).unwrap_or_default())?;
     } else {
         out(&summary.table())?;
+        for t in crate::report::trace::tables(summary.trace.as_ref()) {
+            outln(&crate::report::trace::console(&t))?;
+        }
         let (events, _) = crate::store::events::read(&store.path(crate::store::files::EVENTS))?;
         for ((f, n), (crashed, restarted, last)) in crate::report::requests::event_counts(&events) {
             outln(&format!("{f} on {n}: replica crashed {crashed} time(s) (last: {last}), restarted {restarted} time(s)"))?;
@@ -70,8 +73,15 @@ pub async fn bench(
         outln(&format!("results: {}", store.dir().display()))?;
     }
     let mut empty = summary.empty_results();
+    // A function answered under the trace replay has samples, in trace.jsonl.
+    let traced = |f: &str| {
+        summary
+            .trace
+            .as_ref()
+            .is_some_and(|t| t.by_function.iter().any(|r| r.name == f && r.ok > 0))
+    };
     for f in &scenario.functions {
-        if !summary.results.iter().any(|e| e.function == f.name) {
+        if !summary.results.iter().any(|e| e.function == f.name) && !traced(&f.name) {
             empty.push(format!("{} (no sample at all)", f.name));
         }
     }

@@ -172,6 +172,7 @@ mod tests {
             status: None,
             bytes: 0,
             error,
+            started_unix_ns: None,
         }
     }
 

@@ -44,6 +44,8 @@ pub const NODE_HEADER: &str = "x-faasbed-node";
 pub const HOPS_HEADER: &str = "x-faasbed-hops";
 /// Response header naming the function instance (process) that served the request.
 pub const INSTANCE_HEADER: &str = "x-faasbed-instance";
+/// Response header with the serving instance's process start, unix ns (the function contract).
+pub const STARTED_HEADER: &str = "x-faasbed-started";
 
 /// Default busy-wait window of the pacer before each send.
 pub const DEFAULT_SPIN: Duration = Duration::from_micros(100);
@@ -248,6 +250,28 @@ pub async fn run_open(
     run(target, options, plan, jobs, sink).await
 }
 
+/// Open loop over planned offsets (a trace replay), all measured (no warm-up): each offset
+/// below `duration` yields exactly one sample, sent at that offset from the run start.
+pub async fn run_planned(
+    target: &Target,
+    offsets: Vec<Duration>,
+    duration: Duration,
+    options: &RunOptions,
+    sink: &mut dyn Sink,
+) -> Result<WarmResult, LoadgenError> {
+    let planned = offsets.iter().filter(|o| **o < duration).count();
+    let plan = Plan {
+        mode: WarmMode::Open,
+        target_rps: Some(planned as f64 / duration.as_secs_f64().max(1e-9)),
+        measure_end: duration,
+    };
+    let jobs = JobSource::Open {
+        schedule: Box::new(offsets.into_iter().filter(move |o| *o < duration)),
+        spin: options.spin,
+    };
+    run(target, options, plan, jobs, sink).await
+}
+
 /// Closed loop: each of `options.connections` workers sends back to back for
 /// `options.warmup + duration`; the last `duration` is measured.
 pub async fn run_closed(
@@ -277,7 +301,7 @@ struct Plan {
 enum JobSource {
     /// Open loop: the schedule, walked by the pacer thread.
     Open {
-        schedule: Box<Schedule>,
+        schedule: Box<dyn Iterator<Item = Duration> + Send>,
         spin: Duration,
     },
     /// Closed loop: send at once until `end`.
@@ -321,7 +345,7 @@ impl JobSource {
                 let start = start.into_std();
                 std::thread::Builder::new()
                     .name("faasbed-pacer".into())
-                    .spawn(move || pace(*schedule, start, spin, &tx))
+                    .spawn(move || pace(schedule, start, spin, &tx))
                     .map_err(LoadgenError::Pacer)?;
                 Ok(Jobs::Open(Arc::new(tokio::sync::Mutex::new(rx))))
             }
@@ -332,7 +356,7 @@ impl JobSource {
 /// The pacer thread: hand each scheduled offset to an idle worker at its time. Ends with the
 /// schedule, or when every worker is gone (the run stopped).
 fn pace(
-    schedule: Schedule,
+    schedule: impl Iterator<Item = Duration>,
     start: std::time::Instant,
     spin: Duration,
     tx: &mpsc::Sender<Duration>,
@@ -403,6 +427,7 @@ async fn run(
     })?;
     let t0_unix_ns = crate::store::clock::now_ns();
     let start = Instant::now();
+    sink.started(t0_unix_ns);
     if let Some(live) = &options.live {
         live.start();
     }
@@ -535,6 +560,7 @@ impl Shared {
             status: None,
             bytes: 0,
             error: None,
+            started_unix_ns: None,
         };
         let outcome =
             tokio::time::timeout_at(sent + self.timeout, self.exchange(conn, &mut sample)).await;
@@ -584,6 +610,7 @@ impl Shared {
         sample.node = header(NODE_HEADER);
         sample.instance = header(INSTANCE_HEADER);
         sample.hops = header(HOPS_HEADER);
+        sample.started_unix_ns = header(STARTED_HEADER).and_then(|v| v.parse().ok());
         let mut body = response.into_body();
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|_| ErrorKind::Body)?;

@@ -112,6 +112,10 @@ pub struct Sample {
     pub bytes: u64,
     /// Why the request failed; `None` for success.
     pub error: Option<ErrorKind>,
+    /// `X-Faasbed-Started` of the response: the serving instance's process start, unix ns. A
+    /// start after the send means the request waited for a cold start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_unix_ns: Option<u64>,
 }
 
 impl Sample {
@@ -135,6 +139,10 @@ impl Sample {
 pub trait Sink: Send {
     /// Take one sample; an error stops the run (a result must not silently lose samples).
     fn record(&mut self, sample: &Sample) -> std::io::Result<()>;
+    /// The run starts now: its sample offsets count from this unix time, ns.
+    fn started(&mut self, t0_unix_ns: u64) {
+        let _ = t0_unix_ns;
+    }
 }
 
 /// A sink that keeps every sample in memory (tests, small runs).
@@ -505,6 +513,7 @@ mod tests {
             status: Some(200),
             bytes: 2,
             error,
+            started_unix_ns: None,
         }
     }
 

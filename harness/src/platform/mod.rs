@@ -9,6 +9,7 @@
 pub mod cluster;
 pub mod deploy;
 pub mod existing;
+pub mod idle;
 pub mod k3d;
 pub mod kube;
 pub mod local;

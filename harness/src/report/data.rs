@@ -108,6 +108,8 @@ pub struct ReportData {
     pub chains: Vec<super::chain::ChainRow>,
     /// The calibration the run applied (the report's fidelity section), or why none did.
     pub fidelity: super::fidelity::Fidelity,
+    /// The trace replay, when the run replayed one (`trace-plan.json`, `trace.jsonl`).
+    pub trace: Option<super::trace::TraceReport>,
 }
 
 impl ReportData {
@@ -482,7 +484,9 @@ fn read_in_parts(run_dir: &Path, parts: Option<usize>) -> Result<ReportData, Sto
         })
         .collect();
     let results = super::per_node::entries(&manifest, warm, &groups);
+    let trace = super::trace::read(run_dir)?;
     Ok(ReportData {
+        trace,
         manifest,
         groups,
         tables: Tables::default(),

@@ -179,6 +179,7 @@ pub fn text_tables(d: &ReportData) -> Vec<TextTable> {
     if !d.chains.is_empty() {
         out.push(chains_table(d));
     }
+    out.extend(super::trace::tables(d.trace.as_ref()));
     out.extend(super::fidelity::tables(&d.fidelity));
     out
 }

@@ -20,6 +20,7 @@ pub mod plot;
 pub mod requests;
 pub mod rows;
 pub mod tables;
+pub mod trace;
 
 use std::path::{Path, PathBuf};
 

@@ -8,6 +8,7 @@ mod container;
 mod location;
 mod profile;
 pub mod raw;
+mod trace;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -22,6 +23,7 @@ pub use container::{
 };
 pub use location::Location;
 pub use profile::{default_profiles, parse_cpu, parse_duration, parse_memory, Profile};
+pub use trace::{Mapping, Spread, TraceFiles, TraceFormat, TraceSpec};
 pub(crate) use validate::{is_dns_label, is_label_name};
 
 /// Errors from loading a scenario.
@@ -471,6 +473,9 @@ pub struct Experiment {
     /// Pass/fail thresholds checked after the run (`[experiment.thresholds]`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub thresholds: Vec<crate::thresholds::Threshold>,
+    /// Trace replay with keep-alive (`[experiment.trace]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceSpec>,
 }
 
 /// Settings of the k3d platform (all pinned).

@@ -182,6 +182,8 @@ pub struct RawExperiment {
     /// `[experiment.thresholds]`: scope (`all`, a function, `class=NAME`) = expressions.
     #[serde(default)]
     pub thresholds: BTreeMap<Spanned<String>, Vec<Spanned<String>>>,
+    /// `[experiment.trace]`: a trace replay with keep-alive.
+    pub trace: Option<RawTrace>,
 }
 
 /// `[experiment.warm]`
@@ -209,4 +211,38 @@ pub struct RawCold {
     pub timeout: Option<Spanned<String>>,
     /// `present` (default) or `fresh`.
     pub image_cache: Option<Spanned<String>>,
+}
+
+/// `[experiment.trace]`: replay an invocation trace with a keep-alive policy.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTrace {
+    /// The invocations file (relative to the scenario file).
+    pub file: Spanned<String>,
+    /// `azure2019` or `azure2021`.
+    pub format: Spanned<String>,
+    /// 2019 duration percentile file.
+    pub durations: Option<Spanned<String>>,
+    /// 2019 app memory percentile file.
+    pub memory: Option<Spanned<String>>,
+    /// Window start in trace time, e.g. `"0s"`, `"10m"`.
+    pub start: Option<Spanned<String>>,
+    /// Window length in trace time, e.g. `"10m"`.
+    pub window: Option<Spanned<String>>,
+    /// Trace seconds per replay second.
+    pub compress: Option<Spanned<f64>>,
+    pub seed: Option<Spanned<i64>>,
+    /// `poisson` or `equidistant` (2019 within-minute placement).
+    pub spread: Option<Spanned<String>>,
+    /// `top`, `round-robin`, `same` or `explicit` (then `map`).
+    pub mapping: Option<Spanned<String>>,
+    /// `[experiment.trace.map]`: scenario function = trace function id.
+    #[serde(default)]
+    pub map: BTreeMap<Spanned<String>, Spanned<String>>,
+    /// Idle time before scale to zero, e.g. `"30s"`; absent: never.
+    pub keep_alive: Option<Spanned<String>>,
+    /// `[experiment.trace.keep_alive_for]`: scenario function = its own keep-alive.
+    #[serde(default)]
+    pub keep_alive_for: BTreeMap<Spanned<String>, Spanned<String>>,
+    pub connections: Option<Spanned<i64>>,
 }

@@ -18,6 +18,7 @@ mod registry;
 mod runtime;
 mod thresholds;
 mod topology;
+mod trace;
 
 use experiment::experiment;
 use functions::functions;
@@ -124,6 +125,12 @@ pub(super) fn parse(text: &str, path: &Path) -> R<Scenario> {
     let mut experiment = experiment(&cx, &raw.experiment)?;
     experiment.thresholds =
         thresholds::thresholds(&cx, &raw.experiment.thresholds, &nodes, &functions)?;
+    experiment.trace = trace::trace(
+        &cx,
+        raw.experiment.trace.as_ref(),
+        &functions,
+        experiment.seed,
+    )?;
     let kubeconfig = raw
         .platform
         .kubeconfig

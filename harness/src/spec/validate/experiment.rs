@@ -188,5 +188,6 @@ pub(super) fn experiment(cx: &Cx, e: &RawExperiment) -> R<Experiment> {
         warm,
         cold,
         thresholds: Vec::new(),
+        trace: None,
     })
 }
