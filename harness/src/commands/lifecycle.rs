@@ -83,7 +83,11 @@ pub async fn up(home: &Home, path: &Path, platform: Option<&str>) -> Result<(), 
                 .join(crate::store::home::PASSWORD_FILE)
                 .display()
         )),
-        AnyPlatform::K3d(p) => match cluster::save(home, &scenario, &run_id, p) {
+        AnyPlatform::K3d(_) | AnyPlatform::Ssh(_) => match started
+            .cluster()
+            .map(|p| cluster::save(home, &scenario, &run_id, p))
+            .unwrap_or_else(|| unreachable_cluster(&run_id))
+        {
             Ok(st) => say(&format!(
                 "run {} up: gateway {} ({} nodes, {} cluster {}); credentials in {}",
                 st.run_id,
@@ -102,6 +106,14 @@ pub async fn up(home: &Home, path: &Path, platform: Option<&str>) -> Result<(), 
     Ok(())
 }
 
+/// A cluster platform always holds a cluster; this error only keeps `up` panic-free.
+fn unreachable_cluster(run_id: &str) -> Result<ClusterState, cluster::ClusterError> {
+    Err(cluster::ClusterError::State {
+        path: std::path::PathBuf::from(run_id),
+        message: "the platform has no cluster to save".into(),
+    })
+}
+
 /// The scenario the topology that is up was made from (or the file at `path`, which must be
 /// the same), on the platform it runs on.
 fn scenario_of(up: &Attached, path: Option<&Path>) -> Result<spec::Scenario, CliError> {
@@ -112,7 +124,7 @@ fn scenario_of(up: &Attached, path: Option<&Path>) -> Result<spec::Scenario, Cli
                 p.state().scenario_hash.clone(),
                 PlatformKind::Local,
             ),
-            (AnyPlatform::K3d(_), Some(st)) => (
+            (AnyPlatform::K3d(_) | AnyPlatform::Ssh(_), Some(st)) => (
                 st.scenario.clone(),
                 st.scenario_hash.clone(),
                 if st.cluster.is_some() {
@@ -121,7 +133,7 @@ fn scenario_of(up: &Attached, path: Option<&Path>) -> Result<spec::Scenario, Cli
                     PlatformKind::Existing
                 },
             ),
-            (AnyPlatform::K3d(_), None) => return Err(CliError::Failed(
+            (AnyPlatform::K3d(_) | AnyPlatform::Ssh(_), None) => return Err(CliError::Failed(
                 "the cluster that is up has no saved state; run `faasbed down` and `faasbed up`"
                     .into(),
             )),

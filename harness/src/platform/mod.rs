@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod deploy;
 pub mod k3d;
 pub mod local;
+pub mod ssh;
 
 use std::path::Path;
 use std::time::Duration;
@@ -33,6 +34,9 @@ pub enum PlatformError {
     /// A gateway call failed.
     #[error(transparent)]
     Gateway(#[from] crate::openfaas::ClientError),
+    /// Building or removing the k3s cluster on real hosts failed.
+    #[error(transparent)]
+    Ssh(Box<ssh::SshPlatformError>),
     /// The saved state of a cluster platform is unusable.
     #[error(transparent)]
     Cluster(#[from] cluster::ClusterError),
@@ -187,6 +191,8 @@ pub enum AnyPlatform {
     Local(local::LocalPlatform),
     /// A k3d cluster, or an existing cluster reached through its kubeconfig.
     K3d(k3d::K3dPlatform<System>),
+    /// A k3s cluster faasbed built over SSH on real hosts, used as an existing cluster.
+    Ssh(Box<ssh::SshPlatform>),
 }
 
 impl AnyPlatform {
@@ -215,6 +221,9 @@ impl AnyPlatform {
             PlatformKind::Local => AnyPlatform::Local(
                 local::LocalPlatform::up_watched(home, scenario, run_id, run_json).await?,
             ),
+            PlatformKind::Existing if scenario.platform.k3s.is_some() => AnyPlatform::Ssh(
+                Box::new(ssh::SshPlatform::up(scenario, run_id, &home.runs().join(run_id)).await?),
+            ),
             PlatformKind::K3d | PlatformKind::Existing => {
                 AnyPlatform::K3d(cluster::up(home, scenario, run_id).await?)
             }
@@ -231,6 +240,7 @@ impl AnyPlatform {
             }
             PlatformKind::K3d | PlatformKind::Existing => {
                 cluster::abandon(home, scenario, run_id).await;
+                ssh::abandon(scenario, &home.runs().join(run_id), run_id).await;
             }
         }
     }
@@ -242,6 +252,21 @@ impl AnyPlatform {
             home: home.root.clone(),
         })?;
         match cluster::load(&run_dir)? {
+            Some(state) if ssh::built_here(&run_dir) => {
+                let inner = cluster::attach(home, &state).await?;
+                let scenario = crate::spec::load(&state.scenario).map_err(|e| {
+                    cluster::ClusterError::State {
+                        path: state.scenario.clone(),
+                        message: format!("the scenario of run {}: {e}", state.run_id),
+                    }
+                })?;
+                Ok(AnyPlatform::Ssh(Box::new(ssh::SshPlatform::reconnect(
+                    inner,
+                    scenario,
+                    &state.run_id,
+                    &run_dir,
+                ))))
+            }
             Some(state) => Ok(AnyPlatform::K3d(cluster::attach(home, &state).await?)),
             None => Ok(AnyPlatform::Local(local::LocalPlatform::attach(home)?)),
         }
@@ -251,7 +276,16 @@ impl AnyPlatform {
     pub fn local(&self) -> Option<&local::LocalPlatform> {
         match self {
             AnyPlatform::Local(p) => Some(p),
-            AnyPlatform::K3d(_) => None,
+            AnyPlatform::K3d(_) | AnyPlatform::Ssh(_) => None,
+        }
+    }
+
+    /// The Kubernetes platform inside, when this is one (k3d, existing, or built on hosts).
+    pub fn cluster(&self) -> Option<&k3d::K3dPlatform<System>> {
+        match self {
+            AnyPlatform::Local(_) => None,
+            AnyPlatform::K3d(p) => Some(p),
+            AnyPlatform::Ssh(p) => Some(p.cluster()),
         }
     }
 }
@@ -261,6 +295,7 @@ impl Platform for AnyPlatform {
         match self {
             AnyPlatform::Local(p) => p.gateway(),
             AnyPlatform::K3d(p) => p.gateway(),
+            AnyPlatform::Ssh(p) => p.gateway(),
         }
     }
 
@@ -272,6 +307,7 @@ impl Platform for AnyPlatform {
         match self {
             AnyPlatform::Local(p) => p.build(scenario, log).await,
             AnyPlatform::K3d(p) => p.build(scenario, log).await,
+            AnyPlatform::Ssh(p) => p.build(scenario, log).await,
         }
     }
 
@@ -279,6 +315,7 @@ impl Platform for AnyPlatform {
         match self {
             AnyPlatform::Local(p) => p.enforce_placement(scenario).await,
             AnyPlatform::K3d(p) => p.enforce_placement(scenario).await,
+            AnyPlatform::Ssh(p) => p.enforce_placement(scenario).await,
         }
     }
 
@@ -286,6 +323,7 @@ impl Platform for AnyPlatform {
         match self {
             AnyPlatform::Local(p) => p.node_provenance(scenario).await,
             AnyPlatform::K3d(p) => p.node_provenance(scenario).await,
+            AnyPlatform::Ssh(p) => p.node_provenance(scenario).await,
         }
     }
 
@@ -293,6 +331,7 @@ impl Platform for AnyPlatform {
         match self {
             AnyPlatform::Local(p) => p.force_cold(function).await,
             AnyPlatform::K3d(p) => p.force_cold(function).await,
+            AnyPlatform::Ssh(p) => p.force_cold(function).await,
         }
     }
 
@@ -300,6 +339,7 @@ impl Platform for AnyPlatform {
         match self {
             AnyPlatform::Local(p) => p.placement(function).await,
             AnyPlatform::K3d(p) => p.placement(function).await,
+            AnyPlatform::Ssh(p) => p.placement(function).await,
         }
     }
 
@@ -307,6 +347,7 @@ impl Platform for AnyPlatform {
         match self {
             AnyPlatform::Local(p) => p.cold_phases(function).await,
             AnyPlatform::K3d(p) => p.cold_phases(function).await,
+            AnyPlatform::Ssh(p) => p.cold_phases(function).await,
         }
     }
 
@@ -314,6 +355,7 @@ impl Platform for AnyPlatform {
         match self {
             AnyPlatform::Local(p) => p.clock_offset_ns(node),
             AnyPlatform::K3d(p) => p.clock_offset_ns(node),
+            AnyPlatform::Ssh(p) => p.clock_offset_ns(node),
         }
     }
 
@@ -321,6 +363,7 @@ impl Platform for AnyPlatform {
         match self {
             AnyPlatform::Local(p) => p.replica_events().await,
             AnyPlatform::K3d(p) => p.replica_events().await,
+            AnyPlatform::Ssh(p) => p.replica_events().await,
         }
     }
 
@@ -328,6 +371,7 @@ impl Platform for AnyPlatform {
         match self {
             AnyPlatform::Local(p) => p.down().await,
             AnyPlatform::K3d(p) => p.down().await,
+            AnyPlatform::Ssh(p) => p.down().await,
         }
     }
 
@@ -335,6 +379,7 @@ impl Platform for AnyPlatform {
         match self {
             AnyPlatform::Local(p) => p.cold_settle(),
             AnyPlatform::K3d(p) => p.cold_settle(),
+            AnyPlatform::Ssh(p) => p.cold_settle(),
         }
     }
 }

@@ -234,6 +234,10 @@ pub struct Node {
     pub backend: Backend,
     /// For SSH nodes, `user@host[:port]`.
     pub address: Option<String>,
+    /// For SSH nodes, the pinned host-key fingerprint (`SHA256:...`); `None`: known_hosts.
+    pub host_key: Option<String>,
+    /// For SSH nodes, the private key file; `None`: the SSH agent's keys.
+    pub key: Option<PathBuf>,
 }
 
 impl Node {
@@ -469,6 +473,19 @@ pub struct PlatformSpec {
     /// The image registry of an existing cluster (`[platform.registry]`; `None` on k3d, whose
     /// registry comes from [`K3dSettings`]).
     pub registry: Option<ImageRegistry>,
+    /// `[platform.k3s]`: faasbed installs k3s on the ssh nodes (`None`: the cluster exists).
+    pub k3s: Option<K3sInstall>,
+}
+
+/// The k3s cluster faasbed builds over SSH on the scenario's `ssh` nodes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct K3sInstall {
+    /// The node running the k3s server.
+    pub server: String,
+    /// Pinned k3s release, e.g. `v1.34.2+k3s1`.
+    pub version: String,
+    /// Folder of release files for offline hosts (`None`: the hosts download them).
+    pub files: Option<PathBuf>,
 }
 
 /// Where function images are pushed and pulled, each a `host[:port]`.
