@@ -69,10 +69,17 @@ fn the_hosts_scenario_names_what_to_fill_in_and_parses_once_filled() {
     assert_eq!(k3s.server, "faas-cluster-01");
     assert_eq!(k3s.version, faasbed::pins::K3S_VERSION);
     assert_eq!(s.nodes.len(), 5);
-    assert!(s.nodes.iter().all(|n| n.host_key.is_some() && n.key.is_some()));
+    assert!(s
+        .nodes
+        .iter()
+        .all(|n| n.host_key.is_some() && n.key.is_some()));
     // A field put back to a placeholder is refused, saying how to fill it in.
     for (field, bad, said) in [
-        ("host_key = \"SHA256:", "host_key = \"<SHA256 fingerprint>\"", "ssh-keygen -lf"),
+        (
+            "host_key = \"SHA256:",
+            "host_key = \"<SHA256 fingerprint>\"",
+            "ssh-keygen -lf",
+        ),
         ("files = ", "files = \"<folder>\"", "release files"),
     ] {
         let line = filled.lines().find(|l| l.starts_with(field)).unwrap();

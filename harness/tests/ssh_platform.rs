@@ -20,20 +20,27 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use faasbed::exec::{self, Cmd, Output, ExecError, Runner};
+use faasbed::exec::{self, Cmd, ExecError, Output, Runner};
+use faasbed::nodes::ssh::SshError;
 use faasbed::platform::k3d::plan::{plan, PlanOpts};
 use faasbed::platform::ssh::{self, plan as ssh_plan, SshPlatformError};
-use faasbed::nodes::ssh::SshError;
 
 fn missing_prerequisites() -> Option<String> {
     let mut why = Vec::new();
     if !faasbed::doctor::is_root() {
         why.push("not root: run the tests with sudo".to_string());
     }
-    let missing: Vec<&str> = ["ssh", "ssh-keygen", "ssh-keyscan", "ip", "unshare", "nsenter"]
-        .into_iter()
-        .filter(|p| exec::which(p).is_none())
-        .collect();
+    let missing: Vec<&str> = [
+        "ssh",
+        "ssh-keygen",
+        "ssh-keyscan",
+        "ip",
+        "unshare",
+        "nsenter",
+    ]
+    .into_iter()
+    .filter(|p| exec::which(p).is_none())
+    .collect();
     if !missing.is_empty() || !Path::new("/usr/sbin/sshd").is_file() {
         why.push(format!(
             "missing {missing:?} or /usr/sbin/sshd: apt-get install -y openssh-server openssh-client iproute2 util-linux"
@@ -138,7 +145,11 @@ impl Host {
              ssh-keygen -q -t ed25519 -N '' -f {d}/host_b && cp {}/client.pub {d}/authorized_keys",
             root.display()
         ));
-        std::fs::write(dir.join("record.sh"), RECORDER.replace("@DIR@", &d.to_string())).unwrap();
+        std::fs::write(
+            dir.join("record.sh"),
+            RECORDER.replace("@DIR@", &d.to_string()),
+        )
+        .unwrap();
         sh(&format!("chmod 755 {d}/record.sh"));
         for (i, _) in TREES.iter().enumerate() {
             std::fs::create_dir_all(dir.join(format!("upper{i}"))).unwrap();
@@ -178,24 +189,43 @@ impl Host {
             mounts.join(" && ")
         );
         let child = std::process::Command::new("ip")
-            .args(["netns", "exec", &self.ns, "unshare", "-m", "--propagation", "private", "sh", "-c", &line])
+            .args([
+                "netns",
+                "exec",
+                &self.ns,
+                "unshare",
+                "-m",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                &line,
+            ])
             .spawn()
             .unwrap();
         self.sshd = Some(child);
         // Wait until it listens (no timing is asserted; the loop gives up after 20 s).
         for _ in 0..200 {
-            if sh(&format!("ip netns exec {} ss -ltn", self.ns)).contains(&format!("{}:22", self.addr)) {
+            if sh(&format!("ip netns exec {} ss -ltn", self.ns))
+                .contains(&format!("{}:22", self.addr))
+            {
                 return;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!("sshd never listened: {}", std::fs::read_to_string(self.dir.join("sshd.log")).unwrap_or_default());
+        panic!(
+            "sshd never listened: {}",
+            std::fs::read_to_string(self.dir.join("sshd.log")).unwrap_or_default()
+        );
     }
 
     /// Run `line` in the host's mount namespace (as the host's own root would).
     fn on_host(&self, line: &str) -> String {
         let pid = self.sshd.as_ref().unwrap().id();
-        sh(&format!("nsenter -t {pid} -m sh -c {}", exec::shell_quote(line)))
+        sh(&format!(
+            "nsenter -t {pid} -m sh -c {}",
+            exec::shell_quote(line)
+        ))
     }
 
     fn fingerprint(&self, key: &str) -> String {
@@ -209,7 +239,11 @@ impl Host {
     /// The remote lines sshd ran, in order, consecutive repeats (the Ready poll) once.
     fn commands(&self) -> Vec<String> {
         let raw = std::fs::read_to_string(self.dir.join("commands")).unwrap_or_default();
-        let mut v: Vec<String> = raw.split('\0').filter(|s| !s.is_empty()).map(str::to_string).collect();
+        let mut v: Vec<String> = raw
+            .split('\0')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
         v.dedup();
         v
     }
@@ -220,7 +254,10 @@ impl Host {
         let mut out = Vec::new();
         for (i, t) in TREES.iter().enumerate() {
             let upper = self.dir.join(format!("upper{i}"));
-            let found = sh(&format!("cd {} && find . -mindepth 1 -printf '%y %p\\n'", upper.display()));
+            let found = sh(&format!(
+                "cd {} && find . -mindepth 1 -printf '%y %p\\n'",
+                upper.display()
+            ));
             for l in found.lines() {
                 let (kind, rel) = l.split_once(' ').unwrap();
                 let real = Path::new(t).join(rel.trim_start_matches("./"));
@@ -254,7 +291,10 @@ impl Lab {
     fn new(n: u8, first_tag: u8) -> Lab {
         let root = tempfile::tempdir().unwrap();
         let r = root.path();
-        sh(&format!("ssh-keygen -q -t ed25519 -N '' -f {}/client", r.display()));
+        sh(&format!(
+            "ssh-keygen -q -t ed25519 -N '' -f {}/client",
+            r.display()
+        ));
         for d in ["rec", "cluster/nodes", "files", "run"] {
             std::fs::create_dir_all(r.join(d)).unwrap();
         }
@@ -265,7 +305,11 @@ impl Lab {
         };
         std::fs::write(r.join("files/install.sh"), subst(INSTALLER)).unwrap();
         std::fs::write(r.join("files/k3s"), subst(K3S)).unwrap();
-        std::fs::write(r.join("files/k3s-airgap-images-amd64.tar.zst"), b"stand-in images").unwrap();
+        std::fs::write(
+            r.join("files/k3s-airgap-images-amd64.tar.zst"),
+            b"stand-in images",
+        )
+        .unwrap();
         let hosts = (0..n).map(|i| Host::new(r, first_tag + i)).collect();
         Lab { root, hosts }
     }
@@ -281,7 +325,11 @@ impl Lab {
             self.path("files").display()
         );
         for (i, h) in self.hosts.iter().enumerate() {
-            let name = if i == 0 { "srv".to_string() } else { format!("ag{i}") };
+            let name = if i == 0 {
+                "srv".to_string()
+            } else {
+                format!("ag{i}")
+            };
             t.push_str(&format!(
                 "[[node]]\nname = \"{name}\"\nclass = \"vps\"\narch = \"amd64\"\nsite = \"lab\"\nbackend = \"ssh\"\n\
                  address = \"root@{}:{}\"\nhost_key = \"{}\"\nkey = \"{}\"\n",
@@ -337,7 +385,14 @@ fn up_plan_and_down_on_three_hosts() {
     let run_id = "sshtest-1";
     let run_dir = lab.path("run");
     let expected = ssh_plan::host_lines(&scenario, run_id, &run_dir).unwrap();
-    let mut p = plan(&scenario, &PlanOpts { run_id: run_id.into(), run_dir: run_dir.clone() }).unwrap();
+    let mut p = plan(
+        &scenario,
+        &PlanOpts {
+            run_id: run_id.into(),
+            run_dir: run_dir.clone(),
+        },
+    )
+    .unwrap();
     ssh_plan::extend(&mut p, &scenario, run_id, &run_dir).unwrap();
     let rendered = p.render();
     let hosts = ssh::hosts(&scenario, &run_dir).unwrap();
@@ -353,59 +408,115 @@ fn up_plan_and_down_on_three_hosts() {
         let sh_host = hosts.iter().find(|x| &x.node.name == node).unwrap();
         for l in lines {
             let shown = sh_host.ssh.command(l).display();
-            let pos = rendered[at..].find(&shown).unwrap_or_else(|| panic!("plan lacks, in order, {shown}\n{rendered}"));
+            let pos = rendered[at..]
+                .find(&shown)
+                .unwrap_or_else(|| panic!("plan lacks, in order, {shown}\n{rendered}"));
             at += pos + shown.len();
         }
     }
     assert_eq!(expected[0].0, "srv");
-    assert!(expected[0].1.iter().any(|l| l.contains("INSTALL_K3S_EXEC='server --node-name srv --token-file /var/lib/faasbed/token")), "{:?}", expected[0].1);
-    assert!(expected[1].1.iter().any(|l| l.contains(&format!("K3S_URL=https://{}:6443 K3S_TOKEN_FILE=/var/lib/faasbed/token", lab.hosts[0].addr))));
+    assert!(
+        expected[0].1.iter().any(|l| l.contains(
+            "INSTALL_K3S_EXEC='server --node-name srv --token-file /var/lib/faasbed/token"
+        )),
+        "{:?}",
+        expected[0].1
+    );
+    assert!(expected[1].1.iter().any(|l| l.contains(&format!(
+        "K3S_URL=https://{}:6443 K3S_TOKEN_FILE=/var/lib/faasbed/token",
+        lab.hosts[0].addr
+    ))));
 
     // The kubeconfig points at the server and is private.
     use std::os::unix::fs::PermissionsExt;
     let kc = std::fs::read_to_string(&built.kubeconfig).unwrap();
-    assert!(kc.contains(&format!("server: https://{}:6443", lab.hosts[0].addr)), "{kc}");
-    assert_eq!(std::fs::metadata(&built.kubeconfig).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(
+        kc.contains(&format!("server: https://{}:6443", lab.hosts[0].addr)),
+        "{kc}"
+    );
+    assert_eq!(
+        std::fs::metadata(&built.kubeconfig)
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
     // Every node joined (the agents with the server's token) and was probed for provenance.
-    let joined = std::fs::read_dir(lab.path("cluster/nodes")).unwrap().count();
+    let joined = std::fs::read_dir(lab.path("cluster/nodes"))
+        .unwrap()
+        .count();
     assert_eq!(joined, 3);
     assert_eq!(built.records.len(), 3);
     assert!(built.records.iter().all(|r| r.facts["kernel"].is_string()));
     // Installed: the binary, the service, the token 0600.
     assert!(!lab.hosts[1].left_behind().is_empty());
-    assert_eq!(lab.hosts[1].on_host("stat -c %a /var/lib/faasbed/token").trim(), "600");
-    assert!(lab.hosts[0].on_host("cat /etc/systemd/system/k3s.service").contains("--node-label faasbed.io/class=vps"));
+    assert_eq!(
+        lab.hosts[1]
+            .on_host("stat -c %a /var/lib/faasbed/token")
+            .trim(),
+        "600"
+    );
+    assert!(lab.hosts[0]
+        .on_host("cat /etc/systemd/system/k3s.service")
+        .contains("--node-label faasbed.io/class=vps"));
 
     // The token is on no command line and in no log or run file.
     let token = std::fs::read_to_string(lab.path("cluster/token")).unwrap();
     assert_eq!(token.len(), 64, "{token}");
-    let mut texts: Vec<(String, String)> = rec.0.lock().unwrap().iter().map(|c| ("command".to_string(), c.clone())).collect();
-    for f in files_under(&lab.path("rec")).into_iter().chain(files_under(&run_dir)) {
-        texts.push((f.display().to_string(), std::fs::read_to_string(&f).unwrap_or_default()));
+    let mut texts: Vec<(String, String)> = rec
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|c| ("command".to_string(), c.clone()))
+        .collect();
+    for f in files_under(&lab.path("rec"))
+        .into_iter()
+        .chain(files_under(&run_dir))
+    {
+        texts.push((
+            f.display().to_string(),
+            std::fs::read_to_string(&f).unwrap_or_default(),
+        ));
     }
     for h in &lab.hosts {
         for f in ["commands", "sshd.log"] {
             let p = h.dir.join(f);
-            texts.push((p.display().to_string(), std::fs::read_to_string(&p).unwrap_or_default()));
+            texts.push((
+                p.display().to_string(),
+                std::fs::read_to_string(&p).unwrap_or_default(),
+            ));
         }
     }
     for (what, text) in &texts {
         assert!(!text.contains(token.trim()), "the token is in {what}");
     }
     let env = std::fs::read_to_string(lab.path("rec/install-env.ag1")).unwrap();
-    assert!(env.contains("K3S_TOKEN_FILE=/var/lib/faasbed/token") && !env.contains("K3S_TOKEN="), "{env}");
+    assert!(
+        env.contains("K3S_TOKEN_FILE=/var/lib/faasbed/token") && !env.contains("K3S_TOKEN="),
+        "{env}"
+    );
 
     // down: the uninstall line last on each host, and every host's tree as it was.
     block_on(ssh::uninstall(&rec, &scenario, run_id, &run_dir)).unwrap();
     let (_, down) = ssh_plan::sections(&scenario, run_id, &run_dir).unwrap();
     for (i, h) in lab.hosts.iter().enumerate() {
         let last = h.commands().pop().unwrap();
-        assert!(last.contains("k3s-") && last.contains("uninstall.sh"), "{last}");
+        assert!(
+            last.contains("k3s-") && last.contains("uninstall.sh"),
+            "{last}"
+        );
         let shown = hosts[i].ssh.command(&last).display();
         assert!(rendered.contains(&shown), "the plan's down lacks {shown}");
         assert_eq!(h.left_behind(), Vec::<String>::new(), "host {i} after down");
     }
-    assert_eq!(down.iter().filter(|s| matches!(s, faasbed::platform::k3d::Step::Command { .. })).count(), 3);
+    assert_eq!(
+        down.iter()
+            .filter(|s| matches!(s, faasbed::platform::k3d::Step::Command { .. }))
+            .count(),
+        3
+    );
     // A second down finds nothing of this run and touches nothing.
     block_on(ssh::uninstall(&rec, &scenario, run_id, &run_dir)).unwrap();
     assert!(lab.hosts.iter().all(|h| h.left_behind().is_empty()));
@@ -426,10 +537,22 @@ fn a_changed_host_key_fails_the_run_before_anything_is_installed() {
     lab.hosts[0].serve("host_a");
     lab.hosts[1].serve("host_b");
     let scenario = lab.scenario(&pins, &[22, 22]);
-    let e = block_on(ssh::build_cluster(&Recorder::default(), &scenario, "sshtest-2", &lab.path("run"))).unwrap_err();
-    assert!(matches!(&e, SshPlatformError::Preflight { source: SshError::HostKeyChanged { node, .. } } if node == "ag1"), "{e}");
+    let e = block_on(ssh::build_cluster(
+        &Recorder::default(),
+        &scenario,
+        "sshtest-2",
+        &lab.path("run"),
+    ))
+    .unwrap_err();
+    assert!(
+        matches!(&e, SshPlatformError::Preflight { source: SshError::HostKeyChanged { node, .. } } if node == "ag1"),
+        "{e}"
+    );
     let msg = e.to_string();
-    assert!(msg.contains("nothing was installed") && msg.contains(&pins[1]), "{msg}");
+    assert!(
+        msg.contains("nothing was installed") && msg.contains(&pins[1]),
+        "{msg}"
+    );
     nothing_installed(&lab);
 }
 
@@ -438,10 +561,27 @@ fn an_unreachable_host_fails_the_run_before_anything_is_installed() {
     lab.hosts[0].serve("host_a");
     lab.hosts[1].serve("host_a");
     let scenario = lab.scenario(&lab.pins(), &[22, 2222]);
-    let e = block_on(ssh::build_cluster(&Recorder::default(), &scenario, "sshtest-3", &lab.path("run"))).unwrap_err();
+    let e = block_on(ssh::build_cluster(
+        &Recorder::default(),
+        &scenario,
+        "sshtest-3",
+        &lab.path("run"),
+    ))
+    .unwrap_err();
     let msg = e.to_string();
-    assert!(matches!(&e, SshPlatformError::Preflight { source: SshError::Unreachable { port: 2222, .. } }), "{e}");
-    assert!(msg.contains("ag1") && msg.contains(&format!("{}:2222", lab.hosts[1].addr)), "{msg}");
+    assert!(
+        matches!(
+            &e,
+            SshPlatformError::Preflight {
+                source: SshError::Unreachable { port: 2222, .. }
+            }
+        ),
+        "{e}"
+    );
+    assert!(
+        msg.contains("ag1") && msg.contains(&format!("{}:2222", lab.hosts[1].addr)),
+        "{msg}"
+    );
     nothing_installed(&lab);
 }
 
@@ -452,15 +592,42 @@ fn a_host_with_k3s_is_refused_and_left_alone() {
     }
     lab.hosts[1].on_host("printf '[Service]\\n' > /etc/systemd/system/k3s-agent.service");
     let scenario = lab.scenario(&lab.pins(), &[22, 22]);
-    let e = block_on(ssh::build_cluster(&Recorder::default(), &scenario, "sshtest-4", &lab.path("run"))).unwrap_err();
+    let e = block_on(ssh::build_cluster(
+        &Recorder::default(),
+        &scenario,
+        "sshtest-4",
+        &lab.path("run"),
+    ))
+    .unwrap_err();
     let msg = e.to_string();
-    assert!(matches!(&e, SshPlatformError::Unfit { node, .. } if node == "ag1"), "{e}");
-    assert!(msg.contains("never wipes") && msg.contains("k3s-agent.service"), "{msg}");
-    assert_eq!(lab.hosts[1].left_behind(), vec!["f /etc/systemd/system/k3s-agent.service".to_string()]);
-    assert!(lab.hosts.iter().all(|h| h.commands().iter().all(|l| l == "sh -s")));
+    assert!(
+        matches!(&e, SshPlatformError::Unfit { node, .. } if node == "ag1"),
+        "{e}"
+    );
+    assert!(
+        msg.contains("never wipes") && msg.contains("k3s-agent.service"),
+        "{msg}"
+    );
+    assert_eq!(
+        lab.hosts[1].left_behind(),
+        vec!["f /etc/systemd/system/k3s-agent.service".to_string()]
+    );
+    assert!(lab
+        .hosts
+        .iter()
+        .all(|h| h.commands().iter().all(|l| l == "sh -s")));
     // down of that run touches neither host: no manifest names it.
-    block_on(ssh::uninstall(&Recorder::default(), &scenario, "sshtest-4", &lab.path("run"))).unwrap();
-    assert_eq!(lab.hosts[1].left_behind(), vec!["f /etc/systemd/system/k3s-agent.service".to_string()]);
+    block_on(ssh::uninstall(
+        &Recorder::default(),
+        &scenario,
+        "sshtest-4",
+        &lab.path("run"),
+    ))
+    .unwrap();
+    assert_eq!(
+        lab.hosts[1].left_behind(),
+        vec!["f /etc/systemd/system/k3s-agent.service".to_string()]
+    );
     assert!(lab.hosts[0].left_behind().is_empty());
 }
 
@@ -471,10 +638,22 @@ fn main() -> std::process::ExitCode {
         eprintln!("ssh_platform: the sshd tests are ignored on this host: {why}");
     }
     let tests: [(&str, fn()); 4] = [
-        ("up_plan_and_down_on_three_hosts", up_plan_and_down_on_three_hosts),
-        ("a_changed_host_key_fails_the_run_before_anything_is_installed", a_changed_host_key_fails_the_run_before_anything_is_installed),
-        ("an_unreachable_host_fails_the_run_before_anything_is_installed", an_unreachable_host_fails_the_run_before_anything_is_installed),
-        ("a_host_with_k3s_is_refused_and_left_alone", a_host_with_k3s_is_refused_and_left_alone),
+        (
+            "up_plan_and_down_on_three_hosts",
+            up_plan_and_down_on_three_hosts,
+        ),
+        (
+            "a_changed_host_key_fails_the_run_before_anything_is_installed",
+            a_changed_host_key_fails_the_run_before_anything_is_installed,
+        ),
+        (
+            "an_unreachable_host_fails_the_run_before_anything_is_installed",
+            an_unreachable_host_fails_the_run_before_anything_is_installed,
+        ),
+        (
+            "a_host_with_k3s_is_refused_and_left_alone",
+            a_host_with_k3s_is_refused_and_left_alone,
+        ),
     ];
     let trials = tests
         .into_iter()

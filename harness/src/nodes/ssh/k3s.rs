@@ -234,7 +234,10 @@ pub fn install_steps(node: &Node, role: Role, x: &Install<'_>) -> Vec<RemoteStep
     }
     env.push(format!("INSTALL_K3S_VERSION={}", shell_quote(x.version)));
     if role == Role::Agent {
-        env.push(format!("K3S_URL={}", shell_quote(&server_url(x.server_host))));
+        env.push(format!(
+            "K3S_URL={}",
+            shell_quote(&server_url(x.server_host))
+        ));
         env.push(format!("K3S_TOKEN_FILE={TOKEN_FILE}"));
     }
     env.push(format!(
@@ -395,7 +398,10 @@ mod tests {
         assert!(refuse_existing(&f).is_none());
         f.k3s_unit = Some("/etc/systemd/system/k3s.service".into());
         let why = refuse_existing(&f).unwrap();
-        assert!(why.contains("never wipes") && why.contains("k3s.service"), "{why}");
+        assert!(
+            why.contains("never wipes") && why.contains("k3s.service"),
+            "{why}"
+        );
         f.faasbed_run = Some("r1".into());
         assert!(refuse_existing(&f).unwrap().contains("run r1"));
     }

@@ -194,7 +194,12 @@ impl SshPlatform {
     }
 
     /// Rebuild the platform of a run that is up: `inner` reconnected to its kubeconfig.
-    pub fn reconnect(inner: K3dPlatform<System>, scenario: Scenario, run_id: &str, run_dir: &Path) -> Self {
+    pub fn reconnect(
+        inner: K3dPlatform<System>,
+        scenario: Scenario,
+        run_id: &str,
+        run_dir: &Path,
+    ) -> Self {
         SshPlatform {
             inner,
             scenario,

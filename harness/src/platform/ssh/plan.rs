@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use super::{hosts, Host, SshPlatformError, READY_DEADLINE};
-use crate::nodes::ssh::k3s::{self, Input, RemoteStep, Role};
 use crate::nodes::ssh::hostkey;
+use crate::nodes::ssh::k3s::{self, Input, RemoteStep, Role};
 use crate::platform::k3d::plan::{Plan, Section, Step, REDACTED};
 use crate::spec::Scenario;
 

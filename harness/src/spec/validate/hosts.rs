@@ -91,10 +91,7 @@ pub(super) fn k3s_install(
             return Err(cx.err(
                 k3s.server.span(),
                 "platform.k3s.server",
-                format!(
-                    "no node is named {server:?}; nodes: {}",
-                    names.join(", ")
-                ),
+                format!("no node is named {server:?}; nodes: {}", names.join(", ")),
             ));
         }
         Some(n) if n.arch == Arch::Armhf => {
@@ -142,7 +139,13 @@ mod tests {
         ));
         assert!(!is_sha256_pin("SHA256:<fill in>"));
         assert!(is_k3s_version("v1.34.2+k3s1"));
-        for bad in ["1.34.2+k3s1", "v1.34+k3s1", "v1.34.2", "v1.34.2+k3s", "latest"] {
+        for bad in [
+            "1.34.2+k3s1",
+            "v1.34+k3s1",
+            "v1.34.2",
+            "v1.34.2+k3s",
+            "latest",
+        ] {
             assert!(!is_k3s_version(bad), "{bad}");
         }
     }
