@@ -73,6 +73,39 @@ fn the_hosts_scenario_names_what_to_fill_in_and_parses_once_filled() {
         .nodes
         .iter()
         .all(|n| n.host_key.is_some() && n.key.is_some()));
+    // `faasbed plan` prints every command on every host, the server first, then the down.
+    let out = Command::new(env!("CARGO_BIN_EXE_faasbed"))
+        .arg("plan")
+        .arg(&p)
+        .env("FAASBED_HOME", dir.path().join("home"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let at = |needle: &str| {
+        text.find(needle)
+            .unwrap_or_else(|| panic!("the plan lacks {needle:?}:\n{text}"))
+    };
+    assert!(at("hosts: trust and probe") < at("hosts: install k3s"));
+    assert!(at("[on raspberrypi-02] $ ssh") < at("hosts: install k3s"));
+    assert!(
+        at("INSTALL_K3S_EXEC='\\''server --node-name faas-cluster-01")
+            < at("INSTALL_K3S_EXEC='\\''agent --node-name raspberrypi-01")
+    );
+    assert!(
+        at("stdin: the file /srv/k3s-files/k3s-armhf")
+            < at("INSTALL_K3S_EXEC='\\''agent --node-name raspberrypi-01")
+    );
+    assert!(text.contains("K3S_URL=https://10.0.0.1:6443 K3S_TOKEN_FILE=/var/lib/faasbed/token"));
+    assert!(
+        text.contains("stdin: the k3s join token (<redacted>)"),
+        "{text}"
+    );
+    assert!(at("k3s-agent-uninstall.sh") < text.rfind("k3s-uninstall.sh").unwrap());
     // A field put back to a placeholder is refused, saying how to fill it in.
     for (field, bad, said) in [
         (

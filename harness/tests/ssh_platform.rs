@@ -545,7 +545,7 @@ fn a_changed_host_key_fails_the_run_before_anything_is_installed() {
     ))
     .unwrap_err();
     assert!(
-        matches!(&e, SshPlatformError::Preflight { source: SshError::HostKeyChanged { node, .. } } if node == "ag1"),
+        matches!(&e, SshPlatformError::Preflight { source } if matches!(&**source, SshError::HostKeyChanged { node, .. } if node == "ag1")),
         "{e}"
     );
     let msg = e.to_string();
@@ -570,12 +570,7 @@ fn an_unreachable_host_fails_the_run_before_anything_is_installed() {
     .unwrap_err();
     let msg = e.to_string();
     assert!(
-        matches!(
-            &e,
-            SshPlatformError::Preflight {
-                source: SshError::Unreachable { port: 2222, .. }
-            }
-        ),
+        matches!(&e, SshPlatformError::Preflight { source } if matches!(**source, SshError::Unreachable { port: 2222, .. })),
         "{e}"
     );
     assert!(

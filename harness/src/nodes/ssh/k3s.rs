@@ -377,6 +377,7 @@ pub fn rewrite_kubeconfig(yaml: &str, server_host: &str) -> Option<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
 

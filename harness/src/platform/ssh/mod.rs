@@ -36,7 +36,7 @@ pub const READY_DEADLINE: Duration = Duration::from_secs(300);
 pub enum SshPlatformError {
     /// Reaching, trusting or running on a host failed.
     #[error(transparent)]
-    Host(#[from] SshError),
+    Host(Box<SshError>),
     /// A host cannot be a k3s node; nothing was installed anywhere.
     #[error("node {node} ({host}:{port}) cannot be a k3s node: {problems}; nothing was installed on any host")]
     Unfit {
@@ -49,7 +49,7 @@ pub enum SshPlatformError {
     #[error("{source}; nothing was installed on any host")]
     Preflight {
         #[source]
-        source: SshError,
+        source: Box<SshError>,
     },
     /// A local release file is missing or unreadable.
     #[error("cannot read {}: {source}; put the k3s release files of {version} there (install.sh, k3s, k3s-arm64, k3s-armhf) or remove `files` from [platform.k3s]", path.display())]
@@ -82,6 +82,12 @@ pub enum SshPlatformError {
     /// Uninstalling failed on some hosts (each is named).
     #[error("down left k3s on {failed} host(s): {messages}")]
     Down { failed: usize, messages: String },
+}
+
+impl From<SshError> for SshPlatformError {
+    fn from(e: SshError) -> Self {
+        SshPlatformError::Host(Box::new(e))
+    }
 }
 
 /// One host of the cluster: its node, login and role.
@@ -170,19 +176,34 @@ fn boxed(e: SshPlatformError) -> PlatformError {
 impl SshPlatform {
     /// Build the cluster of `scenario` on its hosts for run `run_id`, then attach to it as an
     /// existing cluster (OpenFaaS installed by the pinned chart). Working files in `run_dir`.
+    /// A failure after the first install takes k3s off the hosts again before it returns.
     pub async fn up(
         scenario: &Scenario,
         run_id: &str,
         run_dir: &Path,
     ) -> Result<SshPlatform, PlatformError> {
-        let built = build_cluster(&System, scenario, run_id, run_dir)
-            .await
-            .map_err(boxed)?;
+        let built = match build_cluster(&System, scenario, run_id, run_dir).await {
+            Ok(b) => b,
+            // Before the first install nothing is on any host; after it, take it off again.
+            Err(
+                e @ (SshPlatformError::Preflight { .. }
+                | SshPlatformError::Unfit { .. }
+                | SshPlatformError::NoServer { .. }),
+            ) => return Err(boxed(e)),
+            Err(e) => {
+                let _ = uninstall(&System, scenario, run_id, run_dir).await;
+                return Err(boxed(e));
+            }
+        };
         let mut attached = scenario.clone();
         attached.platform.kubeconfig = Some(built.kubeconfig.clone());
-        let inner = K3dPlatform::attach(&attached, &built.kubeconfig, run_dir, System)
-            .await
-            .map_err(|e| PlatformError::K3d(Box::new(e)))?;
+        let inner = match K3dPlatform::attach(&attached, &built.kubeconfig, run_dir, System).await {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = uninstall(&System, scenario, run_id, run_dir).await;
+                return Err(PlatformError::K3d(Box::new(e)));
+            }
+        };
         Ok(SshPlatform {
             inner,
             scenario: scenario.clone(),

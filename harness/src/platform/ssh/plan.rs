@@ -185,7 +185,7 @@ pub fn sections(
 }
 
 /// Put the host sections of `scenario` into the existing-cluster `plan`: before everything,
-/// and the uninstall steps at the end of its `down` section (or in a new one).
+/// and the uninstall steps as its `down` section.
 pub fn extend(
     plan: &mut Plan,
     scenario: &Scenario,
@@ -204,13 +204,37 @@ pub fn extend(
             .as_ref()
             .map_or("", |k| k.version.as_str())
     ));
-    plan.sections.splice(0..0, sections);
-    match plan.sections.iter_mut().find(|s| s.title == "down") {
-        Some(s) => s.steps.extend(down),
-        None => plan.sections.push(Section {
-            title: "down".into(),
-            steps: down,
-        }),
+    let kubeconfig = run_dir.join("kubeconfig");
+    for h in &mut plan.header {
+        *h = h.replace(
+            "kubeconfig <kubeconfig>",
+            &format!("kubeconfig {}", kubeconfig.display()),
+        );
     }
+    for s in &mut plan.sections {
+        // The existing-cluster notes speak of a cluster someone else built.
+        if s.title == "existing cluster" {
+            for step in &mut s.steps {
+                if let Step::Note(t) = step {
+                    if t.starts_with("attach through") {
+                        *t = format!(
+                            "attach through {} (fetched above): the cluster faasbed just built",
+                            kubeconfig.display()
+                        );
+                    }
+                }
+            }
+        }
+    }
+    plan.sections.retain(|s| s.title != "down");
+    plan.sections.splice(0..0, sections);
+    let mut steps = vec![Step::Note(
+        "k3s comes off every host, agents first, only where /var/lib/faasbed/installed names this run (OpenFaaS and the functions go with it)".into(),
+    )];
+    steps.extend(down);
+    plan.sections.push(Section {
+        title: "down".into(),
+        steps,
+    });
     Ok(())
 }

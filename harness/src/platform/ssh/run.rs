@@ -37,7 +37,9 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SshPlatformError + '_ {
 
 /// Trust (a pinned key) and probe `h`, then check it can be the node the scenario says.
 async fn preflight<R: Runner>(runner: &R, h: &Host) -> Result<HostRecord, SshPlatformError> {
-    let pre = |source| SshPlatformError::Preflight { source };
+    let pre = |e| SshPlatformError::Preflight {
+        source: Box::new(e),
+    };
     if let Some(pin) = &h.pin {
         ssh::trust_pinned(runner, &h.ssh, pin).await.map_err(pre)?;
     }
@@ -92,7 +94,7 @@ async fn run_step<R: Runner>(
         .run(&cmd)
         .await
         .map(|o| o.stdout)
-        .map_err(|e| SshPlatformError::Host(h.ssh.classify(&step.remote, e)))
+        .map_err(|e| SshPlatformError::from(h.ssh.classify(&step.remote, e)))
 }
 
 /// Build the k3s cluster of `scenario` on its hosts for run `run_id`: every host trusted,
