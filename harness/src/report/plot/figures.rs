@@ -260,9 +260,21 @@ fn draw_lines<DB: DrawingBackend>(
                 .legend(legend);
         }
     }
+    draw_legend(&mut chart, legend)
+}
+
+/// The legend box every figure draws: label text at [`LABEL_PX`], on a translucent white box.
+fn draw_legend<'a, DB, CT>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+) -> Result<(), String>
+where
+    DB: DrawingBackend + 'a,
+    CT: CoordTranslate,
+{
     chart
         .configure_series_labels()
-        .position(legend)
+        .position(position)
         .label_font(("sans-serif", LABEL_PX))
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)

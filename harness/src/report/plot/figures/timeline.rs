@@ -176,14 +176,7 @@ impl Figure for Timeline {
                 .label(format!("errors ({})", self.errors.len()))
                 .legend(move |(x, y)| Cross::new((x + 10, y), 5, red.stroke_width(2)));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font(("sans-serif", LABEL_PX))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(err)
+        draw_legend(&mut chart, SeriesLabelPosition::UpperRight)
     }
 }
 
