@@ -18,7 +18,7 @@ use serde::Serialize;
 
 pub use location::Location;
 pub use profile::{default_profiles, parse_cpu, parse_duration, parse_memory, Profile};
-pub(crate) use validate::{is_dns_label, is_label_name};
+pub(crate) use validate::{is_dns_label, is_label_name, is_sha256_pin};
 
 /// Errors from loading a scenario.
 #[derive(Debug, thiserror::Error)]

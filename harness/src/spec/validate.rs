@@ -21,6 +21,7 @@ mod topology;
 
 use experiment::experiment;
 use functions::functions;
+pub(crate) use hosts::is_sha256_pin;
 pub(super) use topology::check_backend;
 use topology::{links, nodes, profiles};
 

@@ -357,6 +357,7 @@ pub fn failure_of(stderr: &str) -> Option<Failure> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
 

@@ -241,6 +241,7 @@ pub fn check(expected: Arch, f: &HostFacts, offset: Option<(i64, u64)>) -> Vec<S
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
 

@@ -80,8 +80,8 @@ pub fn host_lines(
 fn input_note(input: &Input) -> Option<String> {
     match input {
         Input::None => None,
-        Input::Text(t) if t.lines().count() > 8 => Some(format!(
-            "stdin: {} lines (the host probe script, nodes/ssh/probe.rs)",
+        Input::Text(t) if t == crate::nodes::ssh::probe::SCRIPT => Some(format!(
+            "stdin: the host probe script ({} lines, nodes/ssh/probe.rs)",
             t.lines().count()
         )),
         Input::Text(t) => Some(format!("stdin: {}", t.trim_end().replace('\n', "\\n"))),
