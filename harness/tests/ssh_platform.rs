@@ -626,13 +626,34 @@ fn a_host_with_k3s_is_refused_and_left_alone() {
     assert!(lab.hosts[0].left_behind().is_empty());
 }
 
+fn a_missing_release_file_fails_the_run_before_anything_is_installed() {
+    let mut lab = Lab::new(1, 9);
+    lab.hosts[0].serve("host_a");
+    std::fs::remove_file(lab.path("files/k3s")).unwrap();
+    let scenario = lab.scenario(&lab.pins(), &[22]);
+    let e = block_on(ssh::build_cluster(
+        &Recorder::default(),
+        &scenario,
+        "sshtest-5",
+        &lab.path("run"),
+    ))
+    .unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(&e, SshPlatformError::Files { .. }), "{e}");
+    assert!(
+        msg.contains(&lab.path("files/k3s").display().to_string()),
+        "{msg}"
+    );
+    nothing_installed(&lab);
+}
+
 fn main() -> std::process::ExitCode {
     let args = libtest_mimic::Arguments::from_args();
     let missing = missing_prerequisites();
     if let Some(why) = &missing {
         eprintln!("ssh_platform: the sshd tests are ignored on this host: {why}");
     }
-    let tests: [(&str, fn()); 4] = [
+    let tests: [(&str, fn()); 5] = [
         (
             "up_plan_and_down_on_three_hosts",
             up_plan_and_down_on_three_hosts,
@@ -648,6 +669,10 @@ fn main() -> std::process::ExitCode {
         (
             "a_host_with_k3s_is_refused_and_left_alone",
             a_host_with_k3s_is_refused_and_left_alone,
+        ),
+        (
+            "a_missing_release_file_fails_the_run_before_anything_is_installed",
+            a_missing_release_file_fails_the_run_before_anything_is_installed,
         ),
     ];
     let trials = tests

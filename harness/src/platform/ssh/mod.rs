@@ -188,7 +188,8 @@ impl SshPlatform {
             Err(
                 e @ (SshPlatformError::Preflight { .. }
                 | SshPlatformError::Unfit { .. }
-                | SshPlatformError::NoServer { .. }),
+                | SshPlatformError::NoServer { .. }
+                | SshPlatformError::Files { .. }),
             ) => return Err(boxed(e)),
             Err(e) => {
                 let _ = uninstall(&System, scenario, run_id, run_dir).await;

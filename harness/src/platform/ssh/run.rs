@@ -114,6 +114,22 @@ pub async fn build_cluster<R: Runner>(
     for r in checked {
         records.push(r?);
     }
+    let version = scenario
+        .platform
+        .k3s
+        .as_ref()
+        .map_or(crate::pins::K3S_VERSION, |k| k.version.as_str());
+    let steps = sequence(scenario, run_id, &hosts);
+    // Every release file is there before the first install, not found missing halfway.
+    for (_, _, step) in &steps {
+        if let Input::File(p) = &step.input {
+            std::fs::metadata(p).map_err(|source| SshPlatformError::Files {
+                path: p.clone(),
+                version: version.to_string(),
+                source,
+            })?;
+        }
+    }
     let path = run_dir.join(HOSTS_FILE);
     let text = serde_json::to_string_pretty(&records).unwrap_or_default();
     std::fs::write(&path, text).map_err(io(&path))?;
@@ -121,13 +137,8 @@ pub async fn build_cluster<R: Runner>(
     let mut token = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut token);
     let token = hex::encode(token).into_bytes();
-    let version = scenario
-        .platform
-        .k3s
-        .as_ref()
-        .map_or(crate::pins::K3S_VERSION, |k| k.version.as_str());
     let mut kubeconfig = None;
-    for (i, phase, step) in sequence(scenario, run_id, &hosts) {
+    for (i, phase, step) in steps {
         let h = &hosts[i];
         match phase {
             Phase::Install => {
