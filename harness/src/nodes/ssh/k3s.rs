@@ -34,8 +34,15 @@ pub const KUBECONFIG: &str = "/etc/rancher/k3s/k3s.yaml";
 pub const INSTALLER_URL: &str = "https://get.k3s.io";
 /// The Kubernetes API port of the k3s server.
 pub const API_PORT: u16 = 6443;
-/// Directories that faasbed's install creates when absent; `down` removes those it created.
-pub const CREATED_DIRS: [&str; 3] = [STATE_DIR, "/etc/rancher", "/var/lib/rancher"];
+/// Directories that faasbed's install (k3s and its installer) creates when absent; `down`
+/// removes those that were absent before, after k3s's uninstaller ran.
+pub const CREATED_DIRS: [&str; 5] = [
+    STATE_DIR,
+    "/etc/rancher",
+    "/var/lib/rancher",
+    "/var/lib/kubelet",
+    "/var/lib/cni",
+];
 
 /// The part a host plays in the cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
