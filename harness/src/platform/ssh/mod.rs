@@ -279,21 +279,7 @@ impl Platform for SshPlatform {
     /// frequency, throttling, SD card, kernel, and `hardware = "real"`.
     async fn node_provenance(&self, scenario: &Scenario) -> Vec<NodeProvenance> {
         let mut v = self.inner.node_provenance(scenario).await;
-        for p in &mut v {
-            if let Some(r) = self.records.iter().find(|r| r.node == p.name) {
-                p.emulated = false;
-                if let serde_json::Value::Object(m) = &mut p.launcher {
-                    m.insert("hardware".into(), "real".into());
-                    m.insert("ssh".into(), r.address.clone().into());
-                    m.insert("role".into(), r.role.clone().into());
-                    m.insert("host".into(), r.facts.clone());
-                    m.insert(
-                        "host_clock_offset_ns".into(),
-                        serde_json::to_value(r.clock_offset_ns).unwrap_or_default(),
-                    );
-                }
-            }
-        }
+        with_host_facts(&mut v, &self.records);
         v
     }
 
@@ -334,6 +320,30 @@ impl Platform for SshPlatform {
     }
 }
 
+/// Add to each node's provenance what its host's probe found (`launcher.host`), its address,
+/// role and clock offset, with `hardware = "real"` and `emulated = false`.
+pub fn with_host_facts(v: &mut [NodeProvenance], records: &[HostRecord]) {
+    for p in v {
+        let Some(r) = records.iter().find(|r| r.node == p.name) else {
+            continue;
+        };
+        p.emulated = false;
+        if !p.launcher.is_object() {
+            p.launcher = serde_json::json!({});
+        }
+        if let serde_json::Value::Object(m) = &mut p.launcher {
+            m.insert("hardware".into(), "real".into());
+            m.insert("ssh".into(), r.address.clone().into());
+            m.insert("role".into(), r.role.clone().into());
+            m.insert("host".into(), r.facts.clone());
+            m.insert(
+                "host_clock_offset_ns".into(),
+                serde_json::to_value(r.clock_offset_ns).unwrap_or_default(),
+            );
+        }
+    }
+}
+
 /// What the probe of one host found, as provenance: facts and clock offset.
 pub fn record(h: &Host, facts: &HostFacts, offset: Option<(i64, u64)>) -> HostRecord {
     HostRecord {
@@ -342,5 +352,54 @@ pub fn record(h: &Host, facts: &HostFacts, offset: Option<(i64, u64)>) -> HostRe
         role: h.role.as_str().to_string(),
         facts: serde_json::to_value(facts).unwrap_or_default(),
         clock_offset_ns: offset,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_probed_host_is_real_hardware_in_the_report() {
+        let facts = HostFacts {
+            model: Some("Raspberry Pi 3 Model B Rev 1.2".into()),
+            cpu_max_khz: Some(1_200_000),
+            throttled: Some(0),
+            kernel: Some("6.1.21-v7+".into()),
+            ..HostFacts::default()
+        };
+        let node = |name: &str| NodeProvenance {
+            name: name.into(),
+            class: "pi3".into(),
+            arch: "arm".into(),
+            backend: "ssh".into(),
+            site: "italy".into(),
+            emulated: true,
+            launcher: serde_json::Value::Null,
+            link: serde_json::Value::Null,
+            enforcement: serde_json::Value::Null,
+            profile: serde_json::Value::Null,
+        };
+        let mut v = vec![node("pi-1"), node("elsewhere")];
+        let rec = HostRecord {
+            node: "pi-1".into(),
+            address: "10.8.0.11:22".into(),
+            role: "agent".into(),
+            facts: serde_json::to_value(&facts).unwrap(),
+            clock_offset_ns: Some((-1_500_000, 20_000_000)),
+        };
+        with_host_facts(&mut v, &[rec]);
+        assert!(!v[0].emulated && v[1].emulated);
+        assert_eq!(v[0].launcher["hardware"], "real");
+        assert_eq!(
+            v[0].launcher["host"]["model"],
+            "Raspberry Pi 3 Model B Rev 1.2"
+        );
+        // The keys report.md reads (report::markdown::real_hardware).
+        assert_eq!(v[0].launcher["host"]["cpu_max_khz"], 1_200_000);
+        assert_eq!(v[0].launcher["host"]["throttled"], 0);
+        assert_eq!(v[0].launcher["ssh"], "10.8.0.11:22");
+        assert!(v[1].launcher.is_null());
     }
 }
