@@ -62,7 +62,7 @@ pub enum SshError {
         host: String,
         remote: String,
         #[source]
-        source: ExecError,
+        source: Box<ExecError>,
     },
     /// The host's probe output could not be read.
     #[error(transparent)]
@@ -238,7 +238,7 @@ impl SshHost {
             node: self.node.clone(),
             host: self.host.clone(),
             remote: remote.chars().take(120).collect(),
-            source,
+            source: Box::new(source),
         }
     }
 }
