@@ -627,7 +627,7 @@ fn a_host_with_k3s_is_refused_and_left_alone() {
 }
 
 fn a_missing_release_file_fails_the_run_before_anything_is_installed() {
-    let mut lab = Lab::new(1, 9);
+    let mut lab = Lab::new(1, 10);
     lab.hosts[0].serve("host_a");
     std::fs::remove_file(lab.path("files/k3s")).unwrap();
     let scenario = lab.scenario(&lab.pins(), &[22]);
@@ -647,13 +647,39 @@ fn a_missing_release_file_fails_the_run_before_anything_is_installed() {
     nothing_installed(&lab);
 }
 
+/// Past the install, the run fails (here: no Kubernetes API answers at the kubeconfig's
+/// address); `up` takes k3s off every host again before it returns the error.
+fn a_failure_after_the_install_takes_k3s_off_again() {
+    let mut lab = Lab::new(2, 11);
+    for h in &mut lab.hosts {
+        h.serve("host_a");
+    }
+    let scenario = lab.scenario(&lab.pins(), &[22, 22]);
+    let run_dir = lab.path("run");
+    let e = block_on(ssh::SshPlatform::up(&scenario, "sshtest-6", &run_dir));
+    let Err(e) = e else {
+        panic!("up succeeded without a Kubernetes API");
+    };
+    assert!(matches!(e, faasbed::platform::PlatformError::K3d(_)), "{e}");
+    for h in &lab.hosts {
+        let c = h.commands();
+        assert!(
+            c.iter()
+                .any(|l| l.contains("sh /var/lib/faasbed/install.sh")),
+            "{c:?}"
+        );
+        assert!(c.last().unwrap().contains("uninstall.sh"), "{c:?}");
+        assert_eq!(h.left_behind(), Vec::<String>::new());
+    }
+}
+
 fn main() -> std::process::ExitCode {
     let args = libtest_mimic::Arguments::from_args();
     let missing = missing_prerequisites();
     if let Some(why) = &missing {
         eprintln!("ssh_platform: the sshd tests are ignored on this host: {why}");
     }
-    let tests: [(&str, fn()); 5] = [
+    let tests: [(&str, fn()); 6] = [
         (
             "up_plan_and_down_on_three_hosts",
             up_plan_and_down_on_three_hosts,
@@ -673,6 +699,10 @@ fn main() -> std::process::ExitCode {
         (
             "a_missing_release_file_fails_the_run_before_anything_is_installed",
             a_missing_release_file_fails_the_run_before_anything_is_installed,
+        ),
+        (
+            "a_failure_after_the_install_takes_k3s_off_again",
+            a_failure_after_the_install_takes_k3s_off_again,
         ),
     ];
     let trials = tests
