@@ -656,7 +656,11 @@ fn a_failure_after_the_install_takes_k3s_off_again() {
     }
     let scenario = lab.scenario(&lab.pins(), &[22, 22]);
     let run_dir = lab.path("run");
-    let e = block_on(ssh::SshPlatform::up(&scenario, "sshtest-6", &run_dir));
+    let e = block_on(ssh::SshPlatform::build_and_attach(
+        &scenario,
+        "sshtest-6",
+        &run_dir,
+    ));
     let Err(e) = e else {
         panic!("up succeeded without a Kubernetes API");
     };

@@ -182,6 +182,19 @@ impl SshPlatform {
         run_id: &str,
         run_dir: &Path,
     ) -> Result<SshPlatform, PlatformError> {
+        // The programs the existing-cluster path needs (helm, docker) are checked before any
+        // host is touched.
+        super::k3d::preflight(&scenario.platform, crate::exec::which)
+            .map_err(|e| PlatformError::K3d(Box::new(e)))?;
+        Self::build_and_attach(scenario, run_id, run_dir).await
+    }
+
+    /// [`SshPlatform::up`] after its check of this machine's programs.
+    pub async fn build_and_attach(
+        scenario: &Scenario,
+        run_id: &str,
+        run_dir: &Path,
+    ) -> Result<SshPlatform, PlatformError> {
         let built = match build_cluster(&System, scenario, run_id, run_dir).await {
             Ok(b) => b,
             // Before the first install nothing is on any host; after it, take it off again.
