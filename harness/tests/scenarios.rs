@@ -24,9 +24,101 @@ fn shipped_scenarios_parse() {
     let files = toml_files(&repo().join("scenarios"));
     assert!(files.iter().any(|p| p.ends_with("local.toml")));
     for p in files {
+        // Its hosts are placeholders to fill in: see the next test.
+        if p.ends_with("thesis-hosts.toml") {
+            continue;
+        }
         if let Err(e) = faasbed::spec::load(&p) {
             panic!("{} should parse: {e}", p.display());
         }
+    }
+}
+
+#[test]
+fn the_hosts_scenario_names_what_to_fill_in_and_parses_once_filled() {
+    let path = repo().join("scenarios/thesis-hosts.toml");
+    let e = faasbed::spec::load(&path).unwrap_err().to_string();
+    assert!(
+        e.contains("thesis-hosts.toml:") && e.contains("node[0].address") && e.contains("fill in"),
+        "{e}"
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut filled = String::new();
+    let mut n = 0;
+    for line in text.lines() {
+        let l = if line.starts_with("address = ") {
+            n += 1;
+            format!("address = \"root@10.0.0.{n}:22\"")
+        } else if line.starts_with("host_key = ") {
+            format!("host_key = \"SHA256:{}\"", "A".repeat(43))
+        } else if line.starts_with("key = ") {
+            "key = \"~/.ssh/id_ed25519\"".to_string()
+        } else if line.starts_with("files = ") {
+            "files = \"/srv/k3s-files\"".to_string()
+        } else {
+            line.to_string()
+        };
+        filled.push_str(&l);
+        filled.push('\n');
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("thesis-hosts.toml");
+    std::fs::write(&p, &filled).unwrap();
+    let s = faasbed::spec::load(&p).unwrap_or_else(|e| panic!("filled in: {e}"));
+    let k3s = s.platform.k3s.as_ref().unwrap();
+    assert_eq!(k3s.server, "faas-cluster-01");
+    assert_eq!(k3s.version, faasbed::pins::K3S_VERSION);
+    assert_eq!(s.nodes.len(), 5);
+    assert!(s
+        .nodes
+        .iter()
+        .all(|n| n.host_key.is_some() && n.key.is_some()));
+    // `faasbed plan` prints every command on every host, the server first, then the down.
+    let out = Command::new(env!("CARGO_BIN_EXE_faasbed"))
+        .arg("plan")
+        .arg(&p)
+        .env("FAASBED_HOME", dir.path().join("home"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let at = |needle: &str| {
+        text.find(needle)
+            .unwrap_or_else(|| panic!("the plan lacks {needle:?}:\n{text}"))
+    };
+    assert!(at("hosts: trust and probe") < at("hosts: install k3s"));
+    assert!(at("[on raspberrypi-02] $ ssh") < at("hosts: install k3s"));
+    assert!(
+        at("INSTALL_K3S_EXEC='\\''server --node-name faas-cluster-01")
+            < at("INSTALL_K3S_EXEC='\\''agent --node-name raspberrypi-01")
+    );
+    assert!(
+        at("stdin: the file /srv/k3s-files/k3s-armhf")
+            < at("INSTALL_K3S_EXEC='\\''agent --node-name raspberrypi-01")
+    );
+    assert!(text.contains("K3S_URL=https://10.0.0.1:6443 K3S_TOKEN_FILE=/var/lib/faasbed/token"));
+    assert!(
+        text.contains("stdin: the k3s join token (<redacted>)"),
+        "{text}"
+    );
+    assert!(at("k3s-agent-uninstall.sh") < text.rfind("k3s-uninstall.sh").unwrap());
+    // A field put back to a placeholder is refused, saying how to fill it in.
+    for (field, bad, said) in [
+        (
+            "host_key = \"SHA256:",
+            "host_key = \"<SHA256 fingerprint>\"",
+            "ssh-keygen -lf",
+        ),
+        ("files = ", "files = \"<folder>\"", "release files"),
+    ] {
+        let line = filled.lines().find(|l| l.starts_with(field)).unwrap();
+        std::fs::write(&p, filled.replacen(line, bad, 1)).unwrap();
+        let e = faasbed::spec::load(&p).unwrap_err().to_string();
+        assert!(e.contains(said), "{e}");
     }
 }
 

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use faasbed::exec::{self, Cmd, System};
-use faasbed::nodes::ssh::{self, hostkey, SshError, SshHost};
+use faasbed::nodes::ssh::{self, SshError, SshHost};
 use faasbed::spec::Arch;
 
 fn missing_prerequisites() -> Option<String> {

@@ -117,6 +117,14 @@ pub async fn up(
     Ok(())
 }
 
+/// A cluster platform always holds a cluster; this error only keeps `up` panic-free.
+fn unreachable_cluster(run_id: &str) -> Result<ClusterState, cluster::ClusterError> {
+    Err(cluster::ClusterError::State {
+        path: std::path::PathBuf::from(run_id),
+        message: "the platform has no cluster to save".into(),
+    })
+}
+
 /// The scenario the topology that is up was made from (or the file at `path`, which must be
 /// the same), on the platform it runs on.
 fn scenario_of(up: &Attached, path: Option<&Path>) -> Result<spec::Scenario, CliError> {
@@ -126,7 +134,7 @@ fn scenario_of(up: &Attached, path: Option<&Path>) -> Result<spec::Scenario, Cli
             p.state().scenario_hash.clone(),
             PlatformKind::Local,
         ),
-        (AnyPlatform::K3d(_) | AnyPlatform::Existing(_), Some(st)) => (
+        (AnyPlatform::K3d(_) | AnyPlatform::Existing(_) | AnyPlatform::Ssh(_), Some(st)) => (
             st.scenario.clone(),
             st.scenario_hash.clone(),
             if st.cluster.is_some() {
@@ -135,7 +143,7 @@ fn scenario_of(up: &Attached, path: Option<&Path>) -> Result<spec::Scenario, Cli
                 PlatformKind::Existing
             },
         ),
-        (AnyPlatform::K3d(_) | AnyPlatform::Existing(_), None) => {
+        (AnyPlatform::K3d(_) | AnyPlatform::Existing(_) | AnyPlatform::Ssh(_), None) => {
             return Err(CliError::Failed(
                 "the cluster that is up has no saved state; run `faasbed down` and `faasbed up`"
                     .into(),

@@ -121,7 +121,10 @@ pub fn print_plan(path: &Path, home: &local::Home) -> Result<(), CliError> {
         run_dir: home.runs().join(&run_id),
         run_id,
     };
-    out(&crate::platform::k3d::plan::plan(&scenario, &opts)?.render())?;
+    let mut plan = crate::platform::k3d::plan::plan(&scenario, &opts)?;
+    crate::platform::ssh::plan::extend(&mut plan, &scenario, &opts.run_id, &opts.run_dir)
+        .map_err(|e| crate::platform::PlatformError::Ssh(Box::new(e)))?;
+    out(&plan.render())?;
     Ok(())
 }
 

@@ -13,6 +13,7 @@ pub mod idle;
 pub mod k3d;
 pub mod kube;
 pub mod local;
+pub mod ssh;
 
 use std::path::Path;
 use std::time::Duration;
@@ -43,6 +44,9 @@ pub enum PlatformError {
     /// A gateway call failed.
     #[error(transparent)]
     Gateway(#[from] crate::openfaas::ClientError),
+    /// Building or removing the k3s cluster on real hosts failed.
+    #[error(transparent)]
+    Ssh(Box<ssh::SshPlatformError>),
     /// The saved state of a cluster platform is unusable.
     #[error(transparent)]
     Cluster(#[from] cluster::ClusterError),
@@ -199,6 +203,8 @@ pub enum AnyPlatform {
     K3d(k3d::K3dPlatform<System>),
     /// An existing cluster reached through its kubeconfig.
     Existing(existing::ExistingPlatform<System>),
+    /// A k3s cluster faasbed built over SSH on real hosts, used as an existing cluster.
+    Ssh(Box<ssh::SshPlatform>),
 }
 
 impl AnyPlatform {
@@ -227,6 +233,9 @@ impl AnyPlatform {
             PlatformKind::Local => AnyPlatform::Local(
                 local::LocalPlatform::up_watched(home, scenario, run_id, run_json).await?,
             ),
+            PlatformKind::Existing if scenario.platform.k3s.is_some() => AnyPlatform::Ssh(
+                Box::new(ssh::SshPlatform::up(scenario, run_id, &home.runs().join(run_id)).await?),
+            ),
             PlatformKind::K3d | PlatformKind::Existing => {
                 cluster::up(home, scenario, run_id).await?
             }
@@ -245,6 +254,7 @@ impl AnyPlatform {
             }
             PlatformKind::K3d | PlatformKind::Existing => {
                 cluster::abandon(home, scenario, run_id).await;
+                ssh::abandon(scenario, &home.runs().join(run_id), run_id).await;
             }
         }
     }
@@ -256,6 +266,33 @@ impl AnyPlatform {
             home: home.root.clone(),
         })?;
         match cluster::load(&run_dir)? {
+            Some(state) if ssh::built_here(&run_dir) => {
+                let inner = match cluster::attach(home, &state).await? {
+                    AnyPlatform::Existing(p) => p,
+                    _ => {
+                        return Err(cluster::ClusterError::State {
+                            path: run_dir.join(ssh::HOSTS_FILE),
+                            message: format!(
+                                "run {} was built on hosts but its saved cluster state names a k3d cluster",
+                                state.run_id
+                            ),
+                        }
+                        .into())
+                    }
+                };
+                let scenario = crate::spec::load(&state.scenario).map_err(|e| {
+                    cluster::ClusterError::State {
+                        path: state.scenario.clone(),
+                        message: format!("the scenario of run {}: {e}", state.run_id),
+                    }
+                })?;
+                Ok(AnyPlatform::Ssh(Box::new(ssh::SshPlatform::reconnect(
+                    inner,
+                    scenario,
+                    &state.run_id,
+                    &run_dir,
+                ))))
+            }
             Some(state) => cluster::attach(home, &state).await,
             None => Ok(AnyPlatform::Local(local::LocalPlatform::attach(home)?)),
         }
@@ -265,7 +302,7 @@ impl AnyPlatform {
     pub fn local(&self) -> Option<&local::LocalPlatform> {
         match self {
             AnyPlatform::Local(p) => Some(p),
-            AnyPlatform::K3d(_) | AnyPlatform::Existing(_) => None,
+            AnyPlatform::K3d(_) | AnyPlatform::Existing(_) | AnyPlatform::Ssh(_) => None,
         }
     }
 
@@ -281,6 +318,7 @@ impl AnyPlatform {
             AnyPlatform::Local(_) => None,
             AnyPlatform::K3d(p) => Some(cluster::save(home, scenario, run_id, p)),
             AnyPlatform::Existing(p) => Some(cluster::save(home, scenario, run_id, p)),
+            AnyPlatform::Ssh(p) => Some(cluster::save(home, scenario, run_id, p.cluster())),
         }
     }
 }
@@ -291,6 +329,7 @@ impl Platform for AnyPlatform {
             AnyPlatform::Local(p) => p.gateway(),
             AnyPlatform::K3d(p) => p.gateway(),
             AnyPlatform::Existing(p) => p.gateway(),
+            AnyPlatform::Ssh(p) => p.gateway(),
         }
     }
 
@@ -303,6 +342,7 @@ impl Platform for AnyPlatform {
             AnyPlatform::Local(p) => p.build(scenario, log).await,
             AnyPlatform::K3d(p) => p.build(scenario, log).await,
             AnyPlatform::Existing(p) => p.build(scenario, log).await,
+            AnyPlatform::Ssh(p) => p.build(scenario, log).await,
         }
     }
 
@@ -311,6 +351,7 @@ impl Platform for AnyPlatform {
             AnyPlatform::Local(p) => p.enforce_placement(scenario).await,
             AnyPlatform::K3d(p) => p.enforce_placement(scenario).await,
             AnyPlatform::Existing(p) => p.enforce_placement(scenario).await,
+            AnyPlatform::Ssh(p) => p.enforce_placement(scenario).await,
         }
     }
 
@@ -319,6 +360,7 @@ impl Platform for AnyPlatform {
             AnyPlatform::Local(p) => p.node_provenance(scenario).await,
             AnyPlatform::K3d(p) => p.node_provenance(scenario).await,
             AnyPlatform::Existing(p) => p.node_provenance(scenario).await,
+            AnyPlatform::Ssh(p) => p.node_provenance(scenario).await,
         }
     }
 
@@ -327,6 +369,7 @@ impl Platform for AnyPlatform {
             AnyPlatform::Local(p) => p.force_cold(function).await,
             AnyPlatform::K3d(p) => p.force_cold(function).await,
             AnyPlatform::Existing(p) => p.force_cold(function).await,
+            AnyPlatform::Ssh(p) => p.force_cold(function).await,
         }
     }
 
@@ -335,6 +378,7 @@ impl Platform for AnyPlatform {
             AnyPlatform::Local(p) => p.placement(function).await,
             AnyPlatform::K3d(p) => p.placement(function).await,
             AnyPlatform::Existing(p) => p.placement(function).await,
+            AnyPlatform::Ssh(p) => p.placement(function).await,
         }
     }
 
@@ -343,6 +387,7 @@ impl Platform for AnyPlatform {
             AnyPlatform::Local(p) => p.cold_phases(function).await,
             AnyPlatform::K3d(p) => p.cold_phases(function).await,
             AnyPlatform::Existing(p) => p.cold_phases(function).await,
+            AnyPlatform::Ssh(p) => p.cold_phases(function).await,
         }
     }
 
@@ -351,6 +396,7 @@ impl Platform for AnyPlatform {
             AnyPlatform::Local(p) => p.clock_offset_ns(node),
             AnyPlatform::K3d(p) => p.clock_offset_ns(node),
             AnyPlatform::Existing(p) => p.clock_offset_ns(node),
+            AnyPlatform::Ssh(p) => p.clock_offset_ns(node),
         }
     }
 
@@ -359,6 +405,7 @@ impl Platform for AnyPlatform {
             AnyPlatform::Local(p) => p.replica_events().await,
             AnyPlatform::K3d(p) => p.replica_events().await,
             AnyPlatform::Existing(p) => p.replica_events().await,
+            AnyPlatform::Ssh(p) => p.replica_events().await,
         }
     }
 
@@ -367,6 +414,7 @@ impl Platform for AnyPlatform {
             AnyPlatform::Local(p) => p.down().await,
             AnyPlatform::K3d(p) => p.down().await,
             AnyPlatform::Existing(p) => p.down().await,
+            AnyPlatform::Ssh(p) => p.down().await,
         }
     }
 
@@ -375,6 +423,7 @@ impl Platform for AnyPlatform {
             AnyPlatform::Local(p) => p.cold_settle(),
             AnyPlatform::K3d(p) => p.cold_settle(),
             AnyPlatform::Existing(p) => p.cold_settle(),
+            AnyPlatform::Ssh(p) => p.cold_settle(),
         }
     }
 }

@@ -262,7 +262,11 @@ pub fn provenance(d: &ReportData) -> Vec<String> {
             k(&n.class),
             k(&n.arch),
             k(&n.backend),
-            if n.emulated { " (emulated)" } else { "" }
+            if n.emulated {
+                " (emulated)".to_string()
+            } else {
+                real_hardware(&n.launcher).unwrap_or_default()
+            }
         ));
     }
     if m.emulated {
@@ -272,6 +276,38 @@ pub fn provenance(d: &ReportData) -> Vec<String> {
         );
     }
     out
+}
+
+/// `, real hardware: board, CPU MHz, throttling, SD card, kernel` for a node faasbed probed
+/// over SSH (its launcher says `"hardware": "real"`); a fact the host did not give is
+/// `unknown`.
+pub fn real_hardware(launcher: &serde_json::Value) -> Option<String> {
+    if launcher.get("hardware").and_then(|h| h.as_str()) != Some("real") {
+        return None;
+    }
+    let host = launcher.get("host").cloned().unwrap_or_default();
+    let s = |key: &str| {
+        host.get(key)
+            .and_then(|v| v.as_str())
+            .map_or_else(|| "unknown".to_string(), str::to_string)
+    };
+    let mhz = |key: &str| {
+        host.get(key)
+            .and_then(|v| v.as_u64())
+            .map_or_else(|| "unknown".to_string(), |k| (k / 1000).to_string())
+    };
+    let throttled = host
+        .get("throttled")
+        .and_then(|v| v.as_u64())
+        .map_or_else(|| "unknown".to_string(), |t| format!("0x{t:x}"));
+    Some(format!(
+        ", real hardware: board {}, CPU max {} MHz (then {} MHz), throttled {throttled}, SD card {}, kernel {}",
+        s("model"),
+        mhz("cpu_max_khz"),
+        mhz("cpu_cur_khz"),
+        s("sd_card"),
+        s("kernel")
+    ))
 }
 
 fn md_table(out: &mut String, t: &TextTable) {
@@ -312,6 +348,27 @@ pub fn render(d: &ReportData) -> Vec<u8> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
+    #[test]
+    fn a_real_host_shows_its_board_and_an_unprobed_fact_is_unknown() {
+        let l = serde_json::json!({"hardware": "real", "host": {
+            "model": "Raspberry Pi 3 Model B Rev 1.2", "cpu_max_khz": 1200000,
+            "throttled": 327685, "kernel": "6.1.21-v7+"}});
+        let line = super::real_hardware(&l).unwrap();
+        assert!(
+            line.contains("board Raspberry Pi 3 Model B Rev 1.2"),
+            "{line}"
+        );
+        assert!(
+            line.contains("CPU max 1200 MHz (then unknown MHz)"),
+            "{line}"
+        );
+        assert!(
+            line.contains("throttled 0x50005") && line.contains("SD card unknown"),
+            "{line}"
+        );
+        assert!(super::real_hardware(&serde_json::json!({"k3s": "x"})).is_none());
+    }
+
     use super::*;
 
     /// A run.json whose facts are empty (written before provenance said `unknown`) renders

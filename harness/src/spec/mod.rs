@@ -24,7 +24,7 @@ pub use container::{
 pub use location::Location;
 pub use profile::{default_profiles, parse_cpu, parse_duration, parse_memory, Profile};
 pub use trace::{Mapping, Spread, TraceFiles, TraceFormat, TraceSpec};
-pub(crate) use validate::{is_dns_label, is_label_name};
+pub(crate) use validate::{is_dns_label, is_label_name, is_sha256_pin};
 
 /// Errors from loading a scenario.
 #[derive(Debug, thiserror::Error)]
@@ -242,6 +242,10 @@ pub struct Node {
     pub address: Option<String>,
     /// How a replica runs on it (local platform): its own `runtime`, else its profile's.
     pub runtime: ReplicaRuntime,
+    /// For SSH nodes, the pinned host-key fingerprint (`SHA256:...`); `None`: known_hosts.
+    pub host_key: Option<String>,
+    /// For SSH nodes, the private key file; `None`: the SSH agent's keys.
+    pub key: Option<PathBuf>,
 }
 
 impl Node {
@@ -515,6 +519,19 @@ pub struct PlatformSpec {
     pub gateway_model: GatewayModel,
     /// A running containerd's socket to use (`None`: faasbed starts its own).
     pub containerd_socket: Option<PathBuf>,
+    /// `[platform.k3s]`: faasbed installs k3s on the ssh nodes (`None`: the cluster exists).
+    pub k3s: Option<K3sInstall>,
+}
+
+/// The k3s cluster faasbed builds over SSH on the scenario's `ssh` nodes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct K3sInstall {
+    /// The node running the k3s server.
+    pub server: String,
+    /// Pinned k3s release, e.g. `v1.34.2+k3s1`.
+    pub version: String,
+    /// Folder of release files for offline hosts (`None`: the hosts download them).
+    pub files: Option<PathBuf>,
 }
 
 /// Where function images are pushed and pulled, each a `host[:port]`.

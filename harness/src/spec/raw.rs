@@ -51,6 +51,8 @@ pub struct RawPlatform {
     /// `[platform.gateway]`: the local gateway's cold-start model.
     #[serde(default)]
     pub gateway: RawGateway,
+    /// `[platform.k3s]`: faasbed installs k3s on the `ssh` nodes (`kind = "existing"`).
+    pub k3s: Option<Spanned<RawK3s>>,
 }
 
 /// `[platform.gateway]`
@@ -59,6 +61,19 @@ pub struct RawPlatform {
 pub struct RawGateway {
     /// `none` (default) or `openfaas-ce`.
     pub model: Option<Spanned<String>>,
+}
+
+/// `[platform.k3s]`: the k3s cluster faasbed builds over SSH on the scenario's hosts.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawK3s {
+    /// The node that runs the k3s server.
+    pub server: Spanned<String>,
+    /// Pinned k3s release (default: `pins::K3S_VERSION`).
+    pub version: Option<Spanned<String>>,
+    /// A folder with the release files for offline hosts (`install.sh`, `k3s`, `k3s-arm64`,
+    /// `k3s-armhf`, `k3s-airgap-images-<arch>.tar.zst`).
+    pub files: Option<Spanned<String>>,
 }
 
 /// `[platform.registry]`: where function images go for `kind = "existing"`.
@@ -125,6 +140,10 @@ pub struct RawNode {
     pub address: Option<Spanned<String>>,
     /// `process` or `containerd` (default: the profile's).
     pub runtime: Option<Spanned<String>>,
+    /// For `ssh` nodes: the host key's pinned fingerprint, `SHA256:...`.
+    pub host_key: Option<Spanned<String>>,
+    /// For `ssh` nodes: the private key to log in with (default: the SSH agent's keys).
+    pub key: Option<Spanned<String>>,
 }
 
 /// `[[link]]` between two sites.

@@ -14,6 +14,7 @@ use super::*;
 
 mod experiment;
 mod functions;
+mod hosts;
 mod registry;
 mod runtime;
 mod thresholds;
@@ -22,6 +23,7 @@ mod trace;
 
 use experiment::experiment;
 use functions::functions;
+pub(crate) use hosts::is_sha256_pin;
 pub(super) use topology::check_backend;
 use topology::{links, nodes, profiles};
 
@@ -136,10 +138,11 @@ pub(super) fn parse(text: &str, path: &Path) -> R<Scenario> {
         .kubeconfig
         .as_ref()
         .map(|k| kubeconfig_path(k.get_ref()));
-    if kind == PlatformKind::Existing && kubeconfig.is_none() {
+    let k3s = hosts::k3s_install(&cx, kind, &raw.platform, &raw.node, &nodes)?;
+    if kind == PlatformKind::Existing && kubeconfig.is_none() && k3s.is_none() {
         return Err(cx.at_end(
             "platform.kubeconfig",
-            "platform \"existing\" needs `kubeconfig = \"path/to/kubeconfig\"` under [platform]",
+            "platform \"existing\" needs `kubeconfig = \"path/to/kubeconfig\"` under [platform], or [platform.k3s] with `server = \"<node>\"` for faasbed to install k3s on the ssh nodes",
         ));
     }
     let k3d = k3d_settings(&cx, &raw.platform)?;
@@ -157,6 +160,7 @@ pub(super) fn parse(text: &str, path: &Path) -> R<Scenario> {
             registry,
             gateway_model: runtime::gateway_model(&cx, &raw.platform.gateway)?,
             containerd_socket: runtime::containerd_socket(&cx, &raw.platform.containerd_socket)?,
+            k3s,
         },
         nodes,
         links,

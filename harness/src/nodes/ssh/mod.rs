@@ -7,6 +7,7 @@
 //! memory, cgroups, disk, clock, board) before anything is installed on it.
 
 pub mod hostkey;
+pub mod k3s;
 pub mod probe;
 
 use std::path::{Path, PathBuf};
@@ -61,7 +62,7 @@ pub enum SshError {
         host: String,
         remote: String,
         #[source]
-        source: ExecError,
+        source: Box<ExecError>,
     },
     /// The host's probe output could not be read.
     #[error(transparent)]
@@ -193,18 +194,7 @@ impl SshHost {
     /// Write `bytes` to `remote_path` on the host with `mode` (octal, e.g. 0o600), through
     /// stdin and a temporary file renamed into place: the content is never on a command line.
     pub fn upload(&self, remote_path: &str, mode: u32, bytes: Vec<u8>) -> Cmd {
-        let path = shell_quote(remote_path);
-        let tmp = shell_quote(&format!("{remote_path}.faasbed-tmp"));
-        let dir = shell_quote(
-            Path::new(remote_path)
-                .parent()
-                .map_or_else(|| "/".into(), |d| d.to_string_lossy().into_owned())
-                .as_str(),
-        );
-        let line = format!(
-            "umask 077 && mkdir -p {dir} && cat > {tmp} && chmod {mode:o} {tmp} && mv -f {tmp} {path}"
-        );
-        self.command(&line).stdin(bytes)
+        self.command(&upload_line(remote_path, mode)).stdin(bytes)
     }
 
     /// Turn a failed ssh run into what went wrong: the connection (exit 255 with ssh's own
@@ -248,9 +238,25 @@ impl SshHost {
             node: self.node.clone(),
             host: self.host.clone(),
             remote: remote.chars().take(120).collect(),
-            source,
+            source: Box::new(source),
         }
     }
+}
+
+/// The remote line of [`SshHost::upload`]: stdin goes to a temporary file (umask 077) that
+/// gets `mode` (octal, e.g. 0o600) and is renamed to `remote_path`.
+pub fn upload_line(remote_path: &str, mode: u32) -> String {
+    let path = shell_quote(remote_path);
+    let tmp = shell_quote(&format!("{remote_path}.faasbed-tmp"));
+    let dir = shell_quote(
+        Path::new(remote_path)
+            .parent()
+            .map_or_else(|| "/".into(), |d| d.to_string_lossy().into_owned())
+            .as_str(),
+    );
+    format!(
+        "umask 077 && mkdir -p {dir} && cat > {tmp} && chmod {mode:o} {tmp} && mv -f {tmp} {path}"
+    )
 }
 
 /// Trust `host` by the fingerprint `pin`: scan its keys, keep the matching one and write it to
@@ -290,12 +296,14 @@ pub async fn probe<R: Runner>(
     host: &SshHost,
 ) -> Result<(probe::HostFacts, Option<(i64, u64)>), SshError> {
     let sent = crate::store::clock::now_ns();
-    let out = run(
-        runner,
-        host,
-        &format!("sh -c {}", shell_quote(probe::SCRIPT)),
-    )
-    .await?;
+    let cmd = host
+        .command(probe::REMOTE)
+        .stdin(probe::SCRIPT.as_bytes().to_vec());
+    let out = runner
+        .run(&cmd)
+        .await
+        .map_err(|e| host.classify(probe::REMOTE, e))?
+        .stdout;
     let back = crate::store::clock::now_ns();
     let facts = probe::parse(&host.node, &out)?;
     let offset = probe::clock_offset(&facts, sent, back);
@@ -349,6 +357,7 @@ pub fn failure_of(stderr: &str) -> Option<Failure> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
 

@@ -29,8 +29,13 @@ p sd_name "$(cat /sys/block/mmcblk0/device/name 2>/dev/null)"
 p sd_manfid "$(cat /sys/block/mmcblk0/device/manfid 2>/dev/null)"
 p k3s "$(command -v k3s 2>/dev/null)"
 p k3s_version "$(k3s --version 2>/dev/null | head -n 1)"
+p k3s_unit "$(ls /etc/systemd/system/k3s*.service /etc/init.d/k3s* 2>/dev/null | tr '\n' ' ')"
+p faasbed_state "$(sed -n 's/^run=//p' /var/lib/faasbed/installed 2>/dev/null)"
 p clock_ns "$(date +%s%N)"
 "#;
+
+/// The remote line that runs the probe: [`SCRIPT`] goes on stdin, so the line stays short.
+pub const REMOTE: &str = "sh -s";
 
 /// Errors reading the probe's output.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +88,10 @@ pub struct HostFacts {
     pub k3s: Option<String>,
     /// `k3s --version` first line.
     pub k3s_version: Option<String>,
+    /// k3s service files (systemd units, openrc scripts) found on the host.
+    pub k3s_unit: Option<String>,
+    /// The run whose k3s faasbed installed here and has not removed (`/var/lib/faasbed`).
+    pub faasbed_run: Option<String>,
     /// The host's clock when the probe ran, unix ns.
     pub clock_ns: Option<u64>,
 }
@@ -149,6 +158,8 @@ pub fn parse(node: &str, out: &str) -> Result<HostFacts, ProbeError> {
             "sd_manfid" => sd_manfid = s,
             "k3s" => f.k3s = s,
             "k3s_version" => f.k3s_version = s,
+            "k3s_unit" => f.k3s_unit = s,
+            "faasbed_state" => f.faasbed_run = s,
             "clock_ns" => f.clock_ns = Some(num(value)?),
             _ => {}
         }
@@ -230,6 +241,7 @@ pub fn check(expected: Arch, f: &HostFacts, offset: Option<(i64, u64)>) -> Vec<S
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
 

@@ -311,6 +311,8 @@ pub(super) fn nodes(
             own_labels: own,
             backend,
             address: rn.address.as_ref().map(|a| a.get_ref().clone()),
+            host_key: rn.host_key.as_ref().map(|k| k.get_ref().clone()),
+            key: rn.key.as_ref().map(|k| super::kubeconfig_path(k.get_ref())),
         });
     }
     if kind == PlatformKind::K3d && !have_server {
