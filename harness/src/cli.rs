@@ -8,7 +8,8 @@ use clap::{Parser, Subcommand};
 
 use crate::commands::{lifecycle, runs};
 use crate::output::{say, OutputError};
-use crate::platform::local::{self, DaemonOpts, Home};
+use crate::platform::local::{self, DaemonOpts};
+use crate::store::home::Home;
 
 /// The default scenario.
 pub const DEFAULT_SCENARIO: &str = "scenarios/local.toml";

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::exec::{self, Cmd};
-use crate::platform::local::{cgroup, node};
+use crate::platform::local::{cgroup, qemu_user};
 use crate::spec::Arch;
 
 /// Debian packages the embedded platform needs.
@@ -58,7 +58,7 @@ pub async fn checks() -> Vec<Check> {
         required: true,
     });
     for arch in [Arch::Arm64, Arch::Armhf] {
-        let q = node::find_qemu(arch);
+        let q = qemu_user::find_qemu(arch);
         out.push(Check {
             name: format!("qemu user mode for {arch}"),
             ok: q.is_ok(),
@@ -201,7 +201,7 @@ pub async fn setup(log: &mut dyn FnMut(&str)) -> Result<(), exec::ExecError> {
         ("golang-go", crate::build::go_binary().is_err()),
         (
             "qemu-user-static",
-            node::find_qemu(Arch::Arm64).is_err() || node::find_qemu(Arch::Armhf).is_err(),
+            qemu_user::find_qemu(Arch::Arm64).is_err() || qemu_user::find_qemu(Arch::Armhf).is_err(),
         ),
         ("binfmt-support", exec::which("update-binfmts").is_none()),
     ]

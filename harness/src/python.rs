@@ -323,7 +323,7 @@ async fn warm(root: &Path, arch: Arch) -> Result<(), PythonError> {
     let cmd = match arch {
         Arch::Amd64 => native_interpreter(root),
         other => {
-            let qemu = crate::platform::local::node::find_qemu(other)
+            let qemu = crate::platform::local::qemu_user::find_qemu(other)
                 .map_err(|_| PythonError::NoQemu { arch: other })?;
             Cmd::new(qemu)
                 .arg("-L")

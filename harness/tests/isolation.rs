@@ -178,7 +178,9 @@ async fn replicas_bind_loopback_with_a_scrubbed_environment_and_refuse_loader_va
                 "FAASBED_RUN_ID",
                 "HOST",
                 "NODE_NAME",
-                "PORT"
+                "PORT",
+                // OpenFaaS's name for the gateway a function calls (chains, issue 15).
+                "gateway_url",
             ],
             "{}: {env:?}",
             f.name

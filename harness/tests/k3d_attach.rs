@@ -10,7 +10,7 @@ use faasbed::exec::{Cmd, ExecError, Output, Runner};
 use faasbed::platform::cluster::Attached;
 use faasbed::platform::cluster::{self, PASSWORD_FILE, STATE_FILE};
 use faasbed::platform::k3d::K3dPlatform;
-use faasbed::platform::local::Home;
+use faasbed::store::home::Home;
 use faasbed::platform::{GatewayAccess, Platform};
 use faasbed::spec;
 

@@ -4,7 +4,7 @@
 use super::parse;
 use super::store::HostFacts;
 use crate::exec::{self, Cmd};
-use crate::platform::local::node::find_qemu;
+use crate::platform::local::qemu_user::find_qemu;
 use crate::spec::Arch;
 
 /// Read the host facts. A fact that cannot be read is `unknown: <why>`, which never equals a

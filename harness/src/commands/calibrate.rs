@@ -13,7 +13,7 @@ use crate::calibrate::store::{self, Enforced};
 use crate::calibrate::{host, render, sysroot};
 use crate::exec::{self, Cmd};
 use crate::output::say;
-use crate::platform::local::node::find_qemu;
+use crate::platform::local::qemu_user::find_qemu;
 use crate::spec::{Arch, Backend, Node};
 use crate::store::home::Home;
 

@@ -12,7 +12,8 @@ use super::{interrupted, load_for, or_interrupt, CliError, StopSignals};
 use crate::openfaas::headers;
 use crate::output::{out, outln, say};
 use crate::platform::cluster::{self, ClusterState};
-use crate::platform::local::{self, Home, LocalPlatform};
+use crate::platform::local::{self, LocalPlatform};
+use crate::store::home::Home;
 use crate::platform::{AnyPlatform, Platform, PlatformError};
 use crate::spec::{self, PlatformKind};
 
@@ -62,7 +63,7 @@ pub async fn up(
     }
     // The handler is in place before anything is spawned, so Ctrl-C at any point is caught.
     let mut stop = StopSignals::install()?;
-    let run_id = local::new_run_id();
+    let run_id = crate::store::home::new_run_id();
     // A stale calibration stops here with the command that recalibrates.
     if let crate::calibrate::apply::Decision::NotApplied(why) =
         crate::calibrate::apply::prepare(home, &scenario, &run_id, uncalibrated, None)
@@ -115,14 +116,6 @@ pub async fn up(
         }
     }
     Ok(())
-}
-
-/// A cluster platform always holds a cluster; this error only keeps `up` panic-free.
-fn unreachable_cluster(run_id: &str) -> Result<ClusterState, cluster::ClusterError> {
-    Err(cluster::ClusterError::State {
-        path: std::path::PathBuf::from(run_id),
-        message: "the platform has no cluster to save".into(),
-    })
 }
 
 /// The scenario the topology that is up was made from (or the file at `path`, which must be

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use super::{ensure_prerequisites, load_for, CliError, StopSignals};
 use crate::doctor;
 use crate::output::{out, outln, say};
-use crate::platform::local::{self, LocalPlatform};
+use crate::platform::local::LocalPlatform;
 use crate::spec::{self, PlatformKind};
 
 /// `faasbed bench`: run the scenario at `path` (moved to `platform` when given), print the
@@ -41,7 +41,7 @@ pub async fn bench(
         _ => crate::platform::kube::preflight(&scenario.platform, crate::exec::which)?,
     }
     let mut stop = StopSignals::install()?;
-    let run_id = local::new_run_id();
+    let run_id = crate::store::home::new_run_id();
     let mut progress = crate::progress::Bars::new(crate::progress::Mode::detect(json));
     let signal = std::sync::Arc::new(std::sync::atomic::AtomicI32::new(libc::SIGINT));
     let seen = signal.clone();
@@ -107,7 +107,7 @@ pub async fn bench(
 }
 
 /// Print the dry-run plan of a scenario on stdout (k3d and existing-cluster scenarios).
-pub fn print_plan(path: &Path, home: &local::Home) -> Result<(), CliError> {
+pub fn print_plan(path: &Path, home: &crate::store::home::Home) -> Result<(), CliError> {
     let scenario = spec::load(path)?;
     if scenario.platform.kind == PlatformKind::Local {
         return Err(CliError::Unsupported(format!(
@@ -116,7 +116,7 @@ pub fn print_plan(path: &Path, home: &local::Home) -> Result<(), CliError> {
             path.display()
         )));
     }
-    let run_id = local::new_run_id();
+    let run_id = crate::store::home::new_run_id();
     let opts = crate::platform::k3d::PlanOpts {
         run_dir: home.runs().join(&run_id),
         run_id,

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::existing::{ExistingError, ExistingPlatform};
 use super::k3d::{self, K3dError, K3dPlatform};
 use super::kube::{self, Cluster, KubePlatform};
-use super::local::Home;
+use crate::store::home::Home;
 use super::{AnyPlatform, GatewayAccess, Platform, PlatformError};
 use crate::exec::{Runner, System};
 use crate::nodes::qemu;

@@ -214,7 +214,7 @@ impl AnyPlatform {
     /// kubeconfig with its client certificates, helm cache) live in `home`'s run directory,
     /// never in the results, which are meant to be shared.
     pub async fn up(
-        home: &local::Home,
+        home: &crate::store::home::Home,
         scenario: &Scenario,
         run_id: &str,
     ) -> Result<Self, PlatformError> {
@@ -224,7 +224,7 @@ impl AnyPlatform {
     /// [`AnyPlatform::up`] for `bench`: on the local platform the gateway daemon watches this
     /// process and, should it die without `down`, ends the run and marks `run_json` `killed`.
     pub async fn up_watched(
-        home: &local::Home,
+        home: &crate::store::home::Home,
         scenario: &Scenario,
         run_id: &str,
         run_json: Option<&Path>,
@@ -245,7 +245,7 @@ impl AnyPlatform {
     /// Release what an interrupted [`AnyPlatform::up`] of run `run_id` may have started: the
     /// run's labelled processes and cgroups (local), the run's QEMU VMs and k3d cluster (k3d;
     /// a cluster that was never created is no error). Best effort: nothing is returned.
-    pub async fn abandon(home: &local::Home, scenario: &Scenario, run_id: &str) {
+    pub async fn abandon(home: &crate::store::home::Home, scenario: &Scenario, run_id: &str) {
         match scenario.platform.kind {
             PlatformKind::Local => {
                 local::sweep(Some(run_id));
@@ -261,7 +261,7 @@ impl AnyPlatform {
 
     /// Reconnect to the topology that is up in `home` (its `current` run): the embedded
     /// platform's daemon, or the cluster `faasbed up` saved ([`cluster::ClusterState`]).
-    pub async fn attach(home: &local::Home) -> Result<Self, PlatformError> {
+    pub async fn attach(home: &crate::store::home::Home) -> Result<Self, PlatformError> {
         let run_dir = home.current().ok_or_else(|| PlatformError::NotUp {
             home: home.root.clone(),
         })?;
@@ -310,7 +310,7 @@ impl AnyPlatform {
     /// embedded platform, which keeps its own state.
     pub fn save_cluster(
         &self,
-        home: &local::Home,
+        home: &crate::store::home::Home,
         scenario: &Scenario,
         run_id: &str,
     ) -> Option<Result<cluster::ClusterState, cluster::ClusterError>> {

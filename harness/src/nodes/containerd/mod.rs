@@ -17,11 +17,11 @@ use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use crate::exec::{self, Cmd, ExecError};
 use crate::spec::Arch;
-use crate::store::clock::unix_ns;
+use crate::store::clock::now_ns;
 use cni::SiteNet;
 use daemon::{Daemon, DaemonDirs};
 
@@ -118,13 +118,13 @@ impl Span {
 }
 
 async fn timed<T, E>(f: impl std::future::Future<Output = Result<T, E>>) -> Result<(T, Span), E> {
-    let start_ns = unix_ns(SystemTime::now());
+    let start_ns = now_ns();
     let v = f.await?;
     Ok((
         v,
         Span {
             start_ns,
-            end_ns: unix_ns(SystemTime::now()),
+            end_ns: now_ns(),
         },
     ))
 }

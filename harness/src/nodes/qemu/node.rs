@@ -253,7 +253,7 @@ pub async fn wait_ready(
     let mut last_read_ns: Option<u64> = None;
     loop {
         let whole = std::fs::read_to_string(&files.console).unwrap_or_default();
-        let read_ns = unix_ns(std::time::SystemTime::now());
+        let read_ns = crate::store::clock::now_ns();
         // Only complete lines: the console may be read while QEMU is half-way through one.
         let text = &whole[..whole.rfind('\n').map_or(0, |i| i + 1)];
         if let Some(line) = text.lines().find(|l| l.contains(READY_MARK)) {

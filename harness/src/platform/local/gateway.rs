@@ -647,7 +647,7 @@ struct CallStamp {
 
 impl CallStamp {
     fn take(req: &mut Request<Incoming>) -> CallStamp {
-        let start = HeaderValue::from(super::unix_ns(std::time::SystemTime::now()));
+        let start = HeaderValue::from(crate::store::clock::now_ns());
         let h = req.headers_mut();
         let call_id = match h.get("x-call-id").and_then(|v| v.to_str().ok()) {
             Some(id) if !id.is_empty() => id.to_string(),

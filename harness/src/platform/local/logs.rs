@@ -106,7 +106,7 @@ impl Query {
             None | Some("") => None,
             Some(s) => Some(
                 parse_rfc3339(s)
-                    .map(super::unix_ns)
+                    .map(crate::store::clock::unix_ns)
                     .ok_or_else(|| QueryError::Since(s.to_string()))?,
             ),
         };
@@ -285,7 +285,7 @@ impl LogStore {
             instance: source.instance.clone(),
             timestamp: humantime::format_rfc3339_nanos(at).to_string(),
             text,
-            unix_ns: super::unix_ns(at),
+            unix_ns: crate::store::clock::unix_ns(at),
         };
         let mut fs = self.functions.lock().unwrap_or_else(|p| p.into_inner());
         let log = fs.entry(source.function.clone()).or_insert_with(FnLog::new);
@@ -369,11 +369,11 @@ mod tests {
         assert_eq!(q.tail, 5);
         assert!(!q.follow);
         let want = humantime::parse_rfc3339("2024-01-02T15:04:05Z").unwrap();
-        assert_eq!(q.since_ns, Some(crate::platform::local::unix_ns(want)));
+        assert_eq!(q.since_ns, Some(crate::store::clock::unix_ns(want)));
         let q = Query::parse(Some("name=a&name=b&follow=true&follow=nonsense")).unwrap();
         assert_eq!((q.name.as_str(), q.follow), ("b", false));
         let q = Query::parse(Some("name=a&since=2024-01-02T17:04:05%2B02:00")).unwrap();
-        assert_eq!(q.since_ns, Some(crate::platform::local::unix_ns(want)));
+        assert_eq!(q.since_ns, Some(crate::store::clock::unix_ns(want)));
         assert_eq!(Query::parse(Some("tail=1")), Err(QueryError::NoName));
         assert_eq!(
             Query::parse(Some("name=a&tail=x")),
@@ -424,7 +424,7 @@ mod tests {
         });
         let texts: Vec<_> = lines.iter().map(|m| m.text.as_str()).collect();
         assert_eq!(texts, ["line 2006", "line 2008"]);
-        let since = crate::platform::local::unix_ns(t0 + std::time::Duration::from_millis(2005));
+        let since = crate::store::clock::unix_ns(t0 + std::time::Duration::from_millis(2005));
         let (lines, _) = store.query(&Query {
             since_ns: Some(since),
             ..all.clone()

@@ -18,16 +18,19 @@ pub mod logs;
 pub mod model;
 pub mod namespace;
 pub mod node;
+pub mod qemu_user;
+mod serve;
 pub mod registry;
 pub mod secrets;
 pub mod supervise;
 pub mod upstream;
 
+pub use serve::{serve, serve_with, Served};
+
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -36,6 +39,8 @@ use super::deploy::{DeployError, Deployed};
 use super::{GatewayAccess, Platform, PlatformError, ReplicaPlacement};
 use crate::exec::{self, Cmd, ExecError, SpawnOpts};
 use crate::spec::{self, Arch, Backend, Scenario, SpecError};
+use crate::store::clock::now_ns;
+use crate::store::home::Home;
 use crate::store::manifest::NodeProvenance;
 
 /// Errors of the local platform.
@@ -123,10 +128,6 @@ pub enum LocalError {
     State { path: PathBuf, message: String },
 }
 
-// moved: remove after merge
-pub use crate::store::clock::unix_ns;
-// moved: remove after merge
-pub use crate::store::home::{new_run_id, Home};
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> LocalError {
     let what = what.into();
@@ -507,114 +508,6 @@ impl Platform for LocalPlatform {
     }
 }
 
-/// A gateway serving in this process (the daemon's core; tests use it directly).
-pub struct Served {
-    /// Base URL.
-    pub url: String,
-    /// The function registry.
-    pub registry: Arc<registry::Registry>,
-    /// Per-node provenance.
-    pub nodes: Vec<NodeReport>,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Served {
-    /// Stop accepting calls and end every replica.
-    pub async fn stop(self) {
-        self.server.abort();
-        self.registry.shutdown().await;
-    }
-}
-
-/// Prepare every node of `scenario` and serve the gateway API on a free loopback port. `logs`
-/// is `<run dir>/logs`; the run's secrets go to `<run dir>/secrets/` (mode 0700).
-pub async fn serve(
-    scenario: &Scenario,
-    run_id: &str,
-    password: &str,
-    images: &Path,
-    logs: &Path,
-) -> Result<Served, LocalError> {
-    serve_with(
-        scenario,
-        run_id,
-        password,
-        images,
-        logs,
-        limits::Limits::default(),
-    )
-    .await
-}
-
-/// [`serve`] with other body limits, timeouts and async workers (tests shorten them).
-pub async fn serve_with(
-    scenario: &Scenario,
-    run_id: &str,
-    password: &str,
-    images: &Path,
-    logs: &Path,
-    limits: limits::Limits,
-) -> Result<Served, LocalError> {
-    let hierarchy = cgroup::detect();
-    // Bound first: every replica is told the gateway's URL (`gateway_url`).
-    let (listener, addr) = gateway::bind().await?;
-    let mut nodes = Vec::new();
-    for n in &scenario.nodes {
-        let mut nr = node::NodeRuntime::prepare(scenario, n, run_id, hierarchy.as_ref()).await?;
-        nr.gateway_url = Some(format!("http://{addr}"));
-        nodes.push(nr);
-    }
-    let reports = nodes
-        .iter()
-        .map(|n| NodeReport {
-            name: n.node.name.clone(),
-            class: n.node.class.clone(),
-            arch: n.node.arch.to_string(),
-            backend: n.node.backend.to_string(),
-            site: n.node.site.clone(),
-            launcher: serde_json::to_value(&n.launcher).unwrap_or_default(),
-            link: serde_json::to_value(&n.shape).unwrap_or_default(),
-            enforcement: serde_json::to_value(&n.enforcement).unwrap_or_default(),
-            profile: serde_json::to_value(&n.node.profile).unwrap_or_default(),
-            labels: n.node.labels(),
-            runtime: n.node.runtime.to_string(),
-        })
-        .collect();
-    std::fs::create_dir_all(logs).map_err(io(format!("create {}", logs.display())))?;
-    // The run directory holds `logs/`; secrets live beside them (never in results/).
-    let secrets = secrets::SecretStore::open(logs.parent().unwrap_or(logs))?;
-    let mut registry = registry::Registry::new(
-        run_id,
-        nodes,
-        images.to_path_buf(),
-        logs.to_path_buf(),
-        scenario.experiment.cold.timeout,
-    )
-    .with_secrets(secrets)
-    .with_model(scenario.platform.gateway_model);
-    if let Some(c) =
-        registry::container::start(scenario, run_id, logs.parent().unwrap_or(logs)).await?
-    {
-        registry = registry.with_containers(Arc::new(c));
-    }
-    let registry = Arc::new(registry);
-    let invoke_timeout = scenario
-        .experiment
-        .warm
-        .timeout
-        .max(Duration::from_secs(60));
-    let gw = Arc::new(
-        gateway::Gateway::new(registry.clone(), password, invoke_timeout).with_limits(limits),
-    );
-    let server = tokio::spawn(gw.serve(listener));
-    Ok(Served {
-        url: format!("http://{addr}"),
-        registry,
-        nodes: reports,
-        server,
-    })
-}
-
 /// The gateway daemon: serve until SIGTERM/SIGINT, then stop every replica.
 pub async fn run_daemon(opts: DaemonOpts) -> Result<(), LocalError> {
     // The daemon is the local platform: a k3d scenario runs here with its topology retargeted.
@@ -647,7 +540,7 @@ pub async fn run_daemon(opts: DaemonOpts) -> Result<(), LocalError> {
         pid: std::process::id(),
         scenario: opts.scenario.clone(),
         scenario_hash: scenario.hash.clone(),
-        started_ns: unix_ns(SystemTime::now()),
+        started_ns: now_ns(),
         nodes: served.nodes.clone(),
     };
     let bytes = serde_json::to_vec_pretty(&state).unwrap_or_default();

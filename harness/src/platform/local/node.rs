@@ -9,7 +9,7 @@ use super::cgroup::{self, Enforcement, Hierarchy, NodeCgroup};
 use super::link::Shape;
 use super::LocalError;
 use crate::exec::{self, Cmd};
-use crate::spec::{Arch, Backend, Node, Scenario};
+use crate::spec::{Backend, Node, Scenario};
 
 /// How a node starts a function binary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -47,15 +47,6 @@ pub struct NodeRuntime {
 /// The variable that names the gateway to a replica (OpenFaaS functions read `gateway_url`).
 pub const GATEWAY_URL: &str = "gateway_url";
 
-/// Candidate names of the QEMU user-mode binary for an arch, most preferred first.
-pub fn qemu_names(arch: Arch) -> &'static [&'static str] {
-    match arch {
-        Arch::Arm64 => &["qemu-aarch64-static", "qemu-aarch64"],
-        Arch::Armhf => &["qemu-arm-static", "qemu-arm"],
-        Arch::Amd64 => &["qemu-x86_64-static", "qemu-x86_64"],
-    }
-}
-
 /// Parse the output of `qemu-<arch> -cpu help` into the CPU model names it lists.
 pub fn parse_cpu_models(text: &str) -> BTreeSet<String> {
     text.lines()
@@ -81,14 +72,6 @@ pub async fn cpu_models(qemu: &Path) -> Result<BTreeSet<String>, LocalError> {
     Ok(parse_cpu_models(&stdout))
 }
 
-/// Find the QEMU user-mode binary for `arch` (binfmt is not needed).
-pub fn find_qemu(arch: Arch) -> Result<PathBuf, LocalError> {
-    qemu_names(arch)
-        .iter()
-        .find_map(|n| exec::which(n))
-        .ok_or(LocalError::NoQemu { arch })
-}
-
 impl NodeRuntime {
     /// Prepare `node` for run `run_id`: find its launcher (and check its QEMU CPU model exists),
     /// create its cgroup, shape its link.
@@ -101,7 +84,7 @@ impl NodeRuntime {
         let launcher = match node.backend {
             Backend::Native => Launcher::Native,
             Backend::QemuUser => {
-                let qemu = find_qemu(node.arch)?;
+                let qemu = super::qemu_user::find_qemu(node.arch)?;
                 let cpu = node.qemu_cpu().unwrap_or("max").to_string();
                 let models = cpu_models(&qemu).await?;
                 if !models.contains(&cpu) {

@@ -13,7 +13,8 @@ use super::logs::LogStore;
 use super::model::{self, ProbeSchedule, ReplicaCache};
 use super::node::NodeRuntime;
 use super::secrets::SecretStore;
-use super::{unix_ns, LocalError};
+use super::LocalError;
+use crate::store::clock::now_ns;
 use crate::openfaas::{FunctionDeployment, FunctionResources, FunctionStatus, LABEL_SCALE_MIN};
 use crate::spec::{all_match, Arch, Constraint, GatewayModel, ReplicaRuntime};
 use crate::store::events::{ReplicaEvent, ReplicaEventKind};
@@ -507,7 +508,7 @@ impl Registry {
         .await;
         match waited {
             model::Waited::Noticed(at) => {
-                let noticed_ns = unix_ns(SystemTime::now())
+                let noticed_ns = now_ns()
                     .saturating_sub(Instant::now().saturating_duration_since(at).as_nanos() as u64);
                 Ok(f.next_ready().map(|replica| Picked {
                     cold: starting.as_ref().is_some_and(|s| Arc::ptr_eq(s, &replica)),

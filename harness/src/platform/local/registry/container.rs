@@ -8,12 +8,13 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use super::replica::{ContainerStart, Replica, ReplicaState};
 use super::{lock, Func, Registry};
 use crate::nodes::containerd::{ContainerdError, Image, ReplicaSpec, Runtime, Span};
-use crate::platform::local::{env, unix_ns, LocalError};
+use crate::platform::local::{env, LocalError};
+use crate::store::clock::now_ns;
 use crate::spec::{Arch, ImageCache};
 
 /// Port a container replica listens on (its own network namespace, so always free).
@@ -71,7 +72,7 @@ impl Containers {
         if !fresh && self.runtime.has_image(reference) {
             return Ok(None);
         }
-        let start_ns = unix_ns(SystemTime::now());
+        let start_ns = now_ns();
         let bytes = read(binary)?;
         let image = Image {
             reference,
@@ -81,7 +82,7 @@ impl Containers {
         self.runtime.import(&image, fresh).await.map_err(ctd)?;
         Ok(Some(Span {
             start_ns,
-            end_ns: unix_ns(SystemTime::now()),
+            end_ns: now_ns(),
         }))
     }
 }
@@ -121,7 +122,7 @@ pub(super) async fn spawn(
             d.service
         )));
     }
-    let spawned_ns = unix_ns(SystemTime::now());
+    let spawned_ns = now_ns();
     let reference = c.reference(&d.service, &binary, arch)?;
     let import = c.import(&reference, &binary, arch).await?;
     let mut envs = env::replica(CONTAINER_PORT, &nr.node.name, &d.env_vars);

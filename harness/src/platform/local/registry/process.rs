@@ -6,7 +6,6 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use super::replica::{Replica, ReplicaState};
 use super::{lock, Func, Registry, NAMESPACE};
@@ -15,7 +14,8 @@ use crate::openfaas::FunctionDeployment;
 use crate::platform::local::cgroup::{self, Enforcement, NodeCgroup};
 use crate::platform::local::logs::Source;
 use crate::platform::local::node::NodeRuntime;
-use crate::platform::local::{env, secrets, unix_ns, LocalError};
+use crate::platform::local::{env, secrets, LocalError};
+use crate::store::clock::now_ns;
 use crate::store::events::{ReplicaEvent, ReplicaEventKind};
 
 /// Spawn one process replica of `f` on node `node` (not yet healthy) and its reaper.
@@ -43,7 +43,7 @@ pub(super) fn spawn(
         _ => nr.cgroup_procs(),
     };
     // Stamp before the fork: the child may run (and stamp its own start) before spawn returns.
-    let spawned_ns = unix_ns(SystemTime::now());
+    let spawned_ns = now_ns();
     let mut child = exec::spawn_piped(
         &cmd,
         &SpawnOpts {
@@ -148,7 +148,7 @@ impl Registry {
     pub(super) fn crashed(&self, f: &Func, r: &Replica, function: String, detail: String) {
         f.crashed_pending.fetch_add(1, Ordering::SeqCst);
         self.record(ReplicaEvent {
-            unix_ns: unix_ns(SystemTime::now()),
+            unix_ns: now_ns(),
             function,
             node: self.nodes[r.node].node.name.clone(),
             kind: ReplicaEventKind::Crashed,

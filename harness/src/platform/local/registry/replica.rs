@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
@@ -13,7 +13,7 @@ use crate::exec;
 use crate::nodes::containerd::Phases;
 use crate::platform::local::cgroup::{Enforcement, NodeCgroup};
 use crate::platform::local::model::ProbeSchedule;
-use crate::platform::local::unix_ns;
+use crate::store::clock::now_ns;
 use crate::spec::Arch;
 
 /// Lifecycle of one replica.
@@ -173,7 +173,7 @@ pub(super) async fn probe(
         let once = tokio::time::timeout(schedule.timeout, health_once(r.addr)).await;
         if let Ok(Some(instance)) = once {
             r.healthy_ns
-                .store(unix_ns(SystemTime::now()), Ordering::Relaxed);
+                .store(now_ns(), Ordering::Relaxed);
             if let Some(id) = instance {
                 let _ = r.instance.set(id);
             }
