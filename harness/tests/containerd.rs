@@ -79,6 +79,12 @@ fn cgroup_value(pid: u32, controller: &str, file: &str) -> Option<String> {
         .map(|s| s.trim().to_string())
 }
 
+/// The CPU model the test gives an arch's container, as the local platform does from a Pi 4's
+/// profile.
+fn qemu_cpu(arch: Arch) -> Option<&'static str> {
+    (arch == Arch::Arm64).then_some("cortex-a72")
+}
+
 async fn replicas_run_limited_on_the_bridge_and_down_leaves_nothing() {
     let (_home_dir, home) = common::temp_home();
     let root = faasbed::build::functions_root(&common::repo()).unwrap();
@@ -138,10 +144,13 @@ async fn replicas_run_limited_on_the_bridge_and_down_leaves_nothing() {
                 site: 0,
                 cpus: Some(0.5),
                 memory_bytes: Some(64 << 20),
-                env: vec![
-                    ("PORT".into(), "8080".into()),
-                    ("NODE_NAME".into(), format!("node-{i}")),
-                ],
+                env: [
+                    ("PORT".to_string(), "8080".to_string()),
+                    ("NODE_NAME".to_string(), format!("node-{i}")),
+                ]
+                .into_iter()
+                .chain(qemu_cpu(arch).map(|m| ("QEMU_CPU".to_string(), m.to_string())))
+                .collect(),
                 log: None,
             })
             .await
@@ -182,6 +191,32 @@ async fn replicas_run_limited_on_the_bridge_and_down_leaves_nothing() {
             cgroup_value(c.pid, "memory", "memory.limit_in_bytes").as_deref(),
             Some((64u64 << 20).to_string().as_str())
         );
+        // The CPU model reaches qemu-user (binfmt runs it as the container's process) through
+        // the OCI spec's environment, and only there.
+        let environ = std::fs::read(format!("/proc/{}/environ", c.pid)).unwrap();
+        let environ: Vec<&[u8]> = environ.split(|b| *b == 0).collect();
+        let info = exec::run(&ctr::ctr(rt.socket()).args(["containers", "info", c.id.as_str()]))
+            .await
+            .unwrap()
+            .stdout;
+        let info: serde_json::Value = serde_json::from_str(&info).unwrap();
+        let spec_env: Vec<&str> = info["Spec"]["process"]["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect();
+        match qemu_cpu(arch) {
+            Some(model) => {
+                let want = format!("QEMU_CPU={model}");
+                assert!(spec_env.contains(&want.as_str()), "{spec_env:?}");
+                assert!(environ.contains(&want.as_bytes()), "pid {}", c.pid);
+            }
+            None => assert!(
+                !spec_env.iter().any(|e| e.starts_with("QEMU_CPU=")),
+                "{spec_env:?}"
+            ),
+        }
         pids.push(c.pid);
     }
 

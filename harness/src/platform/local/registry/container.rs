@@ -97,6 +97,27 @@ fn ctd(e: ContainerdError) -> LocalError {
     LocalError::Container(Box::new(e))
 }
 
+/// The environment a container replica of a function with `vars` gets on `node`: the
+/// contract's variables, bound where the site's bridge reaches it, and on an ARM node
+/// `QEMU_CPU` with the profile's CPU model, which binfmt's qemu-user reads (a deploy cannot set
+/// `QEMU_*` itself, see [`env::refused`]).
+pub(super) fn container_env(
+    node: &crate::spec::Node,
+    vars: &std::collections::BTreeMap<String, String>,
+) -> Vec<(String, String)> {
+    let mut envs = env::replica(CONTAINER_PORT, &node.name, vars);
+    // The container has its own network namespace: listen where the bridge reaches it.
+    for (k, v) in envs.iter_mut() {
+        if k == env::HOST {
+            *v = "0.0.0.0".to_string();
+        }
+    }
+    if let Some(cpu) = node.qemu_cpu() {
+        envs.push((env::QEMU_CPU.to_string(), cpu.to_string()));
+    }
+    envs
+}
+
 /// Start one container replica of `f` on node `node` and its watcher; the replica is
 /// `Starting` until its probe passes.
 pub(super) async fn spawn(
@@ -124,13 +145,7 @@ pub(super) async fn spawn(
     let spawned_ns = unix_ns(SystemTime::now());
     let reference = c.reference(&d.service, &binary, arch)?;
     let import = c.import(&reference, &binary, arch).await?;
-    let mut envs = env::replica(CONTAINER_PORT, &nr.node.name, &d.env_vars);
-    // The container has its own network namespace: listen where the bridge reaches it.
-    for (k, v) in envs.iter_mut() {
-        if k == env::HOST {
-            *v = "0.0.0.0".to_string();
-        }
-    }
+    let envs = container_env(&nr.node, &d.env_vars);
     let (fn_cpus, fn_mem) = super::process::function_limits(&d);
     let p = &nr.node.profile;
     let site = c.sites.iter().position(|s| *s == nr.node.site).unwrap_or(0);
@@ -263,4 +278,38 @@ pub async fn start(
         sites,
         scenario.experiment.cold.image_cache,
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn arm_containers_get_their_profiles_qemu_cpu_and_amd64_none() {
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/containerd.toml"),
+        )
+        .unwrap();
+        let s = crate::spec::parse(&text, Path::new("containerd.toml")).unwrap();
+        // a deploy's own QEMU_* is dropped; only the profile's model reaches qemu-user
+        let vars = BTreeMap::from([
+            ("QEMU_CPU".to_string(), "max".to_string()),
+            ("GREETING".to_string(), "hi".to_string()),
+        ]);
+        let env_of = |name: &str| container_env(s.node(name).unwrap(), &vars);
+        let get = |e: &[(String, String)], k: &str| -> Vec<String> {
+            e.iter()
+                .filter(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+                .collect()
+        };
+        let pi4 = env_of("pi4-1");
+        assert_eq!(get(&pi4, env::QEMU_CPU), ["cortex-a72"]);
+        assert_eq!(get(&pi4, env::HOST), ["0.0.0.0"]);
+        assert_eq!(get(&pi4, "GREETING"), ["hi"]);
+        assert_eq!(get(&env_of("pi3-1"), env::QEMU_CPU), ["cortex-a7"]);
+        assert!(get(&env_of("vps-1"), env::QEMU_CPU).is_empty());
+    }
 }
