@@ -64,6 +64,20 @@ async fn get(addr: std::net::Ipv4Addr) -> (u16, http::HeaderMap) {
     }
 }
 
+/// GET `path` of the replica at `addr` (answering already): status and body.
+async fn get_body(addr: std::net::Ipv4Addr, path: &str) -> (u16, String) {
+    use http_body_util::BodyExt;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Empty<bytes::Bytes>>();
+    let r = client
+        .get(format!("http://{addr}:8080{path}").parse().unwrap())
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let body = r.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
 fn cgroup_value(pid: u32, controller: &str, file: &str) -> Option<String> {
     let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
     let path = cg.lines().find_map(|l| {
@@ -105,6 +119,28 @@ async fn replicas_run_limited_on_the_bridge_and_down_leaves_nothing() {
         "containerd is labelled with the run id"
     );
 
+    // A secret as the local platform keeps a function's copy: a private folder, a 0600 file.
+    let secrets = tempfile::Builder::new()
+        .prefix("fbctdsec")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let secret_value = format!("s3cret-{}", std::process::id());
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(secrets.path().join("api-key"))
+            .unwrap()
+            .write_all(secret_value.as_bytes())
+            .unwrap();
+    }
+    let secret_sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(secret_value.as_bytes()))
+    };
     let mut pids = Vec::new();
     for (i, arch) in [Arch::Amd64, Arch::Arm64].into_iter().enumerate() {
         let built = faasbed::build::build(&root, "echo", arch, &home.images())
@@ -152,6 +188,7 @@ async fn replicas_run_limited_on_the_bridge_and_down_leaves_nothing() {
                 .chain(qemu_cpu(arch).map(|m| ("QEMU_CPU".to_string(), m.to_string())))
                 .collect(),
                 log: None,
+                binds_ro: vec![(secrets.path().to_path_buf(), "/var/openfaas/secrets".into())],
             })
             .await
             .unwrap_or_else(|e| panic!("{e}: {:?}", std::error::Error::source(&e)));
@@ -191,6 +228,10 @@ async fn replicas_run_limited_on_the_bridge_and_down_leaves_nothing() {
             cgroup_value(c.pid, "memory", "memory.limit_in_bytes").as_deref(),
             Some((64u64 << 20).to_string().as_str())
         );
+        // The secret is read inside at OpenFaaS's path (echo answers its sha256), read-only,
+        // and is in neither the spec's environment nor its command line.
+        let (status, body) = get_body(c.addr, "/?secret=api-key").await;
+        assert_eq!((status, body.trim()), (200, secret_sha.as_str()));
         // The CPU model reaches qemu-user (binfmt runs it as the container's process) through
         // the OCI spec's environment, and only there.
         let environ = std::fs::read(format!("/proc/{}/environ", c.pid)).unwrap();
@@ -206,6 +247,17 @@ async fn replicas_run_limited_on_the_bridge_and_down_leaves_nothing() {
             .iter()
             .filter_map(|v| v.as_str())
             .collect();
+        let spec_text = info["Spec"].to_string();
+        assert!(!spec_text.contains(&secret_value), "{spec_text}");
+        let mounts = info["Spec"]["mounts"].as_array().unwrap();
+        let m = mounts
+            .iter()
+            .find(|m| m["destination"] == "/var/openfaas/secrets")
+            .unwrap_or_else(|| panic!("no secrets mount: {mounts:?}"));
+        assert!(
+            m["options"].as_array().unwrap().iter().any(|o| o == "ro"),
+            "{m}"
+        );
         match qemu_cpu(arch) {
             Some(model) => {
                 let want = format!("QEMU_CPU={model}");

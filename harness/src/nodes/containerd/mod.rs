@@ -31,6 +31,12 @@ pub enum ContainerdError {
     /// A command failed (its line, status and output are in the source).
     #[error("containerd runtime")]
     Exec(#[source] ExecError),
+    /// A bind mount's path that ctr's `--mount` cannot carry.
+    #[error("cannot bind-mount {path} into a container: the path must be absolute UTF-8 without ','; use a --home (run directory) path without commas")]
+    MountPath {
+        /// The path.
+        path: PathBuf,
+    },
     /// A file or folder could not be written.
     #[error("cannot write {path}")]
     Io {
@@ -170,6 +176,8 @@ pub struct ReplicaSpec {
     pub env: Vec<(String, String)>,
     /// File its stdout and stderr are appended to (absolute); `None`: discarded.
     pub log: Option<PathBuf>,
+    /// Host folders mounted read-only into the container: (source, destination), absolute.
+    pub binds_ro: Vec<(PathBuf, PathBuf)>,
 }
 
 /// A running replica container.
@@ -187,6 +195,16 @@ pub struct Container {
     pub pid: u32,
     /// How its start was spent.
     pub phases: Phases,
+}
+
+/// `path` as ctr's `--mount` takes it: absolute, and without the `,` that separates its fields.
+fn mount_path(path: &Path) -> Result<String, ContainerdError> {
+    match path.to_str() {
+        Some(s) if path.is_absolute() && !s.contains(',') => Ok(s.to_string()),
+        _ => Err(ContainerdError::MountPath {
+            path: path.to_path_buf(),
+        }),
+    }
 }
 
 /// CFS period faasbed uses for container CPU quotas, µs.
@@ -317,6 +335,11 @@ impl Runtime {
             cpu_period_us: CPU_PERIOD_US,
             memory_bytes: spec.memory_bytes,
             env: spec.env.clone(),
+            binds_ro: spec
+                .binds_ro
+                .iter()
+                .map(|(src, dst)| Ok((mount_path(src)?, mount_path(dst)?)))
+                .collect::<Result<_, ContainerdError>>()?,
             labels: vec![],
         };
         let (addr, network) = timed(async {

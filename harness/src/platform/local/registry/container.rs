@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use super::replica::{ContainerStart, Replica, ReplicaState};
 use super::{lock, Func, Registry};
 use crate::nodes::containerd::{ContainerdError, Image, ReplicaSpec, Runtime, Span};
-use crate::platform::local::{env, unix_ns, LocalError};
+use crate::platform::local::{env, secrets, unix_ns, LocalError};
 use crate::spec::{Arch, ImageCache};
 
 /// Port a container replica listens on (its own network namespace, so always free).
@@ -118,6 +118,28 @@ pub(super) fn container_env(
     envs
 }
 
+/// The bind mount of `d`'s secrets, when it names any.
+fn secret_binds(
+    reg: &Registry,
+    d: &crate::openfaas::FunctionDeployment,
+) -> Result<Vec<(PathBuf, PathBuf)>, LocalError> {
+    if d.secrets.is_empty() {
+        return Ok(Vec::new());
+    }
+    let store = reg.secrets.as_ref().ok_or_else(|| {
+        LocalError::BadRequest(format!(
+            "function {} names secrets, but this gateway has no secret store",
+            d.service
+        ))
+    })?;
+    let view =
+        std::path::absolute(store.view_dir(&d.service)).map_err(|source| LocalError::Io {
+            what: "resolve the secrets folder".into(),
+            source,
+        })?;
+    Ok(vec![(view, PathBuf::from(secrets::MOUNT_PATH))])
+}
+
 /// Start one container replica of `f` on node `node` and its watcher; the replica is
 /// `Starting` until its probe passes.
 pub(super) async fn spawn(
@@ -136,12 +158,6 @@ pub(super) async fn spawn(
         .cloned()
         .ok_or_else(|| LocalError::BadRequest(format!("no {arch} binary")))?;
     let d = f.deployment();
-    if !d.secrets.is_empty() {
-        return Err(LocalError::BadRequest(format!(
-            "function {}: secrets are not mounted into containers yet; run it on a node with runtime = \"process\"",
-            d.service
-        )));
-    }
     let spawned_ns = unix_ns(SystemTime::now());
     let reference = c.reference(&d.service, &binary, arch)?;
     let import = c.import(&reference, &binary, arch).await?;
@@ -157,6 +173,9 @@ pub(super) async fn spawn(
         cpus: Some(fn_cpus.map_or(p.cpus, |x| x.min(p.cpus))),
         memory_bytes: Some(fn_mem.map_or(p.memory_bytes, |x| x.min(p.memory_bytes))),
         env: envs,
+        // The function's own copy of its secrets (made at deploy, files 0600), read-only where
+        // OpenFaaS mounts them; never in the environment or on a command line.
+        binds_ro: secret_binds(reg, &d)?,
         // The same file a process replica of this function on this node writes.
         log: Some(
             std::path::absolute(reg.logs.join(format!("{}.{}.log", d.service, nr.node.name)))
