@@ -11,13 +11,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use super::replica::{ContainerStart, Replica, ReplicaState};
-use super::{lock, Func, Registry};
+use super::{lock, Func, Registry, NAMESPACE};
 use crate::nodes::containerd::{ContainerdError, Image, ReplicaSpec, Runtime, Span};
+use crate::platform::local::logs::Source;
 use crate::platform::local::{env, secrets, unix_ns, LocalError};
 use crate::spec::{Arch, ImageCache};
 
 /// Port a container replica listens on (its own network namespace, so always free).
 pub const CONTAINER_PORT: u16 = 8080;
+/// Folder under the run's `logs/` holding each container's own output file (`<name>.log`),
+/// which its shim appends to and the gateway follows.
+pub const CONTAINER_LOGS: &str = "containers";
 /// How often a container's process is checked for exit.
 const WATCH_POLL: Duration = Duration::from_millis(20);
 
@@ -166,8 +170,16 @@ pub(super) async fn spawn(
     let p = &nr.node.profile;
     let site = c.sites.iter().position(|s| *s == nr.node.site).unwrap_or(0);
     let seq = c.seq.fetch_add(1, Ordering::Relaxed);
+    let name = format!("{}-{}-{seq}", d.service, nr.node.name);
+    let raw_dir = reg.logs.join(CONTAINER_LOGS);
+    let raw_log = std::fs::create_dir_all(&raw_dir)
+        .and_then(|()| std::path::absolute(raw_dir.join(format!("{name}.log"))))
+        .map_err(|source| LocalError::Io {
+            what: format!("create {}", raw_dir.display()),
+            source,
+        })?;
     let spec = ReplicaSpec {
-        name: format!("{}-{}-{seq}", d.service, nr.node.name),
+        name,
         image: reference,
         site: u16::try_from(site).unwrap_or(u16::MAX),
         cpus: Some(fn_cpus.map_or(p.cpus, |x| x.min(p.cpus))),
@@ -176,14 +188,8 @@ pub(super) async fn spawn(
         // The function's own copy of its secrets (made at deploy, files 0600), read-only where
         // OpenFaaS mounts them; never in the environment or on a command line.
         binds_ro: secret_binds(reg, &d)?,
-        // The same file a process replica of this function on this node writes.
-        log: Some(
-            std::path::absolute(reg.logs.join(format!("{}.{}.log", d.service, nr.node.name)))
-                .map_err(|source| LocalError::Io {
-                    what: "resolve the replica log path".into(),
-                    source,
-                })?,
-        ),
+        // The container's own output file; followed below into the function's log.
+        log: Some(raw_log.clone()),
     };
     let started = c.runtime.run(&spec).await.map_err(ctd)?;
     let mut phases = started.phases.clone();
@@ -207,6 +213,18 @@ pub(super) async fn spawn(
             d.service, started.id, nr.node.name
         )));
     }
+    // Its lines reach `<function>.<node>.log` and `GET /system/logs` as a process replica's do.
+    let pid = started.pid;
+    reg.log_store.follow(
+        Source {
+            function: d.service.clone(),
+            namespace: NAMESPACE.to_string(),
+            instance: format!("{}-{}-{pid}", d.service, nr.node.name),
+            file: reg.logs.join(format!("{}.{}.log", d.service, nr.node.name)),
+        },
+        raw_log,
+        move || crate::exec::pid_alive(pid),
+    );
     tokio::spawn(watch(c, r.clone(), reg.clone(), f.clone(), d.service));
     Ok(r)
 }
