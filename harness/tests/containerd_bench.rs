@@ -241,8 +241,9 @@ async fn a_killed_bench_leaves_nothing_after_clean() {
 
 /// The gateway of scenarios/containerd.toml served in-process: each function's container
 /// logs its "listening on" line, and `GET /system/logs` serves it as a process replica's, with
-/// the replica's instance, and the function's log file holds it.
-async fn container_output_is_served_by_system_logs() {
+/// the replica's instance, and the function's log file holds it; a secret the function names is
+/// read inside at `/var/openfaas/secrets/<name>`.
+async fn container_output_is_served_by_system_logs_and_secrets_are_mounted() {
     let (tmp, home) = common::temp_home();
     let scenario = faasbed::spec::load(&common::repo().join("scenarios/containerd.toml")).unwrap();
     // Under its own run directory: containerd's state goes beside `logs/`.
@@ -265,15 +266,25 @@ async fn container_output_is_served_by_system_logs() {
         .zip(&built)
         .find(|(f, _)| f.name == "echo-pi4")
         .unwrap();
-    let deployed = served
-        .registry
-        .deploy(faasbed::platform::deploy::deployment(f.0, &f.1.image))
-        .await;
+    // A secret, named by the function: its container reads it at OpenFaaS's path.
+    let secret = format!("v-{}", std::process::id());
+    let mut d = faasbed::platform::deploy::deployment(f.0, &f.1.image);
+    d.secrets = vec!["api-key".into()];
+    let deployed = match served.registry.secrets() {
+        Ok(store) => store
+            .create("api-key", secret.as_bytes())
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    let deployed = match deployed {
+        Ok(()) => served.registry.deploy(d).await.map_err(|e| e.to_string()),
+        Err(e) => Err(e),
+    };
     let result = async {
         deployed.map_err(|e| format!("deploy: {e}"))?;
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
-            let (status, body) = get_logs(&served.url, "name=echo-pi4&follow=false").await;
+            let (status, body) = get(&served.url, "/system/logs?name=echo-pi4&follow=false").await;
             if status != 200 {
                 return Err(format!("GET /system/logs: {status} {body}"));
             }
@@ -297,6 +308,14 @@ async fn container_output_is_served_by_system_logs() {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        let (status, body) = get(&served.url, "/function/echo-pi4?secret=api-key").await;
+        let want = {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(secret.as_bytes()))
+        };
+        if (status, body.trim()) != (200, want.as_str()) {
+            return Err(format!("secret read in the container: {status} {body}"));
+        }
         let on_disk = std::fs::read_to_string(logs.join("echo-pi4.pi4-1.log")).unwrap_or_default();
         if !on_disk.contains("listening on") {
             return Err(format!("function log file: {on_disk:?}"));
@@ -311,12 +330,13 @@ async fn container_output_is_served_by_system_logs() {
     drop(tmp);
 }
 
-async fn get_logs(base: &str, query: &str) -> (u16, String) {
+/// GET `path` of the gateway at `base` with its basic auth: status and body.
+async fn get(base: &str, path: &str) -> (u16, String) {
     use base64::Engine;
     use http_body_util::BodyExt;
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<http_body_util::Empty<bytes::Bytes>>();
-    let req = http::Request::get(format!("{base}/system/logs?{query}"))
+    let req = http::Request::get(format!("{base}{path}"))
         .header(
             "authorization",
             format!(
@@ -355,10 +375,13 @@ fn main() -> std::process::ExitCode {
             },
         )
         .with_ignored_flag(missing.is_some()),
-        libtest_mimic::Trial::test("container_output_is_served_by_system_logs", move || {
-            rt().block_on(container_output_is_served_by_system_logs());
-            Ok(())
-        })
+        libtest_mimic::Trial::test(
+            "container_output_is_served_by_system_logs_and_secrets_are_mounted",
+            move || {
+                rt().block_on(container_output_is_served_by_system_logs_and_secrets_are_mounted());
+                Ok(())
+            },
+        )
         .with_ignored_flag(missing.is_some()),
         libtest_mimic::Trial::test("a_killed_bench_leaves_nothing_after_clean", move || {
             rt().block_on(a_killed_bench_leaves_nothing_after_clean());
