@@ -231,7 +231,10 @@ mod tests {
             cpu_period_us: 100_000,
             memory_bytes: Some(64 << 20),
             env: vec![("PORT".into(), "8080".into())],
-            binds_ro: vec![("/run/fb/secrets/echo".into(), "/var/openfaas/secrets".into())],
+            binds_ro: vec![(
+                "/run/fb/secrets/echo".into(),
+                "/var/openfaas/secrets".into(),
+            )],
             labels: vec![],
         };
         assert_eq!(

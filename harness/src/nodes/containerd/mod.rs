@@ -198,13 +198,10 @@ pub struct Container {
 }
 
 /// `path` as ctr's `--mount` takes it: absolute, and without the `,` that separates its fields.
-fn mount_path(path: &Path) -> Result<String, ContainerdError> {
-    match path.to_str() {
-        Some(s) if path.is_absolute() && !s.contains(',') => Ok(s.to_string()),
-        _ => Err(ContainerdError::MountPath {
-            path: path.to_path_buf(),
-        }),
-    }
+fn mount_path(path: &Path) -> Option<String> {
+    path.to_str()
+        .filter(|s| path.is_absolute() && !s.contains(','))
+        .map(str::to_string)
 }
 
 /// CFS period faasbed uses for container CPU quotas, µs.
@@ -325,6 +322,14 @@ impl Runtime {
                 why: "more than 512 sites".into(),
             }
         })?;
+        let mut binds = Vec::new();
+        for (src, dst) in &spec.binds_ro {
+            match (mount_path(src), mount_path(dst)) {
+                (Some(s), Some(d)) => binds.push((s, d)),
+                (None, _) => return Err(ContainerdError::MountPath { path: src.clone() }),
+                (_, None) => return Err(ContainerdError::MountPath { path: dst.clone() }),
+            }
+        }
         let c = ctr::ContainerSpec {
             id: id.clone(),
             image: spec.image.clone(),
@@ -335,11 +340,7 @@ impl Runtime {
             cpu_period_us: CPU_PERIOD_US,
             memory_bytes: spec.memory_bytes,
             env: spec.env.clone(),
-            binds_ro: spec
-                .binds_ro
-                .iter()
-                .map(|(src, dst)| Ok((mount_path(src)?, mount_path(dst)?)))
-                .collect::<Result<_, ContainerdError>>()?,
+            binds_ro: binds,
             labels: vec![],
         };
         let (addr, network) = timed(async {

@@ -391,6 +391,7 @@ pub fn ndjson(m: &Message) -> bytes::Bytes {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[tokio::test]
