@@ -64,6 +64,20 @@ async fn get(addr: std::net::Ipv4Addr) -> (u16, http::HeaderMap) {
     }
 }
 
+/// GET `path` of the replica at `addr` (answering already): status and body.
+async fn get_body(addr: std::net::Ipv4Addr, path: &str) -> (u16, String) {
+    use http_body_util::BodyExt;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Empty<bytes::Bytes>>();
+    let r = client
+        .get(format!("http://{addr}:8080{path}").parse().unwrap())
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let body = r.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
 fn cgroup_value(pid: u32, controller: &str, file: &str) -> Option<String> {
     let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
     let path = cg.lines().find_map(|l| {
@@ -77,6 +91,12 @@ fn cgroup_value(pid: u32, controller: &str, file: &str) -> Option<String> {
     std::fs::read_to_string(format!("/sys/fs/cgroup/{controller}{path}/{file}"))
         .ok()
         .map(|s| s.trim().to_string())
+}
+
+/// The CPU model the test gives an arch's container, as the local platform does from a Pi 4's
+/// profile.
+fn qemu_cpu(arch: Arch) -> Option<&'static str> {
+    (arch == Arch::Arm64).then_some("cortex-a72")
 }
 
 async fn replicas_run_limited_on_the_bridge_and_down_leaves_nothing() {
@@ -99,6 +119,28 @@ async fn replicas_run_limited_on_the_bridge_and_down_leaves_nothing() {
         "containerd is labelled with the run id"
     );
 
+    // A secret as the local platform keeps a function's copy: a private folder, a 0600 file.
+    let secrets = tempfile::Builder::new()
+        .prefix("fbctdsec")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let secret_value = format!("s3cret-{}", std::process::id());
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(secrets.path().join("api-key"))
+            .unwrap()
+            .write_all(secret_value.as_bytes())
+            .unwrap();
+    }
+    let secret_sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(secret_value.as_bytes()))
+    };
     let mut pids = Vec::new();
     for (i, arch) in [Arch::Amd64, Arch::Arm64].into_iter().enumerate() {
         let built = faasbed::build::build(&root, "echo", arch, &home.images())
@@ -138,11 +180,15 @@ async fn replicas_run_limited_on_the_bridge_and_down_leaves_nothing() {
                 site: 0,
                 cpus: Some(0.5),
                 memory_bytes: Some(64 << 20),
-                env: vec![
-                    ("PORT".into(), "8080".into()),
-                    ("NODE_NAME".into(), format!("node-{i}")),
-                ],
+                env: [
+                    ("PORT".to_string(), "8080".to_string()),
+                    ("NODE_NAME".to_string(), format!("node-{i}")),
+                ]
+                .into_iter()
+                .chain(qemu_cpu(arch).map(|m| ("QEMU_CPU".to_string(), m.to_string())))
+                .collect(),
                 log: None,
+                binds_ro: vec![(secrets.path().to_path_buf(), "/var/openfaas/secrets".into())],
             })
             .await
             .unwrap_or_else(|e| panic!("{e}: {:?}", std::error::Error::source(&e)));
@@ -182,6 +228,47 @@ async fn replicas_run_limited_on_the_bridge_and_down_leaves_nothing() {
             cgroup_value(c.pid, "memory", "memory.limit_in_bytes").as_deref(),
             Some((64u64 << 20).to_string().as_str())
         );
+        // The secret is read inside at OpenFaaS's path (echo answers its sha256), read-only,
+        // and is in neither the spec's environment nor its command line.
+        let (status, body) = get_body(c.addr, "/?secret=api-key").await;
+        assert_eq!((status, body.trim()), (200, secret_sha.as_str()));
+        // The CPU model reaches qemu-user (binfmt runs it as the container's process) through
+        // the OCI spec's environment, and only there.
+        let environ = std::fs::read(format!("/proc/{}/environ", c.pid)).unwrap();
+        let environ: Vec<&[u8]> = environ.split(|b| *b == 0).collect();
+        let info = exec::run(&ctr::ctr(rt.socket()).args(["containers", "info", c.id.as_str()]))
+            .await
+            .unwrap()
+            .stdout;
+        let info: serde_json::Value = serde_json::from_str(&info).unwrap();
+        let spec_env: Vec<&str> = info["Spec"]["process"]["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect();
+        let spec_text = info["Spec"].to_string();
+        assert!(!spec_text.contains(&secret_value), "{spec_text}");
+        let mounts = info["Spec"]["mounts"].as_array().unwrap();
+        let m = mounts
+            .iter()
+            .find(|m| m["destination"] == "/var/openfaas/secrets")
+            .unwrap_or_else(|| panic!("no secrets mount: {mounts:?}"));
+        assert!(
+            m["options"].as_array().unwrap().iter().any(|o| o == "ro"),
+            "{m}"
+        );
+        match qemu_cpu(arch) {
+            Some(model) => {
+                let want = format!("QEMU_CPU={model}");
+                assert!(spec_env.contains(&want.as_str()), "{spec_env:?}");
+                assert!(environ.contains(&want.as_bytes()), "pid {}", c.pid);
+            }
+            None => assert!(
+                !spec_env.iter().any(|e| e.starts_with("QEMU_CPU=")),
+                "{spec_env:?}"
+            ),
+        }
         pids.push(c.pid);
     }
 

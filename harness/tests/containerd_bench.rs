@@ -239,6 +239,119 @@ async fn a_killed_bench_leaves_nothing_after_clean() {
     drop(tmp);
 }
 
+/// The gateway of scenarios/containerd.toml served in-process: each function's container
+/// logs its "listening on" line, and `GET /system/logs` serves it as a process replica's, with
+/// the replica's instance, and the function's log file holds it; a secret the function names is
+/// read inside at `/var/openfaas/secrets/<name>`.
+async fn container_output_is_served_by_system_logs_and_secrets_are_mounted() {
+    let (tmp, home) = common::temp_home();
+    let scenario = faasbed::spec::load(&common::repo().join("scenarios/containerd.toml")).unwrap();
+    // Under its own run directory: containerd's state goes beside `logs/`.
+    let logs = tmp.path().join("run/logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let run_id = format!("ctdlogs-{}", std::process::id());
+    let served = faasbed::platform::local::serve(&scenario, &run_id, "pw", &home.images(), &logs)
+        .await
+        .unwrap_or_else(|e| panic!("serve: {e}"));
+    let built = faasbed::platform::local::functions::build_functions(
+        &scenario,
+        &home.images(),
+        &mut |_| {},
+    )
+    .await
+    .unwrap_or_else(|e| panic!("build: {e}"));
+    let f = scenario
+        .functions
+        .iter()
+        .zip(&built)
+        .find(|(f, _)| f.name == "echo-pi4")
+        .unwrap();
+    // A secret, named by the function: its container reads it at OpenFaaS's path.
+    let secret = format!("v-{}", std::process::id());
+    let mut d = faasbed::platform::deploy::deployment(f.0, &f.1.image);
+    d.secrets = vec!["api-key".into()];
+    let deployed = match served.registry.secrets() {
+        Ok(store) => store
+            .create("api-key", secret.as_bytes())
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    let deployed = match deployed {
+        Ok(()) => served.registry.deploy(d).await.map_err(|e| e.to_string()),
+        Err(e) => Err(e),
+    };
+    let result = async {
+        deployed.map_err(|e| format!("deploy: {e}"))?;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let (status, body) = get(&served.url, "/system/logs?name=echo-pi4&follow=false").await;
+            if status != 200 {
+                return Err(format!("GET /system/logs: {status} {body}"));
+            }
+            let lines: Vec<Value> = body
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect();
+            if let Some(l) = lines.iter().find(|l| {
+                l["text"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("listening on"))
+            }) {
+                let instance = l["instance"].as_str().unwrap_or_default();
+                if !instance.starts_with("echo-pi4-pi4-1-") {
+                    return Err(format!("instance {instance}"));
+                }
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(format!("no container line served within 120 s: {body}"));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let (status, body) = get(&served.url, "/function/echo-pi4?secret=api-key").await;
+        let want = {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(secret.as_bytes()))
+        };
+        if (status, body.trim()) != (200, want.as_str()) {
+            return Err(format!("secret read in the container: {status} {body}"));
+        }
+        let on_disk = std::fs::read_to_string(logs.join("echo-pi4.pi4-1.log")).unwrap_or_default();
+        if !on_disk.contains("listening on") {
+            return Err(format!("function log file: {on_disk:?}"));
+        }
+        Ok(())
+    }
+    .await;
+    served.stop().await;
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    drop(tmp);
+}
+
+/// GET `path` of the gateway at `base` with its basic auth: status and body.
+async fn get(base: &str, path: &str) -> (u16, String) {
+    use base64::Engine;
+    use http_body_util::BodyExt;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Empty<bytes::Bytes>>();
+    let req = http::Request::get(format!("{base}{path}"))
+        .header(
+            "authorization",
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode("admin:pw")
+            ),
+        )
+        .body(http_body_util::Empty::new())
+        .unwrap();
+    let r = client.request(req).await.unwrap();
+    let status = r.status().as_u16();
+    let body = r.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
 fn main() -> std::process::ExitCode {
     let mut args = libtest_mimic::Arguments::from_args();
     // Each test runs a whole bench: one at a time on small hosts.
@@ -258,6 +371,14 @@ fn main() -> std::process::ExitCode {
             "bench_verifies_every_container_cold_start_and_reports_its_phases",
             || {
                 bench_verifies_every_container_cold_start_and_reports_its_phases();
+                Ok(())
+            },
+        )
+        .with_ignored_flag(missing.is_some()),
+        libtest_mimic::Trial::test(
+            "container_output_is_served_by_system_logs_and_secrets_are_mounted",
+            move || {
+                rt().block_on(container_output_is_served_by_system_logs_and_secrets_are_mounted());
                 Ok(())
             },
         )

@@ -57,6 +57,9 @@ pub struct ContainerSpec {
     pub memory_bytes: Option<u64>,
     /// Environment, in order.
     pub env: Vec<(String, String)>,
+    /// Host folders bind-mounted read-only: (source, destination). Neither may hold `,` (ctr's
+    /// `--mount` separator); [`super::Runtime::run`] refuses such paths.
+    pub binds_ro: Vec<(String, String)>,
     /// Labels (run id and home are added by [`create`]).
     pub labels: Vec<(String, String)>,
 }
@@ -89,6 +92,11 @@ pub fn create(socket: &Path, c: &ContainerSpec, run_id: &str, home_id: &str) -> 
     }
     for (k, v) in &c.env {
         cmd = cmd.arg("--env").arg(format!("{k}={v}"));
+    }
+    for (src, dst) in &c.binds_ro {
+        cmd = cmd
+            .arg("--mount")
+            .arg(format!("type=bind,src={src},dst={dst},options=rbind:ro"));
     }
     cmd.arg(&c.image).arg(&c.id)
 }
@@ -223,6 +231,10 @@ mod tests {
             cpu_period_us: 100_000,
             memory_bytes: Some(64 << 20),
             env: vec![("PORT".into(), "8080".into())],
+            binds_ro: vec![(
+                "/run/fb/secrets/echo".into(),
+                "/var/openfaas/secrets".into(),
+            )],
             labels: vec![],
         };
         assert_eq!(
@@ -231,6 +243,7 @@ mod tests {
              --label faasbed.run=r1 --label faasbed.home=h1 \
              --with-ns network:/var/run/netns/fb-r1-echo-1 \
              --cpu-quota 50000 --cpu-period 100000 --memory-limit 67108864 --env PORT=8080 \
+             --mount type=bind,src=/run/fb/secrets/echo,dst=/var/openfaas/secrets,options=rbind:ro \
              faasbed.local/echo:abc-arm64 r1-echo-1"
         );
     }

@@ -31,6 +31,12 @@ pub enum ContainerdError {
     /// A command failed (its line, status and output are in the source).
     #[error("containerd runtime")]
     Exec(#[source] ExecError),
+    /// A bind mount's path that ctr's `--mount` cannot carry.
+    #[error("cannot bind-mount {path} into a container: the path must be absolute UTF-8 without ','; use a --home (run directory) path without commas")]
+    MountPath {
+        /// The path.
+        path: PathBuf,
+    },
     /// A file or folder could not be written.
     #[error("cannot write {path}")]
     Io {
@@ -170,6 +176,8 @@ pub struct ReplicaSpec {
     pub env: Vec<(String, String)>,
     /// File its stdout and stderr are appended to (absolute); `None`: discarded.
     pub log: Option<PathBuf>,
+    /// Host folders mounted read-only into the container: (source, destination), absolute.
+    pub binds_ro: Vec<(PathBuf, PathBuf)>,
 }
 
 /// A running replica container.
@@ -187,6 +195,13 @@ pub struct Container {
     pub pid: u32,
     /// How its start was spent.
     pub phases: Phases,
+}
+
+/// `path` as ctr's `--mount` takes it: absolute, and without the `,` that separates its fields.
+fn mount_path(path: &Path) -> Option<String> {
+    path.to_str()
+        .filter(|s| path.is_absolute() && !s.contains(','))
+        .map(str::to_string)
 }
 
 /// CFS period faasbed uses for container CPU quotas, µs.
@@ -307,6 +322,14 @@ impl Runtime {
                 why: "more than 512 sites".into(),
             }
         })?;
+        let mut binds = Vec::new();
+        for (src, dst) in &spec.binds_ro {
+            match (mount_path(src), mount_path(dst)) {
+                (Some(s), Some(d)) => binds.push((s, d)),
+                (None, _) => return Err(ContainerdError::MountPath { path: src.clone() }),
+                (_, None) => return Err(ContainerdError::MountPath { path: dst.clone() }),
+            }
+        }
         let c = ctr::ContainerSpec {
             id: id.clone(),
             image: spec.image.clone(),
@@ -317,6 +340,7 @@ impl Runtime {
             cpu_period_us: CPU_PERIOD_US,
             memory_bytes: spec.memory_bytes,
             env: spec.env.clone(),
+            binds_ro: binds,
             labels: vec![],
         };
         let (addr, network) = timed(async {

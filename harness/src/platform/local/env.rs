@@ -16,6 +16,10 @@ pub const HOST: &str = "HOST";
 /// The node the replica runs on (`X-Faasbed-Node`).
 pub const NODE_NAME: &str = "NODE_NAME";
 
+/// The variable qemu-user reads its `-cpu` model from: set by faasbed on ARM container
+/// replicas (binfmt runs them), never by a deploy.
+pub const QEMU_CPU: &str = "QEMU_CPU";
+
 /// What a replica of the local platform binds: loopback only, so every call goes through the
 /// gateway and its link emulation.
 pub const LOCAL_BIND: &str = "127.0.0.1";

@@ -207,6 +207,19 @@ impl std::fmt::Debug for LogStore {
     }
 }
 
+/// How often a container's output file is read for new lines.
+pub const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// The bytes of `path` from offset `at` on.
+fn read_from(path: &std::path::Path, at: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read, Seek};
+    let mut f = std::fs::File::open(path)?;
+    f.seek(std::io::SeekFrom::Start(at))?;
+    let mut v = Vec::new();
+    f.read_to_end(&mut v)?;
+    Ok(v)
+}
+
 /// A replica's identity in its log lines.
 #[derive(Debug, Clone)]
 pub struct Source {
@@ -275,6 +288,37 @@ impl LogStore {
                 SystemTime::now(),
             );
         }
+    }
+
+    /// Follow the file a container's output is appended to (by its shim, not through a pipe
+    /// faasbed holds) as [`Self::attach`] reads a process replica's pipes: every line reaches
+    /// the function's log file and `GET /system/logs`. Polls every [`FOLLOW_POLL`] while
+    /// `alive()` says the container runs, then reads what is left once.
+    pub fn follow(
+        self: &Arc<Self>,
+        source: Source,
+        raw: PathBuf,
+        alive: impl Fn() -> bool + Send + 'static,
+    ) {
+        let (mut tx, rx) = tokio::io::duplex(64 << 10);
+        self.attach(source, Some(rx), None::<tokio::io::DuplexStream>);
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            let mut at = 0u64;
+            loop {
+                let running = alive();
+                // The shim creates the file when the task starts; until then there is nothing.
+                let new = read_from(&raw, at).unwrap_or_default();
+                at += new.len() as u64;
+                if !new.is_empty() && tx.write_all(&new).await.is_err() {
+                    return;
+                }
+                if !running {
+                    return;
+                }
+                tokio::time::sleep(FOLLOW_POLL).await;
+            }
+        });
     }
 
     /// Record one line of `source` read at `at`.
@@ -347,7 +391,44 @@ pub fn ndjson(m: &Message) -> bytes::Bytes {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[tokio::test]
+    async fn a_followed_file_reaches_the_function_file_and_the_ring() {
+        let dir = tempfile::tempdir().unwrap();
+        let raw = dir.path().join("c1.log");
+        let file = dir.path().join("echo.pi4-1.log");
+        let store = Arc::new(LogStore::default());
+        let alive = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let a = alive.clone();
+        let mut s = src("echo-pi4-1-c1");
+        s.file = file.clone();
+        store.follow(s, raw.clone(), move || {
+            a.load(std::sync::atomic::Ordering::SeqCst)
+        });
+        let q = Query::parse(Some("name=echo&follow=true")).unwrap();
+        let (_, rx) = store.query(&q);
+        let mut rx = rx.unwrap();
+        std::fs::write(&raw, "first\nsecond").unwrap();
+        assert_eq!(rx.recv().await.unwrap().text, "first");
+        // the rest of a line written later, and a last line after the container ended
+        let mut f = std::fs::OpenOptions::new().append(true).open(&raw).unwrap();
+        std::io::Write::write_all(&mut f, b" half\nlast\n").unwrap();
+        alive.store(false, std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(rx.recv().await.unwrap().text, "second half");
+        let m = rx.recv().await.unwrap();
+        assert_eq!(
+            (m.text.as_str(), m.instance.as_str()),
+            ("last", "echo-pi4-1-c1")
+        );
+        let (kept, _) = store.query(&Query::parse(Some("name=echo")).unwrap());
+        assert_eq!(kept.len(), 3);
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            "first\nsecond half\nlast\n"
+        );
+    }
 
     fn src(instance: &str) -> Source {
         Source {

@@ -120,6 +120,23 @@ impl NodeRuntime {
         })
     }
 
+    /// How this node runs replicas, for provenance. A process node records its launcher; a
+    /// container node runs ARM binaries through binfmt's qemu-user, which takes the profile's
+    /// CPU model from the container's `QEMU_CPU`.
+    pub fn launcher_provenance(&self) -> serde_json::Value {
+        if self.node.runtime != crate::spec::ReplicaRuntime::Containerd {
+            return serde_json::to_value(&self.launcher).unwrap_or_default();
+        }
+        match &self.launcher {
+            Launcher::Native => serde_json::json!({ "kind": "container-native" }),
+            Launcher::QemuUser { cpu, .. } => serde_json::json!({
+                "kind": "container-binfmt-qemu-user",
+                "cpu": cpu,
+                "cpu_env": super::env::QEMU_CPU,
+            }),
+        }
+    }
+
     /// The command that starts `binary` on this node.
     /// `binary` is a Go binary, or the launch file of a Python build ([`crate::python`]).
     pub fn command(&self, binary: &Path) -> Cmd {

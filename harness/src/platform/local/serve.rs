@@ -73,7 +73,7 @@ pub async fn serve_with(
             arch: n.node.arch.to_string(),
             backend: n.node.backend.to_string(),
             site: n.node.site.clone(),
-            launcher: serde_json::to_value(&n.launcher).unwrap_or_default(),
+            launcher: n.launcher_provenance(),
             link: serde_json::to_value(&n.shape).unwrap_or_default(),
             enforcement: serde_json::to_value(&n.enforcement).unwrap_or_default(),
             profile: serde_json::to_value(&n.node.profile).unwrap_or_default(),

@@ -11,14 +11,18 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::replica::{ContainerStart, Replica, ReplicaState};
-use super::{lock, Func, Registry};
+use super::{lock, Func, Registry, NAMESPACE};
 use crate::nodes::containerd::{ContainerdError, Image, ReplicaSpec, Runtime, Span};
-use crate::platform::local::{env, LocalError};
+use crate::platform::local::logs::Source;
+use crate::platform::local::{env, secrets, LocalError};
 use crate::store::clock::now_ns;
 use crate::spec::{Arch, ImageCache};
 
 /// Port a container replica listens on (its own network namespace, so always free).
 pub const CONTAINER_PORT: u16 = 8080;
+/// Folder under the run's `logs/` holding each container's own output file (`<name>.log`),
+/// which its shim appends to and the gateway follows.
+pub const CONTAINER_LOGS: &str = "containers";
 /// How often a container's process is checked for exit.
 const WATCH_POLL: Duration = Duration::from_millis(20);
 
@@ -98,6 +102,49 @@ fn ctd(e: ContainerdError) -> LocalError {
     LocalError::Container(Box::new(e))
 }
 
+/// The environment a container replica of a function with `vars` gets on `node`: the
+/// contract's variables, bound where the site's bridge reaches it, and on an ARM node
+/// `QEMU_CPU` with the profile's CPU model, which binfmt's qemu-user reads (a deploy cannot set
+/// `QEMU_*` itself, see [`env::refused`]).
+pub(super) fn container_env(
+    node: &crate::spec::Node,
+    vars: &std::collections::BTreeMap<String, String>,
+) -> Vec<(String, String)> {
+    let mut envs = env::replica(CONTAINER_PORT, &node.name, vars);
+    // The container has its own network namespace: listen where the bridge reaches it.
+    for (k, v) in envs.iter_mut() {
+        if k == env::HOST {
+            *v = "0.0.0.0".to_string();
+        }
+    }
+    if let Some(cpu) = node.qemu_cpu() {
+        envs.push((env::QEMU_CPU.to_string(), cpu.to_string()));
+    }
+    envs
+}
+
+/// The bind mount of `d`'s secrets, when it names any.
+fn secret_binds(
+    reg: &Registry,
+    d: &crate::openfaas::FunctionDeployment,
+) -> Result<Vec<(PathBuf, PathBuf)>, LocalError> {
+    if d.secrets.is_empty() {
+        return Ok(Vec::new());
+    }
+    let store = reg.secrets.as_ref().ok_or_else(|| {
+        LocalError::BadRequest(format!(
+            "function {} names secrets, but this gateway has no secret store",
+            d.service
+        ))
+    })?;
+    let view =
+        std::path::absolute(store.view_dir(&d.service)).map_err(|source| LocalError::Io {
+            what: "resolve the secrets folder".into(),
+            source,
+        })?;
+    Ok(vec![(view, PathBuf::from(secrets::MOUNT_PATH))])
+}
+
 /// Start one container replica of `f` on node `node` and its watcher; the replica is
 /// `Starting` until its probe passes.
 pub(super) async fn spawn(
@@ -116,41 +163,34 @@ pub(super) async fn spawn(
         .cloned()
         .ok_or_else(|| LocalError::BadRequest(format!("no {arch} binary")))?;
     let d = f.deployment();
-    if !d.secrets.is_empty() {
-        return Err(LocalError::BadRequest(format!(
-            "function {}: secrets are not mounted into containers yet; run it on a node with runtime = \"process\"",
-            d.service
-        )));
-    }
     let spawned_ns = now_ns();
     let reference = c.reference(&d.service, &binary, arch)?;
     let import = c.import(&reference, &binary, arch).await?;
-    let mut envs = env::replica(CONTAINER_PORT, &nr.node.name, &d.env_vars);
-    // The container has its own network namespace: listen where the bridge reaches it.
-    for (k, v) in envs.iter_mut() {
-        if k == env::HOST {
-            *v = "0.0.0.0".to_string();
-        }
-    }
+    let envs = container_env(&nr.node, &d.env_vars);
     let (fn_cpus, fn_mem) = super::process::function_limits(&d);
     let p = &nr.node.profile;
     let site = c.sites.iter().position(|s| *s == nr.node.site).unwrap_or(0);
     let seq = c.seq.fetch_add(1, Ordering::Relaxed);
+    let name = format!("{}-{}-{seq}", d.service, nr.node.name);
+    let raw_dir = reg.logs.join(CONTAINER_LOGS);
+    let raw_log = std::fs::create_dir_all(&raw_dir)
+        .and_then(|()| std::path::absolute(raw_dir.join(format!("{name}.log"))))
+        .map_err(|source| LocalError::Io {
+            what: format!("create {}", raw_dir.display()),
+            source,
+        })?;
     let spec = ReplicaSpec {
-        name: format!("{}-{}-{seq}", d.service, nr.node.name),
+        name,
         image: reference,
         site: u16::try_from(site).unwrap_or(u16::MAX),
         cpus: Some(fn_cpus.map_or(p.cpus, |x| x.min(p.cpus))),
         memory_bytes: Some(fn_mem.map_or(p.memory_bytes, |x| x.min(p.memory_bytes))),
         env: envs,
-        // The same file a process replica of this function on this node writes.
-        log: Some(
-            std::path::absolute(reg.logs.join(format!("{}.{}.log", d.service, nr.node.name)))
-                .map_err(|source| LocalError::Io {
-                    what: "resolve the replica log path".into(),
-                    source,
-                })?,
-        ),
+        // The function's own copy of its secrets (made at deploy, files 0600), read-only where
+        // OpenFaaS mounts them; never in the environment or on a command line.
+        binds_ro: secret_binds(reg, &d)?,
+        // The container's own output file; followed below into the function's log.
+        log: Some(raw_log.clone()),
     };
     let started = c.runtime.run(&spec).await.map_err(ctd)?;
     let mut phases = started.phases.clone();
@@ -174,6 +214,18 @@ pub(super) async fn spawn(
             d.service, started.id, nr.node.name
         )));
     }
+    // Its lines reach `<function>.<node>.log` and `GET /system/logs` as a process replica's do.
+    let pid = started.pid;
+    reg.log_store.follow(
+        Source {
+            function: d.service.clone(),
+            namespace: NAMESPACE.to_string(),
+            instance: format!("{}-{}-{pid}", d.service, nr.node.name),
+            file: reg.logs.join(format!("{}.{}.log", d.service, nr.node.name)),
+        },
+        raw_log,
+        move || crate::exec::pid_alive(pid),
+    );
     tokio::spawn(watch(c, r.clone(), reg.clone(), f.clone(), d.service));
     Ok(r)
 }
@@ -264,4 +316,38 @@ pub async fn start(
         sites,
         scenario.experiment.cold.image_cache,
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn arm_containers_get_their_profiles_qemu_cpu_and_amd64_none() {
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/containerd.toml"),
+        )
+        .unwrap();
+        let s = crate::spec::parse(&text, Path::new("containerd.toml")).unwrap();
+        // a deploy's own QEMU_* is dropped; only the profile's model reaches qemu-user
+        let vars = BTreeMap::from([
+            ("QEMU_CPU".to_string(), "max".to_string()),
+            ("GREETING".to_string(), "hi".to_string()),
+        ]);
+        let env_of = |name: &str| container_env(s.node(name).unwrap(), &vars);
+        let get = |e: &[(String, String)], k: &str| -> Vec<String> {
+            e.iter()
+                .filter(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+                .collect()
+        };
+        let pi4 = env_of("pi4-1");
+        assert_eq!(get(&pi4, env::QEMU_CPU), ["cortex-a72"]);
+        assert_eq!(get(&pi4, env::HOST), ["0.0.0.0"]);
+        assert_eq!(get(&pi4, "GREETING"), ["hi"]);
+        assert_eq!(get(&env_of("pi3-1"), env::QEMU_CPU), ["cortex-a7"]);
+        assert!(get(&env_of("vps-1"), env::QEMU_CPU).is_empty());
+    }
 }
