@@ -349,3 +349,45 @@ fn cli_plans_an_existing_scenario() {
         "{text}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// a Python function on k3d
+
+fn python_plan() -> Plan {
+    let mut s =
+        spec::load(&repo().join("harness/tests/fixtures/scenarios/k3d-python.toml")).unwrap();
+    s.path = PathBuf::from("harness/tests/fixtures/scenarios/k3d-python.toml");
+    let opts = PlanOpts {
+        run_id: RUN_ID.into(),
+        run_dir: PathBuf::from("results").join(RUN_ID),
+    };
+    plan::plan(&s, &opts).unwrap()
+}
+
+#[test]
+fn python_plan_snapshot() {
+    insta::assert_snapshot!(python_plan().render());
+}
+
+#[test]
+fn a_python_function_gets_its_own_image_from_the_python_dockerfile() {
+    let cmds = commands(&python_plan());
+    let builds: Vec<&String> = cmds
+        .iter()
+        .filter(|c| c.starts_with("docker buildx build"))
+        .collect();
+    assert_eq!(builds.len(), 2, "one Go and one Python image: {builds:?}");
+    let py: Vec<&&String> = builds
+        .iter()
+        .filter(|b| {
+            b.contains("--build-arg FUNCTION=echo -f images/python/Dockerfile images/python")
+        })
+        .collect();
+    assert_eq!(py.len(), 1, "{builds:?}");
+    assert!(py[0].contains("/faasbed/py-echo:"), "{}", py[0]);
+    assert!(
+        py[0].contains("--platform linux/amd64,linux/arm64,linux/arm/v7 "),
+        "{}",
+        py[0]
+    );
+}

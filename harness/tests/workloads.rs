@@ -3,7 +3,8 @@
 //!   (armhf), `bench --quick`, judged by what it stored (runtime visible, every arch, verified
 //!   cold starts);
 //! - the Go and Python twins answer the same seeded input with the same result on pi3 (through
-//!   `faasbed up`, `deploy`, `invoke`);
+//!   `faasbed up`, `deploy`, `invoke`), and the json twins answer bodies byte-identically
+//!   (`harness/tests/fixtures/scenarios/twins.toml`);
 //! - `scenarios/chain.toml`: a vps → pi3 → vps chain whose report splits the latency per hop.
 //!
 //! Its own harness: the trials are reported as ignored, with the reason printed, on hosts that
@@ -95,7 +96,13 @@ fn answer(home: &Path, function: &str, path: &str) -> Value {
     let mut v: Value = serde_json::from_str(body).unwrap();
     let o = v.as_object_mut().unwrap();
     // Encoder output sizes and the peak RSS differ by runtime; the computed results may not.
-    for k in ["input_bytes", "thumb_bytes", "compressed_bytes", "ratio", "vm_hwm_kib"] {
+    for k in [
+        "input_bytes",
+        "thumb_bytes",
+        "compressed_bytes",
+        "ratio",
+        "vm_hwm_kib",
+    ] {
         o.remove(k);
     }
     v
@@ -113,12 +120,83 @@ fn go_and_python_twins_agree_on_pi3() {
             let go = answer(&home.root, &format!("{w}-go-pi3"), path);
             let py = answer(&home.root, &format!("{w}-py-pi3"), path);
             assert_eq!(go, py, "{w}: Go and Python answer {path} differently");
-            let other = answer(&home.root, &format!("{w}-py-pi3"), &path.replace("seed=9", "seed=10"));
+            let other = answer(
+                &home.root,
+                &format!("{w}-py-pi3"),
+                &path.replace("seed=9", "seed=10"),
+            );
             assert_ne!(py, other, "{w}: the seed must change the input");
         }
         let go = answer(&home.root, "memory-go-pi3", "/?mib=4&touches=5000&seed=3");
         assert_eq!(go["pages"], 1024, "{go}");
         assert!(go["checksum"].as_u64().unwrap() > 0, "{go}");
+    });
+    run_ok(faasbed(&home.root).arg("down"));
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
+
+/// The JSON line of `faasbed invoke FUNCTION --data BODY`, as the function wrote it.
+fn json_body(home: &Path, function: &str, data: &str) -> String {
+    let out = run_ok(faasbed(home).args(["invoke", function, "--data", data]));
+    out.lines()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("no JSON body from {function}: {out}"))
+        .to_string()
+}
+
+fn go_and_python_json_and_chain_twins_interoperate() {
+    let (_tmp, home) = common::temp_home();
+    let scenario = "harness/tests/fixtures/scenarios/twins.toml";
+    run_ok(faasbed(&home.root).args(["up", scenario]));
+    let result = std::panic::catch_unwind(|| {
+        run_ok(faasbed(&home.root).arg("deploy"));
+        for body in [
+            r#"{"sensor":"t1","readings":[21.5,21.7,22.0,21.9],"meta":{"unit":"C","ok":true}}"#,
+            r#"[1,2,{"a":null,"b":[true,false,"x"]},[]]"#,
+            "{\"z<>&\":1,\"\u{e9}\":2,\"a\\n\\u0001\":[{\"\u{2028}\":3}],\"b\":{\"c\":[1e300,-0.5]}}",
+            r#" {"dup":1,"dup":[1,2]} "#,
+        ] {
+            let go = json_body(&home.root, "json-go-pi3", body);
+            let py = json_body(&home.root, "json-py-pi3", body);
+            assert_eq!(go, py, "Go and Python json answer {body:?} differently");
+            let v: Value = serde_json::from_str(&go).unwrap();
+            assert_eq!(v["bytes"], body.len(), "{go}");
+        }
+        // A chain through the gateway whose hops alternate Python, Go, Python.
+        let out = run_ok(faasbed(&home.root).args([
+            "invoke",
+            "chain-py-pi3",
+            "--data",
+            "x",
+            "--path",
+            "/?next=chain-go-pi3,chain-py-pi3",
+        ]));
+        let body = out
+            .lines()
+            .find(|l| l.starts_with('{'))
+            .unwrap_or_else(|| panic!("{out}"));
+        let v: Value = serde_json::from_str(body).unwrap();
+        let hops = v["hops"].as_array().unwrap();
+        assert_eq!(hops.len(), 3, "{body}");
+        for h in hops {
+            assert_eq!(h["node"], "pi3-1", "{body}");
+            assert_eq!(h["arch"], "arm/v7", "{body}");
+            assert!(
+                h["total_ns"].as_u64().unwrap() >= h["call_ns"].as_u64().unwrap(),
+                "{body}"
+            );
+        }
+        // The first and last hop are the one Python replica; the middle one is Go's.
+        assert_eq!(hops[0]["instance"], hops[2]["instance"], "{body}");
+        assert_ne!(hops[0]["instance"], hops[1]["instance"], "{body}");
+        for i in 0..2 {
+            // A caller's wait holds its downstream's whole handler time.
+            let call = hops[i]["call_ns"].as_u64().unwrap();
+            assert!(call >= hops[i + 1]["total_ns"].as_u64().unwrap(), "{body}");
+        }
+        assert_eq!(hops[2]["call_ns"], 0, "{body}");
     });
     run_ok(faasbed(&home.root).arg("down"));
     if let Err(e) = result {
@@ -156,7 +234,13 @@ fn chain_report_splits_latency_per_hop() {
 /// Why the trials cannot run here, or `None`.
 fn missing_prerequisites() -> Option<String> {
     let mut missing = Vec::new();
-    for p in ["go", "qemu-aarch64-static", "qemu-arm-static", "apt-get", "dpkg-deb"] {
+    for p in [
+        "go",
+        "qemu-aarch64-static",
+        "qemu-arm-static",
+        "apt-get",
+        "dpkg-deb",
+    ] {
         if faasbed::exec::which(p).is_none() {
             missing.push(format!("{p} not on PATH"));
         }
@@ -204,6 +288,10 @@ fn main() -> std::process::ExitCode {
         trial(
             "go_and_python_twins_agree_on_pi3",
             go_and_python_twins_agree_on_pi3,
+        ),
+        trial(
+            "go_and_python_json_and_chain_twins_interoperate",
+            go_and_python_json_and_chain_twins_interoperate,
         ),
         trial(
             "chain_report_splits_latency_per_hop",

@@ -8,11 +8,18 @@ import time
 
 STARTED_NS = time.time_ns()  # as early as the function's imports allow
 
-import http.server  # noqa: E402
-import json  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
+
+# images/python/json.py (the json function) would shadow the standard json module: import the
+# standard library with this folder off sys.path, then put it back.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_PATH = sys.path[:]
+sys.path[:] = [p for p in _PATH if os.path.abspath(p or ".") != _HERE]
+import http.server  # noqa: E402
+import json  # noqa: E402
 from urllib.parse import parse_qs, urlsplit  # noqa: E402
+sys.path[:] = _PATH
 
 HEALTH = "/_/health"
 MAX_BODY = 8 << 20  # bytes
@@ -69,9 +76,15 @@ def as_json(status, value):
     return status, "application/json", (json.dumps(value, separators=(",", ":")) + "\n").encode()
 
 
+IDENTITY = {}  # node, arch, instance of this replica (set by main), as Go's contract.Current()
+
+
 def main(name, handler):
-    """Serve handler(Request) -> (status, content_type, body) under the contract until killed."""
+    """Serve handler(Request) -> (status, content_type, body[, extra headers]) until killed.
+
+    Extra headers (a dict) go out before the contract's own ones, which win, as in Go."""
     instance = os.urandom(8).hex()
+    IDENTITY.update(node=os.environ.get("NODE_NAME", ""), arch=arch(), instance=instance)
     ident = [
         ("X-Faasbed-Instance", instance),
         ("X-Faasbed-Started", str(STARTED_NS)),
@@ -84,6 +97,7 @@ def main(name, handler):
 
         def _serve(self):
             t0 = time.perf_counter_ns()
+            extra = {}
             n = int(self.headers.get("Content-Length") or 0)
             if n > MAX_BODY:
                 status, ctype, body = text(413, f"request body is larger than {MAX_BODY} bytes; send less\n")
@@ -94,13 +108,18 @@ def main(name, handler):
                     status, ctype, body = text(200, "ok\n")
                 else:
                     try:
-                        status, ctype, body = handler(Request(self.command, self.path, raw))
+                        status, ctype, body, *more = handler(Request(self.command, self.path, raw))
+                        extra = more[0] if more else {}
                     except BadRequest as e:
                         status, ctype, body = text(400, f"{e}\n")
                     except Exception as e:  # a bug in the function: say it, keep serving
                         status, ctype, body = text(500, f"{name}: {type(e).__name__}: {e}\n")
             took = (time.perf_counter_ns() - t0) / 1e9
             self.send_response(status)
+            own = {k.lower() for k, _ in ident} | {"x-duration-seconds", "content-type", "content-length"}
+            for k, v in extra.items():
+                if k.lower() not in own:
+                    self.send_header(k, v)
             for k, v in ident:
                 self.send_header(k, v)
             self.send_header("X-Duration-Seconds", f"{took:.9f}")

@@ -109,21 +109,6 @@ pub(super) fn parse(text: &str, path: &Path) -> R<Scenario> {
 
     let links = links(&cx, &sites, &raw.link)?;
     let functions = functions(&cx, &nodes, &raw.function)?;
-    // Python images for clusters (images/python/Dockerfile) are not built by faasbed yet.
-    if kind != PlatformKind::Local {
-        if let Some((i, r)) = raw.function.iter().enumerate().find_map(|(i, f)| {
-            f.runtime
-                .as_ref()
-                .filter(|r| r.get_ref() == "python")
-                .map(|r| (i, r))
-        }) {
-            return Err(cx.err(
-                r.span(),
-                format!("function[{i}].runtime"),
-                format!("runtime \"python\" runs on the local platform only for now (kind = \"{}\"); use kind = \"local\", or build images/python/Dockerfile yourself and deploy it with faas-cli", kind.as_str()),
-            ));
-        }
-    }
     let mut experiment = experiment(&cx, &raw.experiment)?;
     experiment.thresholds =
         thresholds::thresholds(&cx, &raw.experiment.thresholds, &nodes, &functions)?;

@@ -62,6 +62,16 @@ pub enum KubePlatformError {
         #[source]
         source: BuildError,
     },
+    /// A Python function's image could not be hashed for its tag.
+    #[error("python function image {image}: cannot hash it for its image tag")]
+    PythonHash {
+        image: String,
+        #[source]
+        source: crate::python::PythonError,
+    },
+    /// A Python image needs buildx (its Dockerfile has a `RUN` step per platform).
+    #[error("function image {image}: Python images are built with `docker buildx` (images/python/Dockerfile runs a step per platform), and `docker buildx version` failed; install the docker buildx plugin (Debian: apt install docker-buildx)")]
+    PythonNeedsBuildx { image: String },
     /// A function source did not cross-compile for its images.
     #[error("function source {source_name}: cannot cross-compile it for its images")]
     Build {

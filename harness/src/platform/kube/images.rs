@@ -8,11 +8,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use sha2::{Digest, Sha256};
+
 use super::error::KubePlatformError;
 use super::parse::PushedImage;
 use crate::build;
 use crate::exec::{Cmd, Runner};
-use crate::spec::{Arch, Scenario};
+use crate::spec::{Arch, Function, Runtime, Scenario};
 
 /// The image around one binary (the same as the last stage of `images/functions/*/Dockerfile`).
 pub const SCRATCH_DOCKERFILE: &str =
@@ -202,56 +204,130 @@ pub fn image_ref(registry: &str, source: &str, tag: &str) -> String {
     format!("{registry}/faasbed/{source}:{tag}")
 }
 
-/// `docker buildx build --push` of one function source for `platforms` (OCI names, e.g.
+/// The image name of a function: its Go source folder, or `py-<source>` for a Python function
+/// (so a Python twin and its Go function, both named after the workload, get distinct images).
+pub fn image_name(f: &Function) -> String {
+    match f.runtime {
+        Runtime::Go => f.source.clone(),
+        Runtime::Python => format!("{}{}", crate::python::IMAGE_PREFIX, f.source),
+    }
+}
+
+/// The tag hash of a Python image: the script, the shared modules (see
+/// [`crate::python::source_hash`]) and `images/python/Dockerfile`, so an edit to any of them
+/// gives a new tag.
+pub fn python_image_hash(python_root: &Path, source: &str) -> Result<String, KubePlatformError> {
+    let image = format!("{}{source}", crate::python::IMAGE_PREFIX);
+    let scripts = crate::python::source_hash(python_root, source).map_err(|e| {
+        KubePlatformError::PythonHash {
+            image: image.clone(),
+            source: e,
+        }
+    })?;
+    let path = python_root.join("Dockerfile");
+    let dockerfile = std::fs::read(&path).map_err(|e| KubePlatformError::File {
+        action: "read",
+        path: path.clone(),
+        source: e,
+    })?;
+    let mut h = Sha256::new();
+    h.update(scripts.as_bytes());
+    h.update([0]);
+    h.update(&dockerfile);
+    Ok(format!("{:x}", h.finalize()))
+}
+
+/// The Dockerfile and build context of an image, relative to the checkout root.
+fn dockerfile_and_context(runtime: Runtime, source: &str) -> (String, &'static str) {
+    match runtime {
+        Runtime::Go => (
+            format!("images/functions/{source}/Dockerfile"),
+            "images/functions",
+        ),
+        Runtime::Python => ("images/python/Dockerfile".to_string(), "images/python"),
+    }
+}
+
+/// `docker buildx build --push` of one function image for `platforms` (OCI names, e.g.
 /// `linux/arm/v7`), run from the checkout root; buildx writes the pushed digest to
-/// `metadata_file` (read it with [`super::parse::buildx_metadata`]).
-pub fn buildx_build(push_ref: &str, platforms: &[&str], source: &str, metadata_file: &Path) -> Cmd {
-    Cmd::new("docker")
+/// `metadata_file` (read it with [`super::parse::buildx_metadata`]). A Go source builds from
+/// `images/functions/<source>/Dockerfile`; a Python one from `images/python/Dockerfile` with
+/// `--build-arg FUNCTION=<source>` (the script `images/python/<source>.py`).
+pub fn buildx_build(
+    push_ref: &str,
+    platforms: &[&str],
+    runtime: Runtime,
+    source: &str,
+    metadata_file: &Path,
+) -> Cmd {
+    let (dockerfile, context) = dockerfile_and_context(runtime, source);
+    let c = Cmd::new("docker")
         .args(["buildx", "build", "--builder", BUILDER])
         .args(["--platform", &platforms.join(",")])
         .args(["--push", "-t", push_ref])
         .arg("--metadata-file")
-        .arg(metadata_file)
-        .args([
-            "-f",
-            &format!("images/functions/{source}/Dockerfile"),
-            "images/functions",
-        ])
-        .timeout(BUILD_TIMEOUT)
+        .arg(metadata_file);
+    let c = match runtime {
+        Runtime::Go => c,
+        Runtime::Python => c.args(["--build-arg", &format!("FUNCTION={source}")]),
+    };
+    c.args(["-f", &dockerfile, context]).timeout(BUILD_TIMEOUT)
 }
 
-/// Function sources and the arches of the nodes their functions may run on.
-pub fn sources(scenario: &Scenario) -> BTreeMap<&str, BTreeSet<Arch>> {
-    let mut out: BTreeMap<&str, BTreeSet<Arch>> = BTreeMap::new();
+/// One function image: what it is built from and the arches of the nodes it may run on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageSource<'s> {
+    /// The language runtime the image is built for.
+    pub runtime: Runtime,
+    /// The function source (Go folder or Python script stem).
+    pub source: &'s str,
+    /// Arches of the nodes its functions may run on.
+    pub arches: BTreeSet<Arch>,
+}
+
+/// Function images by [`image_name`], with their sources and the arches they may run on.
+pub fn sources(scenario: &Scenario) -> BTreeMap<String, ImageSource<'_>> {
+    let mut out: BTreeMap<String, ImageSource<'_>> = BTreeMap::new();
     for f in &scenario.functions {
-        out.entry(f.source.as_str())
-            .or_default()
+        out.entry(image_name(f))
+            .or_insert_with(|| ImageSource {
+                runtime: f.runtime,
+                source: f.source.as_str(),
+                arches: BTreeSet::new(),
+            })
+            .arches
             .extend(scenario.eligible_nodes(f).iter().map(|n| n.arch));
     }
     out
 }
 
-/// Where buildx writes the pushed digest of a function source's image.
-pub fn metadata_file(run: &Path, source: &str) -> PathBuf {
-    run.join("images").join(format!("{source}.json"))
+/// Where buildx writes the pushed digest of a function image (named by [`image_name`]).
+pub fn metadata_file(run: &Path, image: &str) -> PathBuf {
+    run.join("images").join(format!("{image}.json"))
 }
 
-/// The build of every function source, in order (`tag` gives each source's image tag).
-pub fn image_builds<'s>(
-    scenario: &'s Scenario,
+/// The build of every function image, by [`image_name`], in order (`tag` gives each image's tag).
+pub fn image_builds(
+    scenario: &Scenario,
     registry_push: &str,
     run: &Path,
     tag: impl Fn(&str) -> String,
-) -> Vec<(&'s str, Cmd)> {
+) -> Vec<(String, Cmd)> {
     // One image per source for all three arches, as the thesis built them with buildx (amd64,
     // arm64, arm/v7): any node of the cluster can run it, also one that joins later.
     let platforms: Vec<&str> = Arch::ALL.iter().map(|a| a.oci_platform()).collect();
     sources(scenario)
-        .into_keys()
-        .map(|source| {
-            let push = image_ref(registry_push, source, &tag(source));
-            let build = buildx_build(&push, &platforms, source, &metadata_file(run, source));
-            (source, build)
+        .into_iter()
+        .map(|(image, s)| {
+            let push = image_ref(registry_push, &image, &tag(&image));
+            let build = buildx_build(
+                &push,
+                &platforms,
+                s.runtime,
+                s.source,
+                &metadata_file(run, &image),
+            );
+            (image, build)
         })
         .collect()
 }
@@ -282,5 +358,34 @@ mod tests {
         assert!(docker_build(Path::new("/c"), Arch::Armhf, "r:1-armv7")
             .display()
             .contains("--no-cache --platform linux/arm/v7"));
+    }
+
+    #[test]
+    fn python_images_build_from_the_shared_dockerfile_with_the_function_as_build_arg() {
+        let platforms = ["linux/amd64", "linux/arm64", "linux/arm/v7"];
+        let py = buildx_build(
+            "localhost:5111/faasbed/py-json:t",
+            &platforms,
+            Runtime::Python,
+            "json",
+            Path::new("/run/images/py-json.json"),
+        )
+        .display();
+        assert_eq!(
+            py,
+            "docker buildx build --builder faasbed --platform linux/amd64,linux/arm64,linux/arm/v7 \
+             --push -t localhost:5111/faasbed/py-json:t --metadata-file /run/images/py-json.json \
+             --build-arg FUNCTION=json -f images/python/Dockerfile images/python"
+        );
+        let go = buildx_build(
+            "r/faasbed/json:t",
+            &platforms,
+            Runtime::Go,
+            "json",
+            Path::new("/m.json"),
+        )
+        .display();
+        assert!(go.ends_with("-f images/functions/json/Dockerfile images/functions"));
+        assert!(!go.contains("--build-arg"));
     }
 }

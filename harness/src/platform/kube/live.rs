@@ -21,7 +21,8 @@ use crate::exec::{Cmd, Output, Runner, System};
 use crate::pins;
 use crate::platform::deploy::{DeployError, Deployed};
 use crate::platform::{ColdPhases, GatewayAccess, Platform, PlatformError, ReplicaPlacement};
-use crate::spec::{Arch, Backend, ImageRegistry, PlatformKind, PlatformSpec, Scenario};
+use crate::python;
+use crate::spec::{Arch, Backend, ImageRegistry, PlatformKind, PlatformSpec, Runtime, Scenario};
 use crate::store::manifest::NodeProvenance;
 
 /// Basic-auth user of the OpenFaaS gateway (the chart's `basic-auth-user`).
@@ -219,15 +220,20 @@ impl<C: Cluster, R: Runner> KubePlatform<C, R> {
             )
             .await?;
         }
+        let images_by_name = images::sources(scenario);
         let mut hashes = BTreeMap::new();
-        for source in images::sources(scenario).keys() {
-            let h = build::source_hash(functions_root, source, IMAGE_TOOLCHAIN).map_err(|e| {
-                KubePlatformError::Hash {
-                    source_name: source.to_string(),
-                    source: e,
+        for (image, s) in &images_by_name {
+            let h = match s.runtime {
+                Runtime::Go => build::source_hash(functions_root, s.source, IMAGE_TOOLCHAIN)
+                    .map_err(|e| KubePlatformError::Hash {
+                        source_name: s.source.to_string(),
+                        source: e,
+                    })?,
+                Runtime::Python => {
+                    images::python_image_hash(&python::python_root(functions_root), s.source)?
                 }
-            })?;
-            hashes.insert(source.to_string(), h);
+            };
+            hashes.insert(image.clone(), h);
         }
         let tag = |s: &str| {
             hashes
@@ -236,10 +242,17 @@ impl<C: Cluster, R: Runner> KubePlatform<C, R> {
                 .unwrap_or_default()
         };
         let mut pushed = BTreeMap::new();
-        for (source, c) in images::image_builds(scenario, &reg.push, &self.run_dir, tag) {
+        for (image, c) in images::image_builds(scenario, &reg.push, &self.run_dir, tag) {
             if !buildx {
-                let list_ref = images::image_ref(&reg.push, source, &tag(source));
-                let image = images::build_and_push(
+                let source = images_by_name
+                    .get(&image)
+                    .filter(|s| s.runtime == Runtime::Go)
+                    .map(|s| s.source)
+                    .ok_or_else(|| KubePlatformError::PythonNeedsBuildx {
+                        image: image.clone(),
+                    })?;
+                let list_ref = images::image_ref(&reg.push, &image, &tag(&image));
+                let pushed_image = images::build_and_push(
                     &self.runner,
                     functions_root,
                     source,
@@ -247,22 +260,22 @@ impl<C: Cluster, R: Runner> KubePlatform<C, R> {
                     &self.run_dir,
                 )
                 .await?;
-                pushed.insert(source, image);
+                pushed.insert(image, pushed_image);
                 continue;
             }
             step(
                 &self.runner,
                 &c.cwd(checkout),
-                &format!("build and push the image of function source {source}"),
+                &format!("build and push the function image {image}"),
             )
             .await?;
-            let path = images::metadata_file(&self.run_dir, source);
+            let path = images::metadata_file(&self.run_dir, &image);
             let text = std::fs::read_to_string(&path).map_err(|e| KubePlatformError::File {
                 action: "read",
                 path: path.clone(),
                 source: e,
             })?;
-            pushed.insert(source, parse::buildx_metadata(&text)?);
+            pushed.insert(image, parse::buildx_metadata(&text)?);
         }
         Ok(scenario
             .functions
@@ -273,10 +286,13 @@ impl<C: Cluster, R: Runner> KubePlatform<C, R> {
                 Deployed {
                     function: f.name.clone(),
                     image: pushed
-                        .get(f.source.as_str())
+                        .get(&images::image_name(f))
                         .map(|p| p.pull_ref(&reg.push, &reg.pull))
                         .unwrap_or_default(),
-                    hash: hashes.get(&f.source).cloned().unwrap_or_default(),
+                    hash: hashes
+                        .get(&images::image_name(f))
+                        .cloned()
+                        .unwrap_or_default(),
                     arches: arches.into_iter().collect(),
                     cached: BTreeMap::new(),
                 }
