@@ -51,8 +51,8 @@ async fn a_running_pi_node_has_its_sd_card_limits_in_its_blkio_group() {
     .await
     .unwrap();
     let (major, minor) = backing_device(dir.path()).unwrap();
-    let base: PathBuf = blkio_base(&read("/proc/self/cgroup"), &read("/proc/self/mountinfo"))
-        .unwrap();
+    let base: PathBuf =
+        blkio_base(&read("/proc/self/cgroup"), &read("/proc/self/mountinfo")).unwrap();
     let mut checked = Vec::new();
     for n in &served.nodes {
         let group = base.join(format!("faasbed-{run}-{}", n.name));
