@@ -114,6 +114,15 @@ impl Cmd {
         self
     }
 
+    /// The value this command gives environment variable `k` (the last one set), if any.
+    pub fn env_value(&self, k: &str) -> Option<&std::ffi::OsStr> {
+        self.env
+            .iter()
+            .rev()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_os_str())
+    }
+
     /// Run in this working directory.
     pub fn cwd(mut self, dir: impl AsRef<Path>) -> Self {
         self.cwd = Some(dir.as_ref().to_path_buf());

@@ -140,6 +140,14 @@ fn line_of(text: &str, at: usize) -> usize {
         + 1
 }
 
+/// The reference file built into faasbed (the shipped `profiles/reference-devices.toml`).
+pub fn shipped() -> Result<Reference, ReferenceError> {
+    parse(
+        Path::new(DEFAULT_PATH),
+        include_str!("../../../profiles/reference-devices.toml"),
+    )
+}
+
 /// Read and validate the reference file at `path`.
 pub fn load(path: &Path) -> Result<Reference, ReferenceError> {
     let text = std::fs::read_to_string(path).map_err(|source| ReferenceError::Read {

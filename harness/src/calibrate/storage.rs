@@ -51,9 +51,18 @@ pub fn limits(reference: &Reference, device: &str) -> Limits {
     }
 }
 
-/// Whether `/sys/dev/block/<major>:<minor>` names a block device (not overlay, tmpfs, ...).
-fn is_block(major: u64, minor: u64) -> bool {
-    Path::new(&format!("/sys/dev/block/{major}:{minor}")).exists()
+/// The block device (`major`, `minor`) holding `files`; an error says why there is none.
+pub fn backing_device(files: &Path) -> Result<(u64, u64), String> {
+    let m = std::fs::metadata(files).map_err(|e| format!("{}: {e}", files.display()))?;
+    let (major, minor) = (libc::major(m.dev()) as u64, libc::minor(m.dev()) as u64);
+    if Path::new(&format!("/sys/dev/block/{major}:{minor}")).exists() {
+        Ok((major, minor))
+    } else {
+        Err(format!(
+            "{} is on {major}:{minor}, not a block device (overlay, tmpfs, ...), so no blkio/io.max rule can name it",
+            files.display()
+        ))
+    }
 }
 
 /// Which I/O controller the host has: from `/proc/self/cgroup` text, `blkio` (v1) or `io` (v2,
@@ -95,33 +104,37 @@ pub fn record(reference: &Reference, device: Option<&str>, files: &Path) -> Enfo
         io(l.read_iops),
         io(l.write_iops)
     );
-    let backing = match std::fs::metadata(files) {
-        Ok(m) => {
-            let (maj, min) = (libc::major(m.dev()) as u64, libc::minor(m.dev()) as u64);
-            if is_block(maj, min) {
-                format!("{} is on block device {maj}:{min}", files.display())
-            } else {
-                format!(
-                    "{} is on {maj}:{min}, not a block device, so no blkio/io.max rule can name it",
-                    files.display()
-                )
-            }
-        }
-        Err(e) => format!("{}: {e}", files.display()),
-    };
+    let backing = backing_device(files);
     let ctl = io_controller(
         &std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default(),
         &std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers").unwrap_or_default(),
-    )
-    .map_or_else(
-        || "no blkio/io controller".to_string(),
-        |c| format!("controller {c} present"),
     );
-    Enforced {
-        enforced: false,
-        detail: format!(
-            "not enforced: replica files get no blkio/io.max limit in this version ({backing}; {ctl}; cgroup v1 blkio would throttle only direct and sync I/O, not the page cache); {wanted}"
-        ),
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    let published = l != Limits::default();
+    let why_not = match (&backing, ctl) {
+        _ if !d.starts_with("pi") => Some("only Pi classes get SD-card limits".to_string()),
+        _ if !published => Some("the device publishes no storage limit".to_string()),
+        (Err(e), _) => Some(e.clone()),
+        (_, None) => Some("no blkio/io controller".to_string()),
+        _ if !root => Some("not root, so the cgroup files cannot be written".to_string()),
+        _ => None,
+    };
+    match why_not {
+        Some(why) => Enforced {
+            enforced: false,
+            detail: format!("not enforced: {why}; {wanted}"),
+        },
+        None => Enforced {
+            enforced: true,
+            detail: format!(
+                "enforced on local runs: {} on block device {}:{} of {} (the page cache is not throttled: cgroup v1 blkio limits direct and sync I/O only); each node's provenance says whether it was set; {wanted}",
+                ctl.unwrap_or_default(),
+                backing.as_ref().map_or(0, |d| d.0),
+                backing.as_ref().map_or(0, |d| d.1),
+                files.display()
+            ),
+        },
     }
 }
 
@@ -140,11 +153,19 @@ mod tests {
         assert_eq!(pi3.read_iops, None, "no Pi 3 4K figure is published");
         let pi4 = limits(&r, "pi4b");
         assert_eq!(pi4.read_iops, Some((10.8e6 / 4096.0) as u64));
-        let rec = record(&r, Some("pi3bplus"), Path::new("/"));
+        let rec = record(&r, Some("pi3bplus"), Path::new("/proc"));
         assert!(
-            !rec.enforced && rec.detail.contains("23.4 MB/s"),
+            !rec.enforced
+                && rec.detail.contains("not a block device")
+                && rec.detail.contains("23.4 MB/s"),
             "{}",
             rec.detail
+        );
+        let vps = record(&r, Some("vps-1vcpu"), Path::new("/"));
+        assert!(
+            !vps.enforced && vps.detail.contains("only Pi"),
+            "{}",
+            vps.detail
         );
     }
 

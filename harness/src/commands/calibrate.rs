@@ -13,6 +13,7 @@ use crate::calibrate::store::{self, Enforced};
 use crate::calibrate::{host, render, sysroot};
 use crate::exec::{self, Cmd};
 use crate::output::say;
+use crate::platform::local::node::GODEBUG_NO_CRYPTO;
 use crate::platform::local::qemu_user::find_qemu;
 use crate::spec::{Arch, Backend, Node};
 use crate::store::home::Home;
@@ -188,7 +189,7 @@ async fn isa_of(
                 Enforced {
                     enforced: false,
                     detail: format!(
-                        "QEMU's {cpu} exposes aes/pmull/sha1/sha2, which the device lacks, and cannot hide them (`-cpu {cpu},aes=off`: {why}); openssl runs with OPENSSL_armcap={OPENSSL_ARMCAP_NO_CRYPTO} (no crypto instructions) as on the device, function replicas still see them. Device: {device}"
+                        "QEMU's {cpu} exposes aes/pmull/sha1/sha2, which the device lacks, and cannot hide them (`-cpu {cpu},aes=off`: {why}); openssl runs with OPENSSL_armcap={OPENSSL_ARMCAP_NO_CRYPTO} (no crypto instructions) as on the device; enforced for Go functions via GODEBUG={GODEBUG_NO_CRYPTO}; other programs (Python functions) still see the instructions. Device: {device}"
                     ),
                 },
             )

@@ -225,6 +225,16 @@ pub fn headline_table(d: &ReportData) -> TextTable {
     }
 }
 
+/// `; storage enforced` / `; storage not enforced` for a node whose class has SD-card limits
+/// (its provenance records `storage`), else nothing.
+fn storage_cell(n: &NodeProvenance) -> String {
+    match n.enforcement.get("storage").and_then(Value::as_bool) {
+        Some(true) => "; storage enforced".into(),
+        Some(false) => "; storage not enforced".into(),
+        None => String::new(),
+    }
+}
+
 /// Each node's profile: what it was given and what was enforced.
 pub fn nodes_table(d: &ReportData) -> TextTable {
     let opt = |v: Option<String>| v.unwrap_or_else(|| "–".into());
@@ -263,7 +273,7 @@ pub fn nodes_table(d: &ReportData) -> TextTable {
                             + " not enforced"
                     ),
                     None => "–".into(),
-                },
+                } + &storage_cell(n),
             ]
         })
         .collect();
@@ -324,5 +334,26 @@ mod tests {
             dominant(Some(0.3), &facts(0.0, 1.0, false)),
             "compute on the host CPU; no link delay"
         );
+    }
+
+    #[test]
+    fn the_storage_of_a_pi_node_is_said_enforced_or_not_from_its_provenance() {
+        let node = |enforcement: Value| NodeProvenance {
+            name: "pi3-a".into(),
+            class: "pi3".into(),
+            arch: "armhf".into(),
+            backend: "qemu-user".into(),
+            site: "edge".into(),
+            emulated: true,
+            launcher: Value::Null,
+            link: Value::Null,
+            enforcement,
+            profile: Value::Null,
+        };
+        let on = serde_json::json!({"cgroup": "v1", "cpu": true, "memory": true, "storage": true});
+        assert_eq!(storage_cell(&node(on)), "; storage enforced");
+        let off = serde_json::json!({"cgroup": "none", "cpu": false, "storage": false});
+        assert_eq!(storage_cell(&node(off)), "; storage not enforced");
+        assert_eq!(storage_cell(&node(serde_json::json!({"cpu": true}))), "");
     }
 }

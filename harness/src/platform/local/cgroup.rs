@@ -34,6 +34,9 @@ pub struct Enforcement {
     pub cpu: bool,
     /// Memory limit applied.
     pub memory: bool,
+    /// SD-card-like I/O limits applied (`None`: the node's class has none to apply).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<bool>,
     /// Why something was not applied.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -110,7 +113,7 @@ fn join(mount: &Path, path: &str) -> PathBuf {
 }
 
 /// Mount point of a cgroup filesystem of `fstype` whose super options include `controller`.
-fn mount_of(mountinfo: &str, fstype: &str, controller: &str) -> Option<PathBuf> {
+pub(super) fn mount_of(mountinfo: &str, fstype: &str, controller: &str) -> Option<PathBuf> {
     mountinfo.lines().find_map(|l| {
         let (pre, post) = l.split_once(" - ")?;
         let mut post = post.split_whitespace();

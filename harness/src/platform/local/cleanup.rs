@@ -170,7 +170,18 @@ pub fn leftover_taps(runs: Option<&BTreeSet<String>>, runs_dir: &Path) -> Vec<St
 /// The directories faasbed's node groups are created in.
 pub fn bases(h: Option<&Hierarchy>) -> Vec<PathBuf> {
     match h {
-        Some(Hierarchy::V1 { cpu, memory }) => cpu.iter().chain(memory.iter()).cloned().collect(),
+        Some(Hierarchy::V1 { cpu, memory }) => {
+            // Pi nodes' SD-card limits live in the blkio hierarchy (`blkio.rs`).
+            let blkio = super::blkio::blkio_base(
+                &std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default(),
+                &std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default(),
+            );
+            cpu.iter()
+                .chain(memory.iter())
+                .chain(blkio.iter())
+                .cloned()
+                .collect()
+        }
         Some(Hierarchy::V2 { base }) => vec![base.clone()],
         None => vec![],
     }

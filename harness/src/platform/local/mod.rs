@@ -6,6 +6,7 @@
 //! password to `<run dir>/password` (mode 0600). Later commands attach through those files.
 
 pub mod async_queue;
+pub mod blkio;
 pub mod cgroup;
 pub mod cleanup;
 pub mod env;

@@ -59,9 +59,12 @@ pub async fn serve_with(
     let hierarchy = cgroup::detect();
     // Bound first: every replica is told the gateway's URL (`gateway_url`).
     let (listener, addr) = gateway::bind().await?;
+    std::fs::create_dir_all(logs).map_err(io(format!("create {}", logs.display())))?;
     let mut nodes = Vec::new();
     for n in &scenario.nodes {
-        let mut nr = node::NodeRuntime::prepare(scenario, n, run_id, hierarchy.as_ref()).await?;
+        let files = logs.parent().unwrap_or(logs); // the run folder: its device is throttled
+        let mut nr =
+            node::NodeRuntime::prepare(scenario, n, run_id, hierarchy.as_ref(), files).await?;
         nr.gateway_url = Some(format!("http://{addr}"));
         nodes.push(nr);
     }
@@ -81,7 +84,6 @@ pub async fn serve_with(
             runtime: n.node.runtime.to_string(),
         })
         .collect();
-    std::fs::create_dir_all(logs).map_err(io(format!("create {}", logs.display())))?;
     // The run directory holds `logs/`; secrets live beside them (never in results/).
     let secrets = secrets::SecretStore::open(logs.parent().unwrap_or(logs))?;
     let mut registry = registry::Registry::new(

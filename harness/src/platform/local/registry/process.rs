@@ -39,7 +39,12 @@ pub(super) fn spawn(
     let log = reg.logs.join(format!("{}.{}.log", d.service, nr.node.name));
     let limits = replica_limits(nr, &d, port);
     let procs = match &limits {
-        Some((Some(cg), _)) => cg.procs_files().to_vec(),
+        Some((Some(cg), _)) => cg
+            .procs_files()
+            .iter()
+            .cloned()
+            .chain(nr.io_procs())
+            .collect(),
         _ => nr.cgroup_procs(),
     };
     // Stamp before the fork: the child may run (and stamp its own start) before spawn returns.
