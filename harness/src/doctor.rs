@@ -201,7 +201,8 @@ pub async fn setup(log: &mut dyn FnMut(&str)) -> Result<(), exec::ExecError> {
         ("golang-go", crate::build::go_binary().is_err()),
         (
             "qemu-user-static",
-            qemu_user::find_qemu(Arch::Arm64).is_err() || qemu_user::find_qemu(Arch::Armhf).is_err(),
+            qemu_user::find_qemu(Arch::Arm64).is_err()
+                || qemu_user::find_qemu(Arch::Armhf).is_err(),
         ),
         ("binfmt-support", exec::which("update-binfmts").is_none()),
     ]

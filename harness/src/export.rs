@@ -5,8 +5,8 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use crate::store::StoreError;
 use crate::report::rows::PercentilesUs;
+use crate::store::StoreError;
 use crate::summary::RunSummary;
 
 /// Errors writing an export file; each names the file and the flag it came from.

@@ -211,7 +211,11 @@ fn no_module_imports_a_module_that_imports_it_back() {
             format!("circle of {}:\n{}", comp.join(", "), edges.join("\n"))
         })
         .collect();
-    assert!(found.is_empty(), "import circles in harness/src:\n{}", text.join("\n"));
+    assert!(
+        found.is_empty(),
+        "import circles in harness/src:\n{}",
+        text.join("\n")
+    );
 }
 
 #[test]
@@ -221,9 +225,14 @@ fn the_checker_finds_a_planted_circle() {
     g.entry("b::c".into()).or_default().insert("d".into());
     g.entry("d".into()).or_default().insert("a".into());
     g.entry("e".into()).or_default().insert("a".into());
-    assert_eq!(cycles(&g), vec![vec!["a".to_string(), "b::c".into(), "d".into()]]);
     assert_eq!(
-        crate_paths("use crate::platform::local::{self, Home}; mycrate::x; crate::store::clock::now_ns()"),
+        cycles(&g),
+        vec![vec!["a".to_string(), "b::c".into(), "d".into()]]
+    );
+    assert_eq!(
+        crate_paths(
+            "use crate::platform::local::{self, Home}; mycrate::x; crate::store::clock::now_ns()"
+        ),
         vec![
             vec!["platform".to_string(), "local".into()],
             vec!["store".to_string(), "clock".into(), "now_ns".into()],
@@ -240,10 +249,19 @@ fn no_source_file_is_over_700_lines() {
         .iter()
         .filter_map(|f| {
             let n = std::fs::read_to_string(f).ok()?.lines().count();
-            (n > MAX_LINES).then(|| format!("{} ({n} lines)", f.strip_prefix(&root).unwrap_or(f).display()))
+            (n > MAX_LINES).then(|| {
+                format!(
+                    "{} ({n} lines)",
+                    f.strip_prefix(&root).unwrap_or(f).display()
+                )
+            })
         })
         .collect();
-    assert!(long.is_empty(), "over {MAX_LINES} lines: {}", long.join(", "));
+    assert!(
+        long.is_empty(),
+        "over {MAX_LINES} lines: {}",
+        long.join(", ")
+    );
 }
 
 #[test]
@@ -259,10 +277,16 @@ fn the_readme_layout_names_every_source_folder() {
     let mut missing = Vec::new();
     let mut dirs = vec![root.clone()];
     while let Some(d) = dirs.pop() {
-        for e in std::fs::read_dir(&d).expect("read src").filter_map(Result::ok) {
+        for e in std::fs::read_dir(&d)
+            .expect("read src")
+            .filter_map(Result::ok)
+        {
             let p = e.path();
             if p.is_dir() {
-                let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let name = p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 if !layout.contains(&format!("{name}/")) {
                     missing.push(p.strip_prefix(&root).unwrap_or(&p).display().to_string());
                 }
@@ -271,5 +295,9 @@ fn the_readme_layout_names_every_source_folder() {
         }
     }
     missing.sort();
-    assert!(missing.is_empty(), "README.md's Layout section does not name these folders of harness/src: {}", missing.join(", "));
+    assert!(
+        missing.is_empty(),
+        "README.md's Layout section does not name these folders of harness/src: {}",
+        missing.join(", ")
+    );
 }

@@ -10,9 +10,9 @@ use faasbed::exec::{Cmd, ExecError, Output, Runner};
 use faasbed::platform::cluster::Attached;
 use faasbed::platform::cluster::{self, PASSWORD_FILE, STATE_FILE};
 use faasbed::platform::k3d::K3dPlatform;
-use faasbed::store::home::Home;
 use faasbed::platform::{GatewayAccess, Platform};
 use faasbed::spec;
+use faasbed::store::home::Home;
 
 #[path = "common/kube_script.rs"]
 mod kube_script;

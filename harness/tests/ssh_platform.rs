@@ -664,7 +664,10 @@ fn a_failure_after_the_install_takes_k3s_off_again() {
     let Err(e) = e else {
         panic!("up succeeded without a Kubernetes API");
     };
-    assert!(matches!(e, faasbed::platform::PlatformError::Existing(_)), "{e}");
+    assert!(
+        matches!(e, faasbed::platform::PlatformError::Existing(_)),
+        "{e}"
+    );
     for h in &lab.hosts {
         let c = h.commands();
         assert!(

@@ -13,9 +13,9 @@ use crate::openfaas::headers;
 use crate::output::{out, outln, say};
 use crate::platform::cluster::{self, ClusterState};
 use crate::platform::local::{self, LocalPlatform};
-use crate::store::home::Home;
 use crate::platform::{AnyPlatform, Platform, PlatformError};
 use crate::spec::{self, PlatformKind};
+use crate::store::home::Home;
 
 /// What is up in `home`, for the commands that act on it: the platform and, on a cluster, the
 /// state `up` saved.

@@ -23,8 +23,9 @@ pub async fn bench(
         crate::bench::quicken(&mut scenario);
     }
     // Bad thresholds stop the run before anything starts.
-    let thresholds =
-        scenario.thresholds_with_cli(thresholds).map_err(CliError::Failed)?;
+    let thresholds = scenario
+        .thresholds_with_cli(thresholds)
+        .map_err(CliError::Failed)?;
     match scenario.platform.kind {
         PlatformKind::Local => {
             ensure_prerequisites().await?;

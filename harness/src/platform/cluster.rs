@@ -11,11 +11,11 @@ use serde::{Deserialize, Serialize};
 use super::existing::{ExistingError, ExistingPlatform};
 use super::k3d::{self, K3dError, K3dPlatform};
 use super::kube::{self, Cluster, KubePlatform};
-use crate::store::home::Home;
 use super::{AnyPlatform, GatewayAccess, Platform, PlatformError};
 use crate::exec::{Runner, System};
 use crate::nodes::qemu;
 use crate::spec::{PlatformKind, Scenario};
+use crate::store::home::Home;
 
 /// Bring up `scenario`'s cluster for run `run_id`: first check the programs are on `PATH`
 /// ([`kube::preflight`]) and, for k3d, that QEMU VM nodes can run; then create (or reuse) the

@@ -459,9 +459,10 @@ fn read_in_parts(run_dir: &Path, parts: Option<usize>) -> Result<ReportData, Sto
             w.counts.iter().map(|(node, nw)| {
                 let (node, class) = match nodes.get(node) {
                     Some((class, emulated)) => (node.clone(), class_label(class, *emulated)),
-                    None if node.is_empty() => {
-                        (crate::report::rows::UNKNOWN_NODE.to_string(), "unknown".into())
-                    }
+                    None if node.is_empty() => (
+                        crate::report::rows::UNKNOWN_NODE.to_string(),
+                        "unknown".into(),
+                    ),
                     None => (node.clone(), "unknown".into()),
                 };
                 RequestRow {

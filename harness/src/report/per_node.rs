@@ -9,9 +9,9 @@ use serde::Serialize;
 
 use super::data::{Group, NodeWarm};
 use crate::measure::cold::{ColdSample, PHASES};
+use crate::report::rows::{ColdSummary, Entry, PercentilesUs, WarmSummary, UNKNOWN_NODE};
 use crate::stats;
 use crate::store::manifest::RunManifest;
-use crate::report::rows::{ColdSummary, Entry, PercentilesUs, WarmSummary, UNKNOWN_NODE};
 
 /// Target rate of the run's warm phase (open loop), requests per second.
 pub fn target_rps(m: &RunManifest) -> Option<f64> {

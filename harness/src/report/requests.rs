@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use super::data::ReportData;
 use super::markdown::TextTable;
 use crate::measure::record::{ErrorKind, DEFAULT_LATE_THRESHOLD_NS};
+use crate::report::rows::UNKNOWN_NODE;
 use crate::store::events::{ReplicaEvent, ReplicaEventKind};
 use crate::store::samples::WarmView;
-use crate::report::rows::UNKNOWN_NODE;
 
 /// Counters of one function × node's measured warm requests.
 #[derive(Debug, Clone, Default, PartialEq)]

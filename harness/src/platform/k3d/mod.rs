@@ -16,7 +16,7 @@ pub mod vms;
 pub use config::{
     plan, ClusterPlan, ConfigError, ExternalAgent, K3dNodePlan, NodeRole, SimpleConfig,
 };
+pub use error::K3dError;
 pub use parse::{K3dCluster, K3dNode, K3dRole};
 pub use plan::{Plan, PlanError, PlanOpts, Step};
-pub use error::K3dError;
 pub use up::{sweep_clusters, K3d, K3dPlatform};

@@ -67,8 +67,8 @@ pub mod placement;
 pub mod relabel;
 
 pub use api::{Kube, KubeError, PodPhases, PodPlacement};
-pub use label::{classify, Classification, LabelChange, LabelError, NodeShape, Rule};
 pub use error::KubePlatformError;
+pub use label::{classify, Classification, LabelChange, LabelError, NodeShape, Rule};
 pub use live::{preflight, KubePlatform};
 pub use parse::{NodeFacts, ParseError, PushedImage};
 pub use placement::enforce_and_verify;

@@ -6,8 +6,8 @@
 use std::fmt::Write as _;
 
 use super::api::{Kube, KubeError};
-use super::label::{self, LabelChange, LabelError, Rule};
 use super::error::KubePlatformError;
+use super::label::{self, LabelChange, LabelError, Rule};
 use super::parse::NodeFacts;
 use crate::spec::Scenario;
 

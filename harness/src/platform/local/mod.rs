@@ -20,9 +20,9 @@ pub mod model;
 pub mod namespace;
 pub mod node;
 pub mod qemu_user;
-mod serve;
 pub mod registry;
 pub mod secrets;
+mod serve;
 pub mod supervise;
 pub mod upstream;
 
@@ -128,7 +128,6 @@ pub enum LocalError {
     #[error("state file {} is unreadable ({message}); run `faasbed down` then `faasbed up`", path.display())]
     State { path: PathBuf, message: String },
 }
-
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> LocalError {
     let what = what.into();

@@ -14,9 +14,9 @@ use super::model::{self, ProbeSchedule, ReplicaCache};
 use super::node::NodeRuntime;
 use super::secrets::SecretStore;
 use super::LocalError;
-use crate::store::clock::now_ns;
 use crate::openfaas::{FunctionDeployment, FunctionResources, FunctionStatus, LABEL_SCALE_MIN};
 use crate::spec::{all_match, Arch, Constraint, GatewayModel, ReplicaRuntime};
+use crate::store::clock::now_ns;
 use crate::store::events::{ReplicaEvent, ReplicaEventKind};
 
 pub mod container;

@@ -15,8 +15,8 @@ use super::{lock, Func, Registry, NAMESPACE};
 use crate::nodes::containerd::{ContainerdError, Image, ReplicaSpec, Runtime, Span};
 use crate::platform::local::logs::Source;
 use crate::platform::local::{env, secrets, LocalError};
-use crate::store::clock::now_ns;
 use crate::spec::{Arch, ImageCache};
+use crate::store::clock::now_ns;
 
 /// Port a container replica listens on (its own network namespace, so always free).
 pub const CONTAINER_PORT: u16 = 8080;

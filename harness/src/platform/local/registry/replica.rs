@@ -13,8 +13,8 @@ use crate::exec;
 use crate::nodes::containerd::Phases;
 use crate::platform::local::cgroup::{Enforcement, NodeCgroup};
 use crate::platform::local::model::ProbeSchedule;
-use crate::store::clock::now_ns;
 use crate::spec::Arch;
+use crate::store::clock::now_ns;
 
 /// Lifecycle of one replica.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -172,8 +172,7 @@ pub(super) async fn probe(
     while Instant::now() < deadline && r.state() == ReplicaState::Starting {
         let once = tokio::time::timeout(schedule.timeout, health_once(r.addr)).await;
         if let Ok(Some(instance)) = once {
-            r.healthy_ns
-                .store(now_ns(), Ordering::Relaxed);
+            r.healthy_ns.store(now_ns(), Ordering::Relaxed);
             if let Some(id) = instance {
                 let _ = r.instance.set(id);
             }
