@@ -459,34 +459,31 @@ fn bind_read_only(src: &std::ffi::CStr, dst: &std::ffi::CStr) -> std::io::Result
 
 /// Send `signal` to the whole process group `pgid`. A group that is already gone is not an error.
 pub fn kill_group(pgid: u32, signal: i32) -> std::io::Result<()> {
-    let Ok(pgid) = i32::try_from(pgid) else {
-        return Ok(());
-    };
-    if pgid <= 1 {
-        return Ok(());
-    }
-    // SAFETY: killpg has no memory-safety preconditions.
-    let r = unsafe { libc::killpg(pgid, signal) };
-    if r < 0 {
-        let e = std::io::Error::last_os_error();
-        if e.raw_os_error() == Some(libc::ESRCH) {
-            return Ok(());
-        }
-        return Err(e);
-    }
-    Ok(())
+    send_signal(pgid, signal, true)
 }
 
 /// Send `signal` to the one process `pid`. A process that is already gone is not an error.
 pub fn kill_pid(pid: u32, signal: i32) -> std::io::Result<()> {
-    let Ok(pid) = i32::try_from(pid) else {
+    send_signal(pid, signal, false)
+}
+
+/// `killpg(id)` when `group`, else `kill(id)`; ids 0 and 1 (and ids beyond `i32`) are never
+/// signalled, and a target that is already gone (ESRCH) is not an error.
+fn send_signal(id: u32, signal: i32, group: bool) -> std::io::Result<()> {
+    let Ok(id) = i32::try_from(id) else {
         return Ok(());
     };
-    if pid <= 1 {
+    if id <= 1 {
         return Ok(());
     }
-    // SAFETY: kill has no memory-safety preconditions.
-    let r = unsafe { libc::kill(pid, signal) };
+    // SAFETY: kill and killpg have no memory-safety preconditions.
+    let r = unsafe {
+        if group {
+            libc::killpg(id, signal)
+        } else {
+            libc::kill(id, signal)
+        }
+    };
     if r < 0 {
         let e = std::io::Error::last_os_error();
         if e.raw_os_error() == Some(libc::ESRCH) {
