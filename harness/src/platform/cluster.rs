@@ -122,7 +122,7 @@ pub fn save<C: Cluster, R: Runner>(
     let err = state_err(&path);
     std::fs::create_dir_all(&run_dir).map_err(|e| err(e.to_string()))?;
     let credentials = run_dir.join(PASSWORD_FILE);
-    write_private(&credentials, p.gateway().password.as_bytes())
+    crate::store::write_private(&credentials, p.gateway().password.as_bytes())
         .map_err(|e| state_err(&credentials)(e.to_string()))?;
     let state = ClusterState {
         run_id: run_id.to_string(),
@@ -140,20 +140,6 @@ pub fn save<C: Cluster, R: Runner>(
     std::fs::write(&path, text).map_err(|e| err(e.to_string()))?;
     std::fs::write(home.root.join("current"), run_id).map_err(|e| err(e.to_string()))?;
     Ok(state)
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .mode(0o600)
-        .open(path)?;
-    // An older file keeps its mode on open: make it private too.
-    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    f.write_all(bytes)
 }
 
 /// The cluster state of the run in `run_dir`, if `up` saved one there.

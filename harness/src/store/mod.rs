@@ -141,6 +141,22 @@ impl RunStore {
     }
 }
 
+/// Write `bytes` to `path` with mode 0600 (credentials, kubeconfigs). A file that already
+/// existed is made private too, since `open` keeps an older file's mode.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(path)?;
+    // An older file keeps its mode on open: make it private too.
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    f.write_all(bytes)
+}
+
 /// Write `bytes` to `path` through a temp file and a rename, so readers never see half a file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     let tmp = path.with_extension("tmp");

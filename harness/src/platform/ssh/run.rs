@@ -154,7 +154,7 @@ pub async fn build_cluster<R: Runner>(
                     }
                 })?;
                 let path = run_dir.join("kubeconfig");
-                write_private(&path, kc.as_bytes()).map_err(io(&path))?;
+                crate::store::write_private(&path, kc.as_bytes()).map_err(io(&path))?;
                 kubeconfig = Some(path);
             }
         }
@@ -219,16 +219,4 @@ pub async fn uninstall<R: Runner>(
             messages: failed.join("; "),
         })
     }
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(bytes)
 }
