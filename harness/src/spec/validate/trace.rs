@@ -122,21 +122,7 @@ pub(super) fn trace(
     };
     let mut keep_alive_for = BTreeMap::new();
     for (k, v) in &t.keep_alive_for {
-        if !functions.iter().any(|f| f.name == *k.get_ref()) {
-            return Err(cx.err(
-                k.span(),
-                "experiment.trace.keep_alive_for",
-                format!(
-                    "{:?} is not a function of this scenario; known: {}",
-                    k.get_ref(),
-                    functions
-                        .iter()
-                        .map(|f| f.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            ));
-        }
+        known_function(cx, k, functions, "experiment.trace.keep_alive_for")?;
         let field = format!("experiment.trace.keep_alive_for.{}", k.get_ref());
         keep_alive_for.insert(k.get_ref().clone(), check_keep_alive(cx, v, &field)?);
     }
@@ -163,6 +149,27 @@ pub(super) fn trace(
         keep_alive_for,
         connections,
     }))
+}
+
+/// `k` (a key of `field`) names a function of the scenario; else an error at the key listing
+/// the functions there are.
+fn known_function(cx: &Cx, k: &Spanned<String>, functions: &[Function], field: &str) -> R<()> {
+    if functions.iter().any(|f| f.name == *k.get_ref()) {
+        return Ok(());
+    }
+    Err(cx.err(
+        k.span(),
+        field,
+        format!(
+            "{:?} is not a function of this scenario; known: {}",
+            k.get_ref(),
+            functions
+                .iter()
+                .map(|f| f.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    ))
 }
 
 fn check_keep_alive(cx: &Cx, s: &Spanned<String>, field: &str) -> R<Duration> {
@@ -207,21 +214,7 @@ fn mapping(cx: &Cx, t: &RawTrace, functions: &[Function]) -> R<Mapping> {
             }
             let mut out = BTreeMap::new();
             for (k, v) in &t.map {
-                if !functions.iter().any(|f| f.name == *k.get_ref()) {
-                    return Err(cx.err(
-                        k.span(),
-                        "experiment.trace.map",
-                        format!(
-                            "{:?} is not a function of this scenario; known: {}",
-                            k.get_ref(),
-                            functions
-                                .iter()
-                                .map(|f| f.name.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    ));
-                }
+                known_function(cx, k, functions, "experiment.trace.map")?;
                 out.insert(k.get_ref().clone(), v.get_ref().clone());
             }
             Mapping::Explicit(out)
