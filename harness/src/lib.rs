@@ -7,6 +7,7 @@ pub mod calibrate;
 pub mod cli;
 pub mod commands;
 pub mod doctor;
+pub mod dryrun;
 pub mod exec;
 pub mod export;
 pub mod measure;
