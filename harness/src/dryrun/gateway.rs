@@ -33,6 +33,7 @@ pub const NAMESPACE: &str = "openfaas-fn";
 const MAX_BODY_BYTES: usize = 8 << 20;
 
 /// A placeholder gateway serving on loopback until dropped.
+#[derive(Debug)]
 pub struct PlaceholderGateway {
     /// Its base URL, `http://127.0.0.1:PORT`.
     pub url: String,
@@ -44,14 +45,6 @@ impl PlaceholderGateway {
     /// The functions deployed now, by name.
     pub fn deployed(&self) -> Vec<String> {
         self.state.functions().keys().cloned().collect()
-    }
-}
-
-impl std::fmt::Debug for PlaceholderGateway {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PlaceholderGateway")
-            .field("url", &self.url)
-            .finish_non_exhaustive()
     }
 }
 
@@ -86,6 +79,7 @@ pub async fn serve(scenario: &Scenario, journal: Journal) -> std::io::Result<Pla
 }
 
 /// Shared state of one placeholder gateway.
+#[derive(Debug)]
 struct State {
     journal: Journal,
     /// Replicas of each scenario function, by name.
@@ -95,6 +89,7 @@ struct State {
 }
 
 /// One deployed function.
+#[derive(Debug)]
 struct Deployed {
     deployment: FunctionDeployment,
     /// Desired replicas (all of them are reported available).
@@ -175,8 +170,11 @@ async fn accept(listener: tokio::net::TcpListener, state: Arc<State>) {
 }
 
 type Answer = Response<Full<Bytes>>;
-/// An answer, or the refusal that replaces it.
-type Reply = Result<Answer, Answer>;
+/// An answer, or the refusal (status, text) that replaces it.
+type Reply = Result<Answer, Refusal>;
+
+/// A refused request: its status and the text answered.
+struct Refusal(StatusCode, String);
 
 /// Record one request, then answer it.
 async fn handle(state: &State, req: Request<Incoming>) -> Answer {
@@ -190,13 +188,20 @@ async fn handle(state: &State, req: Request<Incoming>) -> Answer {
     record(&state.journal, &parts.method, path, body.as_ref().ok());
     let reply = match body {
         Ok(bytes) => answer(state, &parts, &bytes),
-        Err(e) if e.is::<LengthLimitError>() => Err(text(
+        Err(e) if e.is::<LengthLimitError>() => Err(Refusal(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("request body over {MAX_BODY_BYTES} bytes"),
         )),
         Err(e) => Err(bad(format!("cannot read the request body: {e}"))),
     };
-    reply.unwrap_or_else(|refused| refused)
+    reply.unwrap_or_else(|Refusal(status, why)| {
+        let mut r = text(status, why);
+        if status == StatusCode::UNAUTHORIZED {
+            let realm = HeaderValue::from_static("Basic realm=\"Restricted\"");
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, realm);
+        }
+        r
+    })
 }
 
 /// Journal a request: a GET as a read, any other method as an API call with its JSON body.
@@ -242,12 +247,9 @@ fn answer(state: &State, parts: &http::request::Parts, body: &Bytes) -> Reply {
         .headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.len() > 6 && v[..6].eq_ignore_ascii_case("basic "));
+        .is_some_and(|v| v.get(..6).is_some_and(|b| b.eq_ignore_ascii_case("basic ")));
     if !basic {
-        let mut r = text(StatusCode::UNAUTHORIZED, "Unauthorized");
-        let realm = HeaderValue::from_static("Basic realm=\"Restricted\"");
-        r.headers_mut().insert(header::WWW_AUTHENTICATE, realm);
-        return Err(r);
+        return Err(Refusal(StatusCode::UNAUTHORIZED, "Unauthorized".into()));
     }
     check_namespace(query_value(parts.uri.query(), "namespace"))?;
     let found = |name: &str| format!("function {name} not found in {NAMESPACE}");
@@ -300,7 +302,7 @@ fn deploy(state: &State, body: &Bytes, update: bool) -> Reply {
     let replicas = state.initial_replicas(&d);
     let mut fns = state.functions();
     match (fns.get_mut(&d.service), update) {
-        (Some(_), false) => Err(text(
+        (Some(_), false) => Err(Refusal(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!(
                 "unable create Deployment: deployments.apps {:?} already exists",
@@ -387,12 +389,12 @@ fn info() -> GatewayInfo {
 }
 
 /// A JSON body, or the 400 faas-netes answers when it does not decode.
-fn decode<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, Answer> {
+fn decode<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, Refusal> {
     serde_json::from_slice(body).map_err(|e| bad(format!("failed to unmarshal request: {e}")))
 }
 
 /// A namespace other than [`NAMESPACE`] is refused, as faas-netes does.
-fn check_namespace(ns: Option<&str>) -> Result<(), Answer> {
+fn check_namespace(ns: Option<&str>) -> Result<(), Refusal> {
     match ns {
         Some(ns) if !ns.is_empty() && ns != NAMESPACE => {
             Err(bad(format!("namespace must be: {NAMESPACE}")))
@@ -427,12 +429,12 @@ fn text(status: StatusCode, body: impl Into<String>) -> Answer {
     r
 }
 
-fn bad(body: impl Into<String>) -> Answer {
-    text(StatusCode::BAD_REQUEST, body)
+fn bad(why: impl Into<String>) -> Refusal {
+    Refusal(StatusCode::BAD_REQUEST, why.into())
 }
 
-fn not_found(body: impl Into<String>) -> Answer {
-    text(StatusCode::NOT_FOUND, body)
+fn not_found(why: impl Into<String>) -> Refusal {
+    Refusal(StatusCode::NOT_FOUND, why.into())
 }
 
 /// A 200 with `v` as JSON.
@@ -450,6 +452,7 @@ fn json<T: serde::Serialize>(v: &T) -> Answer {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -460,21 +463,12 @@ mod tests {
     /// Two functions: `echo-a` with 3 replicas, `echo-b` with the default.
     fn scenario() -> Scenario {
         let text = r#"
-[platform]
-kind = "local"
-
-[[node]]
-name = "vps-1"
-class = "vps"
-
-[[function]]
-name = "echo-a"
-source = "echo"
-replicas = 3
-
-[[function]]
-name = "echo-b"
-source = "echo"
+platform = { kind = "local" }
+node = [{ name = "vps-1", class = "vps" }]
+function = [
+    { name = "echo-a", source = "echo", replicas = 3 },
+    { name = "echo-b", source = "echo" },
+]
 "#;
         crate::spec::parse(text, std::path::Path::new("scenarios/dgw.toml")).unwrap()
     }
@@ -485,13 +479,14 @@ source = "echo"
     }
 
     fn steps(j: &Journal) -> Vec<Step> {
-        j.events()
-            .into_iter()
-            .filter_map(|e| match e {
-                Event::Step(s) => Some(s),
-                _ => None,
-            })
-            .collect()
+        let step = |e| {
+            if let Event::Step(s) = e {
+                Some(s)
+            } else {
+                None
+            }
+        };
+        j.events().into_iter().filter_map(step).collect()
     }
 
     fn read_path(s: &Step) -> Option<&str> {
