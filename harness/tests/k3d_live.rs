@@ -394,7 +394,7 @@ async fn up_runs_exactly_the_commands_of_the_dry_run_plan() {
             run_id: RUN_ID.into(),
             run_dir: run.run_dir(),
         },
-    )
+    ).await
     .unwrap();
     let planned: Vec<String> = plan
         .sections
@@ -1065,7 +1065,8 @@ async fn attach(
         "apiVersion: v1\nkind: Config\ncurrent-context: pi\nclusters:\n- name: pi\n  cluster:\n    server: https://{host}:6443\ncontexts:\n- name: pi\n  context:\n    cluster: pi\n    user: pi\nusers:\n- name: pi\n  user:\n    token: t\n"
     );
     std::fs::write(&kubeconfig, yaml).unwrap();
-    ExistingPlatform::attach_with(scenario, &kubeconfig, &dir.join(RUN_ID), runner, kube).await
+    let url = faasbed::platform::existing::gateway_url_from_kubeconfig(&kubeconfig).unwrap();
+    ExistingPlatform::attach_with(scenario, &kubeconfig, &dir.join(RUN_ID), runner, kube, url).await
 }
 
 #[tokio::test]
