@@ -168,7 +168,9 @@ impl Cmd {
     /// The argument after the first `flag` (`--metadata-file PATH`), if any.
     pub fn arg_after(&self, flag: &str) -> Option<String> {
         let i = self.args.iter().position(|a| a == flag)?;
-        self.args.get(i + 1).map(|a| a.to_string_lossy().into_owned())
+        self.args
+            .get(i + 1)
+            .map(|a| a.to_string_lossy().into_owned())
     }
 
     /// The same command with `f` applied to the text of its program, arguments, environment

@@ -186,7 +186,8 @@ async fn the_cluster_test_scenario_plans() {
             run_id: RUN_ID.into(),
             run_dir: PathBuf::from("r"),
         },
-    ).await
+    )
+    .await
     .unwrap();
     let titles: Vec<&str> = p.sections.iter().map(|s| s.title.as_str()).collect();
     for t in ["cluster", "node labels", "OpenFaaS CE"] {

@@ -21,8 +21,8 @@ use crate::pins;
 use crate::platform::kube::api::{self as k, FIELD_MANAGER, FUNCTION_LABEL, FUNCTION_NAMESPACE};
 use crate::spec::{ImageRegistry, PlatformKind, Scenario};
 
-mod assets;
 mod answers;
+mod assets;
 mod existing;
 mod record;
 
@@ -177,7 +177,6 @@ fn measure_section(scenario: &Scenario) -> Section {
         steps,
     }
 }
-
 
 fn deployment_path(function: &str, sub: &str) -> String {
     format!(

@@ -173,16 +173,16 @@ impl<R: Runner> KubePlatform<K3d, R> {
             .await?;
             if !reused {
                 dryrun::wait(
-                format!(
-                    "nodes {} Ready (k3d waits itself: options.k3d.wait)",
-                    cp.k3d_nodes
-                        .iter()
-                        .map(|n| n.node.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-                cmd::CREATE_TIMEOUT,
-            );
+                    format!(
+                        "nodes {} Ready (k3d waits itself: options.k3d.wait)",
+                        cp.k3d_nodes
+                            .iter()
+                            .map(|n| n.node.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    cmd::CREATE_TIMEOUT,
+                );
             }
             let kube = connect(kubeconfig.clone()).await?;
             let vms =

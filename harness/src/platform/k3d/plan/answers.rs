@@ -53,11 +53,13 @@ pub fn k3d(
 pub fn builds(cmd: &Cmd) -> Result<Output, ExecError> {
     let line = cmd.display();
     if line.starts_with("docker buildx inspect") {
-        return Err(failed(cmd, "ERROR: no builder found (placeholder: a fresh machine)"));
+        return Err(failed(
+            cmd,
+            "ERROR: no builder found (placeholder: a fresh machine)",
+        ));
     }
     if line.starts_with("docker buildx build") {
-        if let (Some(file), Some(image)) = (cmd.arg_after("--metadata-file"), cmd.arg_after("-t"))
-        {
+        if let (Some(file), Some(image)) = (cmd.arg_after("--metadata-file"), cmd.arg_after("-t")) {
             let meta = json!({ "containerimage.digest": DIGEST, "image.name": image });
             let path = Path::new(&file);
             if let Some(dir) = path.parent() {

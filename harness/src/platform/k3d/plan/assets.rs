@@ -66,4 +66,3 @@ pub fn assets_section(cp: &ClusterPlan) -> Section {
         steps,
     }
 }
-

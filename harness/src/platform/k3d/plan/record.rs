@@ -47,7 +47,10 @@ pub async fn k3d(
     let runner = Recording::new(journal.clone(), answers::k3d(scenario, cp));
     let kube = dryrun::kube::placeholder_kube(scenario, journal.clone());
     let mut unplace = Unplace::default();
-    unplace.swap(&scratch.run().display().to_string(), &opts.run_dir.display().to_string());
+    unplace.swap(
+        &scratch.run().display().to_string(),
+        &opts.run_dir.display().to_string(),
+    );
     unplace.swap(&cache.display().to_string(), VM_CACHE);
     unplace.swap(
         &gateway.url,
@@ -81,7 +84,10 @@ pub async fn existing(
     let runner = Recording::new(journal.clone(), answers::builds);
     let kube = dryrun::kube::placeholder_kube(scenario, journal.clone());
     let mut unplace = Unplace::default();
-    unplace.swap(&scratch.run().display().to_string(), &opts.run_dir.display().to_string());
+    unplace.swap(
+        &scratch.run().display().to_string(),
+        &opts.run_dir.display().to_string(),
+    );
     unplace.swap(&gateway.url, EXISTING_GATEWAY);
     let attached = journal
         .scope(ExistingPlatform::attach_with(
