@@ -56,9 +56,31 @@ impl Drop for PlaceholderGateway {
     }
 }
 
+/// What the gateway did to a function, for a placeholder cluster to follow (faas-netes
+/// rewrites a function's Deployment on each deploy and sets its replicas on a scale).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change<'a> {
+    /// `POST` or `PUT /system/functions` deployed this function.
+    Deployed(&'a str),
+    /// `POST /system/scale-function/NAME` set this function's replicas.
+    Scaled(&'a str, u64),
+    /// `DELETE /system/functions` removed this function.
+    Deleted(&'a str),
+}
+
 /// Serve a recording gateway for `scenario`'s functions on `127.0.0.1:0`; every request is
 /// recorded into `journal` before it is answered.
 pub async fn serve(scenario: &Scenario, journal: Journal) -> std::io::Result<PlaceholderGateway> {
+    serve_following(scenario, journal, |_| {}).await
+}
+
+/// [`serve`], telling `follow` each [`Change`] once it is made (e.g. to keep a placeholder
+/// kube cluster in step with the gateway).
+pub async fn serve_following(
+    scenario: &Scenario,
+    journal: Journal,
+    follow: impl Fn(Change<'_>) + Send + Sync + 'static,
+) -> std::io::Result<PlaceholderGateway> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
     let addr = listener.local_addr()?;
     let state = Arc::new(State {
@@ -69,6 +91,7 @@ pub async fn serve(scenario: &Scenario, journal: Journal) -> std::io::Result<Pla
             .map(|f| (f.name.clone(), u64::from(f.replicas)))
             .collect(),
         functions: Mutex::new(BTreeMap::new()),
+        follow: Follow(Box::new(follow)),
     });
     let server = tokio::spawn(accept(listener, state.clone()));
     Ok(PlaceholderGateway {
@@ -86,6 +109,16 @@ struct State {
     replicas: BTreeMap<String, u64>,
     /// Deployed functions, by name.
     functions: Mutex<BTreeMap<String, Deployed>>,
+    follow: Follow,
+}
+
+/// Who hears each [`Change`].
+struct Follow(Box<dyn Fn(Change<'_>) + Send + Sync>);
+
+impl std::fmt::Debug for Follow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Follow")
+    }
 }
 
 /// One deployed function.
@@ -281,6 +314,8 @@ fn answer(state: &State, parts: &http::request::Parts, body: &Bytes) -> Reply {
             let mut fns = state.functions();
             let f = fns.get_mut(name).ok_or_else(|| not_found(found(name)))?;
             f.replicas = req.replicas;
+            drop(fns);
+            (state.follow.0)(Change::Scaled(name, req.replicas));
             Ok(text(StatusCode::ACCEPTED, ""))
         }
         (m, p) => Err(not_found(format!("no route {m} {p}"))),
@@ -299,34 +334,28 @@ fn deploy(state: &State, body: &Bytes, update: bool) -> Reply {
         )));
     }
     check_namespace(d.namespace.as_deref())?;
-    let replicas = state.initial_replicas(&d);
+    let (name, replicas) = (d.service.clone(), state.initial_replicas(&d));
     let mut fns = state.functions();
-    match (fns.get_mut(&d.service), update) {
-        (Some(_), false) => Err(Refusal(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!(
-                "unable create Deployment: deployments.apps {:?} already exists",
-                d.service
-            ),
-        )),
-        (None, true) => Err(not_found(format!("deployment not found: {}", d.service))),
-        (Some(f), true) => {
-            (f.deployment, f.replicas) = (d, replicas);
-            Ok(text(StatusCode::ACCEPTED, ""))
+    match (fns.get_mut(&name), update) {
+        (Some(_), false) => {
+            let why = format!("unable create Deployment: deployments.apps {name:?} already exists");
+            return Err(Refusal(StatusCode::INTERNAL_SERVER_ERROR, why));
         }
+        (None, true) => return Err(not_found(format!("deployment not found: {name}"))),
+        (Some(f), true) => (f.deployment, f.replicas) = (d, replicas),
         (None, false) => {
-            let (deployment, invocations) = (d.clone(), 0);
-            fns.insert(
-                d.service,
-                Deployed {
-                    deployment,
-                    replicas,
-                    invocations,
-                },
-            );
-            Ok(text(StatusCode::ACCEPTED, ""))
+            let invocations = 0;
+            let f = Deployed {
+                deployment: d,
+                replicas,
+                invocations,
+            };
+            fns.insert(name.clone(), f);
         }
     }
+    drop(fns);
+    (state.follow.0)(Change::Deployed(&name));
+    Ok(text(StatusCode::ACCEPTED, ""))
 }
 
 /// `DELETE /system/functions`, as faas-netes `pkg/handlers/delete.go`: 400 on a bad body or
@@ -337,8 +366,12 @@ fn delete(state: &State, body: &Bytes) -> Reply {
         return Err(bad("functionName is required"));
     }
     check_namespace(req.namespace.as_deref())?;
-    match state.functions().remove(&req.function_name) {
-        Some(_) => Ok(text(StatusCode::ACCEPTED, "")),
+    let removed = state.functions().remove(&req.function_name);
+    match removed {
+        Some(_) => {
+            (state.follow.0)(Change::Deleted(&req.function_name));
+            Ok(text(StatusCode::ACCEPTED, ""))
+        }
         None => Err(not_found(format!(
             "deployments.apps {:?} not found",
             req.function_name
@@ -459,6 +492,7 @@ mod tests {
     use super::*;
     use crate::dryrun::Event;
     use crate::openfaas::{Client, ClientError};
+    use crate::platform::deploy::deployment;
 
     /// Two functions: `echo-a` with 3 replicas, `echo-b` with the default.
     fn scenario() -> Scenario {
@@ -478,22 +512,20 @@ function = [
         Client::new(&gw.url, "admin", "<redacted>")
     }
 
-    fn steps(j: &Journal) -> Vec<Step> {
-        let step = |e| {
-            if let Event::Step(s) = e {
-                Some(s)
-            } else {
-                None
+    /// Each journaled step as `METHOD PATH`, then ` JSON` when an API call has a JSON body.
+    fn lines(j: &Journal) -> Vec<String> {
+        let line = |e| match e {
+            Event::Step(Step::Read {
+                via: "gateway",
+                path,
+            }) => Some(format!("GET {path}")),
+            Event::Step(Step::Api { method, path, body }) => {
+                let body = body.map(|b| format!(" {b}")).unwrap_or_default();
+                Some(format!("{method} {path}{body}"))
             }
-        };
-        j.events().into_iter().filter_map(step).collect()
-    }
-
-    fn read_path(s: &Step) -> Option<&str> {
-        match s {
-            Step::Read { via, path } if *via == "gateway" => Some(path),
             _ => None,
-        }
+        };
+        j.events().into_iter().filter_map(line).collect()
     }
 
     /// The status of a refused call (0: not refused with a status).
@@ -507,23 +539,16 @@ function = [
     /// One raw HTTP/1.1 exchange of `line` (`METHOD PATH`) and `body`, with basic auth when
     /// `auth`: the status code and the whole answer.
     async fn raw(gw: &PlaceholderGateway, line: &str, auth: bool, body: &str) -> (u16, String) {
-        let auth = if auth {
-            "Authorization: Basic YWRtaW46eA==\r\n"
-        } else {
-            ""
-        };
+        let auth = ["", "Authorization: Basic YWRtaW46eA==\r\n"][usize::from(auth)];
         let n = body.len();
         let req = format!("{line} HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: {n}\r\nConnection: close\r\n\r\n{body}");
-        let mut s = tokio::net::TcpStream::connect(gw.url.trim_start_matches("http://"))
-            .await
-            .unwrap();
+        let addr = gw.url.trim_start_matches("http://");
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
         s.write_all(req.as_bytes()).await.unwrap();
         let mut out = String::new();
         s.read_to_string(&mut out).await.unwrap();
-        (
-            out.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0),
-            out,
-        )
+        let status = out.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+        (status, out)
     }
 
     #[tokio::test]
@@ -533,8 +558,7 @@ function = [
         let gw = serve(&scenario(), journal.clone()).await.unwrap();
         let c = client(&gw);
         c.healthz().await.unwrap();
-        let f = &scenario().functions[0];
-        let d = crate::platform::deploy::deployment(f, "registry.local/echo:1");
+        let d = deployment(&scenario().functions[0], "registry.local/echo:1");
         c.deploy_or_update(&d).await.unwrap();
         let st = c.status("echo-a").await.unwrap();
         assert_eq!((st.replicas, st.available_replicas), (3, 3));
@@ -542,43 +566,36 @@ function = [
         assert_eq!(code(c.status("nope").await), 404);
         assert_eq!(gw.deployed(), vec!["echo-a".to_string()]);
 
-        let s = steps(&journal);
-        assert_eq!(s.len(), 5, "{s:?}");
-        assert_eq!(read_path(&s[0]), Some("/healthz"));
+        let l = lines(&journal);
+        assert_eq!(l.len(), 5, "{l:?}");
         // deploy_or_update asks for the status first (404: not deployed yet), then POSTs.
-        assert_eq!(read_path(&s[1]), Some("/system/function/echo-a"));
-        let Step::Api { method, path, body } = &s[2] else {
-            panic!("{:?}", s[2]);
-        };
-        assert_eq!((*method, path.as_str()), ("POST", "/system/functions"));
-        let body = body.as_ref().unwrap();
-        assert_eq!(body["service"], "echo-a");
-        assert_eq!(body["image"], "registry.local/echo:1");
-        assert_eq!(body["labels"][LABEL_SCALE_MIN], "3");
-        assert_eq!(read_path(&s[3]), Some("/system/function/echo-a"));
-        assert_eq!(read_path(&s[4]), Some("/system/function/nope"));
+        assert_eq!(l[..2], ["GET /healthz", "GET /system/function/echo-a"]);
+        assert!(l[2].starts_with("POST /system/functions {"), "{}", l[2]);
+        for field in [r#""service":"echo-a""#, r#""com.openfaas.scale.min":"3""#] {
+            assert!(l[2].contains(field), "{} lacks {field}", l[2]);
+        }
+        let reads = ["GET /system/function/echo-a", "GET /system/function/nope"];
+        assert_eq!(l[3..], reads);
     }
 
     #[tokio::test]
-    async fn update_scale_list_and_delete_answer_as_openfaas_ce_does() {
-        let journal = Journal::default();
-        let gw = serve(&scenario(), journal.clone()).await.unwrap();
+    async fn update_scale_list_and_delete_answer_as_openfaas_ce_does_and_are_followed() {
+        let (journal, heard) = (Journal::default(), Arc::new(Mutex::new(Vec::new())));
+        let h = heard.clone();
+        let follow = move |c: Change<'_>| h.lock().unwrap().push(format!("{c:?}"));
+        let gw = serve_following(&scenario(), journal.clone(), follow)
+            .await
+            .unwrap();
         let c = client(&gw);
-        let f = &scenario().functions[1];
-        let d = crate::platform::deploy::deployment(f, "echo:1");
+        let d = deployment(&scenario().functions[1], "echo:1");
         assert_eq!(code(c.update(&d).await), 404);
         c.deploy(&d).await.unwrap();
         assert_eq!(code(c.deploy(&d).await), 500);
         assert_eq!(c.status("echo-b").await.unwrap().available_replicas, 1);
         // A second deploy_or_update finds the function and PUTs.
-        let d2 = crate::platform::deploy::deployment(f, "echo:2");
+        let d2 = deployment(&scenario().functions[1], "echo:2");
         c.deploy_or_update(&d2).await.unwrap();
         assert_eq!(c.status("echo-b").await.unwrap().image, "echo:2");
-        assert!(steps(&journal).iter().any(|s| matches!(
-            s,
-            Step::Api { method: "PUT", path, body: Some(b) }
-                if path == "/system/functions" && b["image"] == "echo:2"
-        )));
 
         assert_eq!(code(c.scale("echo-b", 0).await), 400);
         c.scale("echo-b", 4).await.unwrap();
@@ -597,10 +614,15 @@ function = [
         c.delete("echo-b").await.unwrap();
         assert_eq!(code(c.status("echo-b").await), 404);
         assert_eq!(code(c.delete("echo-b").await), 404);
-        assert!(steps(&journal).iter().any(|s| matches!(
-            s,
-            Step::Api { method: "DELETE", body: Some(b), .. } if b["functionName"] == "echo-b"
-        )));
+        let l = lines(&journal);
+        let put = |l: &String| l.starts_with("PUT /system/functions {") && l.contains("echo:2");
+        assert!(l.iter().any(put), "{l:?}");
+        let del = r#"DELETE /system/functions {"functionName":"echo-b"}"#;
+        assert_eq!(l.iter().filter(|l| *l == del).count(), 2, "{l:?}");
+        // Only what was done is followed, in order.
+        let heard = heard.lock().unwrap().join(" ");
+        let done = r#"Deployed("echo-b") Deployed("echo-b") Scaled("echo-b", 4) Deleted("echo-b")"#;
+        assert_eq!(heard, done);
     }
 
     #[tokio::test]
@@ -608,30 +630,27 @@ function = [
         let journal = Journal::default();
         let gw = serve(&scenario(), journal.clone()).await.unwrap();
         let c = client(&gw);
-        let f = &scenario().functions[0];
         let unknown = c.invoke("echo-a", "/", None).await.unwrap();
         assert_eq!(unknown.status, StatusCode::NOT_FOUND);
-        c.deploy(&crate::platform::deploy::deployment(f, "echo:1"))
-            .await
-            .unwrap();
+        let d = deployment(&scenario().functions[0], "echo:1");
+        c.deploy(&d).await.unwrap();
         let got = c.invoke("echo-a", "/?kib=1", None).await.unwrap();
         assert_eq!(got.status, StatusCode::OK);
         assert_eq!(got.header(headers::NODE), Some(PLACEHOLDER));
         assert_eq!(got.header(headers::INSTANCE), Some(PLACEHOLDER));
-        let posted = c
-            .invoke("echo-a", "/", Some(Bytes::from_static(b"{\"n\":1}")))
-            .await
-            .unwrap();
+        let body = Some(Bytes::from_static(b"{\"n\":1}"));
+        let posted = c.invoke("echo-a", "/", body).await.unwrap();
         assert_eq!(posted.status, StatusCode::OK);
         assert_eq!(c.status("echo-a").await.unwrap().invocation_count, 2);
-        let s = steps(&journal);
-        assert!(s
-            .iter()
-            .any(|s| read_path(s) == Some("/function/echo-a?kib=1")));
-        assert!(s.iter().any(|s| matches!(
-            s,
-            Step::Api { method: "POST", path, body: Some(b) } if path == "/function/echo-a" && b["n"] == 1
-        )));
+        let l = lines(&journal);
+        assert!(
+            l.contains(&"GET /function/echo-a?kib=1".to_string()),
+            "{l:?}"
+        );
+        assert!(
+            l.contains(&r#"POST /function/echo-a {"n":1}"#.to_string()),
+            "{l:?}"
+        );
     }
 
     #[tokio::test]
@@ -652,29 +671,13 @@ function = [
         assert!(nowhere.contains("no route PATCH /nowhere"), "{nowhere}");
         assert!(gw.deployed().is_empty());
 
-        let s = steps(&journal);
-        assert_eq!(s.len(), 5, "{s:?}");
-        assert!(
-            matches!(
-                &s[0],
-                Step::Api {
-                    method: "POST",
-                    body: None,
-                    ..
-                }
-            ),
-            "a body that is not JSON is recorded as none: {:?}",
-            s[0]
-        );
-        assert_eq!(
-            read_path(&s[3]),
-            Some("/system/functions?namespace=kube-system")
-        );
-        assert!(
-            matches!(&s[4], Step::Api { method: "PATCH", path, body: None } if path == "/nowhere")
-        );
+        let l = lines(&journal);
+        assert_eq!(l.len(), 5, "{l:?}");
+        // A body that is not JSON is journaled as none; a query as sent.
+        assert_eq!(l[0], "POST /system/functions");
+        assert_eq!(l[3..], [other_ns, "PATCH /nowhere"]);
         // The Authorization header is never journaled.
-        assert!(!format!("{s:?}").contains("YWRtaW46eA"));
+        assert!(!format!("{:?}", journal.events()).contains("YWRtaW46eA"));
     }
 
     #[tokio::test]
@@ -684,9 +687,7 @@ function = [
         c.healthz().await.unwrap();
         drop(gw);
         let after = c.healthz().await;
-        assert!(
-            matches!(after, Err(ClientError::Transport { .. })),
-            "{after:?}"
-        );
+        let stopped = matches!(after, Err(ClientError::Transport { .. }));
+        assert!(stopped, "{after:?}");
     }
 }
