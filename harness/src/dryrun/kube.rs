@@ -67,6 +67,8 @@ struct PlaceholderNode {
 struct PlaceholderFunction {
     /// `spec.replicas` (the scale).
     replicas: u32,
+    /// The scenario's `replicas`: what a gateway deploy sets.
+    deployed_replicas: u32,
     /// The scenario's constraints, as a nodeSelector map: where pods go before a patch.
     constraints: BTreeMap<String, String>,
     /// `spec.template.spec.nodeSelector` once patched.
@@ -116,6 +118,7 @@ impl PlaceholderCluster {
                     .collect();
                 let state = PlaceholderFunction {
                     replicas: f.replicas,
+                    deployed_replicas: f.replicas,
                     constraints,
                     node_selector: None,
                     env: Vec::new(),
@@ -148,11 +151,12 @@ impl PlaceholderCluster {
     /// A [`Kube`] served by this cluster, recording every request into `journal`. Call it
     /// inside a tokio runtime (the client spawns its request buffer there).
     pub fn kube(self, journal: Journal) -> Kube {
-        let state = Arc::new(Mutex::new(self));
-        let service = tower::service_fn(move |req: Request<Body>| {
-            serve(Arc::clone(&state), journal.clone(), req)
-        });
-        Kube::new(::kube::Client::new(service, "default"))
+        self.shared().kube(journal)
+    }
+
+    /// This cluster behind a handle that the other stand-ins share with its kube clients.
+    pub fn shared(self) -> PlaceholderHandle {
+        PlaceholderHandle(Arc::new(Mutex::new(self)))
     }
 
     /// The answer to one request (`path` without its query).
@@ -402,6 +406,57 @@ impl PlaceholderCluster {
         (0..f.replicas)
             .map(|i| pod_object(name, f, index, i, node.map(|n| n.name.as_str())))
             .collect()
+    }
+}
+
+/// A shared placeholder cluster: its kube clients and what the gateway stand-in does to it.
+#[derive(Debug, Clone)]
+pub struct PlaceholderHandle(Arc<Mutex<PlaceholderCluster>>);
+
+impl PlaceholderHandle {
+    /// A [`Kube`] served by this cluster, recording every request into `journal` (inside a
+    /// tokio runtime).
+    pub fn kube(&self, journal: Journal) -> Kube {
+        let state = Arc::clone(&self.0);
+        let service = tower::service_fn(move |req: Request<Body>| {
+            serve(Arc::clone(&state), journal.clone(), req)
+        });
+        Kube::new(::kube::Client::new(service, "default"))
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut PlaceholderCluster) -> T) -> T {
+        f(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// The gateway scaled `function` to `replicas` (as a call does to a function at 0).
+    /// False: the cluster has no such function.
+    pub fn scale(&self, function: &str, replicas: u32) -> bool {
+        self.with(|c| match c.functions.get_mut(function) {
+            Some(f) => {
+                if f.replicas != replicas {
+                    f.replicas = replicas;
+                    f.generation += 1;
+                }
+                true
+            }
+            None => false,
+        })
+    }
+
+    /// The gateway deployed `function` again: faas-netes rewrites its Deployment, so the
+    /// nodeSelector and env patched in are gone and it runs the scenario's `replicas`.
+    /// False: the cluster has no such function.
+    pub fn redeployed(&self, function: &str) -> bool {
+        self.with(|c| match c.functions.get_mut(function) {
+            Some(f) => {
+                f.node_selector = None;
+                f.env.clear();
+                f.replicas = f.deployed_replicas;
+                f.generation += 1;
+                true
+            }
+            None => false,
+        })
     }
 }
 

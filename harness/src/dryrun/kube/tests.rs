@@ -306,3 +306,28 @@ fn cpu_quantities_read_back_as_the_profile() {
         assert_eq!(crate::spec::parse_cpu(&q).unwrap(), cpus, "{q}");
     }
 }
+
+#[tokio::test]
+async fn the_gateway_stand_in_scales_from_zero_and_a_redeploy_drops_the_patch() {
+    let sc = scenario();
+    let cluster = PlaceholderCluster::new(&sc).shared();
+    let kube = cluster.kube(Journal::default());
+    kube.label_node("control", &class("vps")).await.unwrap();
+    kube.label_node("edge", &class("pi4")).await.unwrap();
+    let to_control = [crate::spec::Constraint::parse("faasbed.io/class=vps").unwrap()];
+    kube.enforce_placement("echo-edge", &to_control)
+        .await
+        .unwrap();
+    kube.scale_to_zero("echo-edge").await.unwrap();
+    assert!(cluster.scale("echo-edge", 1));
+    let placed = kube.placement("echo-edge").await.unwrap();
+    assert_eq!(placed[0].node.as_deref(), Some("control"));
+    assert!(cluster.redeployed("echo-edge"));
+    let placed = kube.placement("echo-edge").await.unwrap();
+    assert_eq!(
+        placed[0].node.as_deref(),
+        Some("edge"),
+        "without the patched nodeSelector the pods follow the scenario's constraints"
+    );
+    assert!(!cluster.scale("ghost", 1) && !cluster.redeployed("ghost"));
+}
