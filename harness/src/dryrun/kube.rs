@@ -31,8 +31,8 @@ mod request;
 mod tests;
 
 use objects::{
-    cpu_quantity, deployment_object, endpoints_object, gateway_object, invalid, list, node_object,
-    not_found, pod_object, secret_object, status,
+    cpu_quantity, deployment_object, endpoints_object, gateway_object, invalid, list,
+    namespace_object, node_object, not_found, pod_object, secret_object, status,
 };
 pub use request::normalise;
 use request::{json_body, parse_selector, patch_type, percent_decode, respond};
@@ -192,6 +192,10 @@ impl PlaceholderCluster {
             },
             ("PATCH", ["api", "v1", "nodes", name]) => self.patch_node(name, content_type, body),
             ("POST", ["api", "v1", "namespaces"]) => self.create_namespace(body),
+            ("GET", ["api", "v1", "namespaces", ns]) => match self.namespaces.get(*ns) {
+                Some(ns) => (200, namespace_object(ns)),
+                None => not_found("namespaces", ns),
+            },
             ("GET", ["api", "v1", "namespaces", CORE_NAMESPACE, "secrets", BASIC_AUTH_SECRET]) => {
                 (200, secret_object())
             }
@@ -281,9 +285,7 @@ impl PlaceholderCluster {
                 format!("namespaces \"{name}\" already exists"),
             );
         }
-        let mut object = body.clone();
-        object["status"] = json!({ "phase": "Active" });
-        (201, object)
+        (201, namespace_object(name))
     }
 
     /// A strategic (or JSON) merge patch of a function Deployment: its pod template's

@@ -78,6 +78,16 @@ pub(super) fn node_object(index: usize, n: &PlaceholderNode) -> Value {
     })
 }
 
+/// An active Namespace.
+pub(super) fn namespace_object(name: &str) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": { "name": name },
+        "status": { "phase": "Active" },
+    })
+}
+
 pub(super) fn secret_object() -> Value {
     use base64::Engine as _;
     let password = base64::engine::general_purpose::STANDARD.encode(PLACEHOLDER_PASSWORD);

@@ -187,6 +187,14 @@ async fn a_namespace_is_created_once_and_exists_after() {
         &json!({ "metadata": { "name": "default" } }),
     );
     assert_eq!(code, 409, "a fresh cluster has the default namespace");
+    let get = |c: &mut PlaceholderCluster, ns: &str| {
+        let path = format!("/api/v1/namespaces/{ns}");
+        c.answer(&Method::GET, &path, "", None, &Value::Null).0
+    };
+    assert_eq!(get(&mut cluster, "openfaas"), 404);
+    let created = json!({ "metadata": { "name": "openfaas" } });
+    cluster.answer(&Method::POST, "/api/v1/namespaces", "", None, &created);
+    assert_eq!(get(&mut cluster, "openfaas"), 200);
 }
 
 #[tokio::test]
@@ -330,4 +338,29 @@ async fn the_gateway_stand_in_scales_from_zero_and_a_redeploy_drops_the_patch() 
         "without the patched nodeSelector the pods follow the scenario's constraints"
     );
     assert!(!cluster.scale("ghost", 1) && !cluster.redeployed("ghost"));
+}
+
+#[tokio::test]
+async fn a_checked_in_scenario_labels_and_places_every_function() {
+    let text = include_str!("../../../../scenarios/pi3-pi4-vps.toml");
+    let sc = crate::spec::parse(text, Path::new("scenarios/pi3-pi4-vps.toml")).unwrap();
+    let kube = placeholder_kube(&sc, Journal::default());
+    relabel::apply_scenario_labels(&kube, &sc).await.unwrap();
+    let placed = enforce_and_verify(&kube, &sc).await.unwrap();
+    let nodes: Vec<(&str, &str)> = placed
+        .iter()
+        .map(|(f, pods)| (f.as_str(), pods[0].node.as_deref().unwrap()))
+        .collect();
+    assert_eq!(
+        &nodes[..3],
+        [
+            ("echo-vps", "vps-a"),
+            ("echo-pi3", "pi3-a"),
+            ("echo-pi4", "pi4-a")
+        ]
+    );
+    assert_eq!(nodes.len(), sc.functions.len());
+    let arm = kube.node_facts().await.unwrap();
+    let pi3 = arm.iter().find(|f| f.name == "pi3-a").unwrap();
+    assert_eq!(pi3.arch, "arm", "armhf reports as arm");
 }
