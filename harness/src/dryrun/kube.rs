@@ -555,6 +555,7 @@ fn merge_strings(
     Ok(())
 }
 
+/// A `spec.replicas` value, or 422 Invalid.
 fn replicas(v: &Value) -> Result<u32, Answer> {
     v.as_u64()
         .and_then(|r| u32::try_from(r).ok())

@@ -25,10 +25,12 @@ pub(super) fn status(code: u16, reason: &str, message: String) -> Answer {
     (code, body)
 }
 
+/// 404 NotFound for object `name` of `kind` (`nodes`, `deployments.apps`, ...).
 pub(super) fn not_found(kind: &str, name: &str) -> Answer {
     status(404, "NotFound", format!("{kind} \"{name}\" not found"))
 }
 
+/// 422 Invalid: the request's body is not what the object takes.
 pub(super) fn invalid(message: String) -> Answer {
     status(422, "Invalid", message)
 }
@@ -43,6 +45,7 @@ pub(super) fn cpu_quantity(cpus: f64) -> String {
     }
 }
 
+/// A `kind` list (`NodeList`, `PodList`) of `items`.
 pub(super) fn list(kind: &str, items: impl Iterator<Item = Value>) -> Value {
     json!({
         "apiVersion": "v1",
@@ -88,6 +91,7 @@ pub(super) fn namespace_object(name: &str) -> Value {
     })
 }
 
+/// The chart's `basic-auth` secret, holding [`PLACEHOLDER_PASSWORD`].
 pub(super) fn secret_object() -> Value {
     use base64::Engine as _;
     let password = base64::engine::general_purpose::STANDARD.encode(PLACEHOLDER_PASSWORD);
@@ -121,6 +125,7 @@ fn deployment(namespace: &str, name: &str, replicas: u32, generation: i64, pod: 
     })
 }
 
+/// The rolled-out OpenFaaS gateway Deployment (one replica).
 pub(super) fn gateway_object() -> Value {
     let pod = json!({
         "metadata": { "labels": { "app": GATEWAY_DEPLOYMENT } },
@@ -129,6 +134,7 @@ pub(super) fn gateway_object() -> Value {
     deployment(CORE_NAMESPACE, GATEWAY_DEPLOYMENT, 1, 1, pod)
 }
 
+/// The rolled-out Deployment of function `name`, with its patched nodeSelector and env.
 pub(super) fn deployment_object(name: &str, f: &PlaceholderFunction) -> Value {
     let mut spec = json!({
         "containers": [{ "name": name, "image": "placeholder", "env": f.env }],

@@ -41,6 +41,7 @@ pub(super) fn json_body(bytes: &[u8]) -> Value {
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
 }
 
+/// The HTTP response of an answer, as JSON.
 pub(super) fn respond((code, body): Answer) -> Response<Body> {
     let mut r = Response::new(Body::from(body.to_string().into_bytes()));
     *r.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
