@@ -286,7 +286,7 @@ async fn measure(
         .collect();
     store.write_json(files::RUN, &*m)?;
     platform
-        .deploy(scenario, &built, Duration::from_secs(120))
+        .deploy(scenario, &built, crate::platform::deploy::READY_TIMEOUT)
         .await?;
     progress.step("placement verified for every function");
 

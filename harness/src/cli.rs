@@ -294,7 +294,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             uncalibrated,
         } => {
             if dry_run {
-                return runs::print_plan(&scenario, &home);
+                return runs::print_plan(&scenario, &home).await;
             }
             let opts = crate::bench::BenchOpts {
                 results,
@@ -307,7 +307,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             };
             runs::bench(&scenario, platform.as_deref(), &opts, json, &thresholds).await
         }
-        Command::Plan { scenario } => runs::print_plan(&scenario, &home),
+        Command::Plan { scenario } => runs::print_plan(&scenario, &home).await,
         Command::Up {
             scenario,
             platform,

@@ -1,12 +1,13 @@
 //! `faasbed up` on k3d saves what it made in the home; the next command reconnects through
-//! `platform::cluster::attach_with` (here with a scripted kube API and a recording runner),
+//! `platform::cluster::attach_with` (here with a scripted kube API and the recording runner of
+//! `faasbed::dryrun`),
 //! and `down` deletes the cluster it recorded. The password never sits in the state file.
 #![allow(clippy::unwrap_used)]
 
 use std::os::unix::fs::PermissionsExt;
-use std::sync::{Arc, Mutex};
 
-use faasbed::exec::{Cmd, ExecError, Output, Runner};
+use faasbed::dryrun::runner::Recording;
+use faasbed::dryrun::Journal;
 use faasbed::platform::cluster::Attached;
 use faasbed::platform::cluster::{self, PASSWORD_FILE, STATE_FILE};
 use faasbed::platform::k3d::K3dPlatform;
@@ -36,20 +37,6 @@ name = "echo"
 source = "echo"
 "#;
 
-/// Records every command line; every command succeeds with no output.
-#[derive(Clone, Default)]
-struct Recorder(Arc<Mutex<Vec<String>>>);
-
-impl Runner for Recorder {
-    async fn run(&self, cmd: &Cmd) -> Result<Output, ExecError> {
-        self.0.lock().unwrap().push(cmd.display());
-        Ok(Output {
-            stdout: String::new(),
-            stderr: String::new(),
-        })
-    }
-}
-
 #[tokio::test]
 async fn a_k3d_run_saved_by_up_is_reattached_and_brought_down() {
     let tmp = tempfile::tempdir().unwrap();
@@ -63,7 +50,7 @@ async fn a_k3d_run_saved_by_up_is_reattached_and_brought_down() {
     let kubeconfig = run_dir.join("kubeconfig");
     let (kube, _server) = scripted_kube(vec![]);
     let made = K3dPlatform::reconnect(
-        Recorder::default(),
+        Recording::silent(Journal::default()),
         kube,
         GatewayAccess {
             url: "http://127.0.0.1:31112".into(),
@@ -93,7 +80,7 @@ async fn a_k3d_run_saved_by_up_is_reattached_and_brought_down() {
     assert_eq!(saved.cluster.as_deref(), Some("faasbed-test"));
     assert_eq!(saved.kind, "k3d");
 
-    let runner = Recorder::default();
+    let runner = Recording::silent(Journal::default());
     let (kube2, _server2) = scripted_kube(vec![]);
     let attached = cluster::attach_with(&home, &saved, runner.clone(), |p| {
         assert_eq!(p, kubeconfig, "reconnects with the saved kubeconfig");
@@ -112,7 +99,7 @@ async fn a_k3d_run_saved_by_up_is_reattached_and_brought_down() {
 
     back.down().await.unwrap();
     assert_eq!(
-        runner.0.lock().unwrap().clone(),
+        runner.lines(),
         vec!["k3d cluster delete faasbed-test".to_string()]
     );
     cluster::forget(&home, &saved, &runner).await;

@@ -177,8 +177,8 @@ async fn thesis_with_its_pis_as_qemu_vms_up_deploy_cold_down() {
 }
 
 /// Not ignored: the ignored test's scenario stays valid and its plan has what the test runs.
-#[test]
-fn the_cluster_test_scenario_plans() {
+#[tokio::test]
+async fn the_cluster_test_scenario_plans() {
     let scenario = spec::parse(SCENARIO, Path::new("cluster.toml")).unwrap();
     let p = plan::plan(
         &scenario,
@@ -187,6 +187,7 @@ fn the_cluster_test_scenario_plans() {
             run_dir: PathBuf::from("r"),
         },
     )
+    .await
     .unwrap();
     let titles: Vec<&str> = p.sections.iter().map(|s| s.title.as_str()).collect();
     for t in ["cluster", "node labels", "OpenFaaS CE"] {

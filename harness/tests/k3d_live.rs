@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
+use faasbed::dryrun::runner::Recording;
+use faasbed::dryrun::{Event, Journal};
 use faasbed::exec::{Cmd, ExecError, Output, Runner};
 use faasbed::platform::existing::{ExistingError, ExistingPlatform};
 use faasbed::platform::k3d::plan::{self, PlanOpts, Step};
@@ -76,13 +78,11 @@ enum Reply {
     Fail(&'static str),
 }
 
-/// Answers commands by the first rule whose prefix starts the command line; records them all.
+/// Answers commands by the first rule whose prefix starts the command line (every command it
+/// does not know fails); records them all through the crate's recording runner.
 #[derive(Clone)]
 struct Scripted {
-    rules: Vec<(String, Reply)>,
-    log: Arc<Mutex<Vec<String>>>,
-    /// `Debug` of every command (program, args, env), to look for secrets in.
-    debug: Arc<Mutex<Vec<String>>>,
+    rec: Recording,
     /// What each `mkfs.ext4 -d DIR` would put on its disk: (relative path, mode, contents).
     disks: Arc<Mutex<Vec<DiskFiles>>>,
 }
@@ -92,16 +92,52 @@ type DiskFiles = Vec<(String, u32, String)>;
 
 impl Scripted {
     fn new(rules: Vec<(&str, Reply)>) -> Self {
-        Scripted {
-            rules: rules.into_iter().map(|(p, r)| (p.to_string(), r)).collect(),
-            log: Arc::default(),
-            debug: Arc::default(),
-            disks: Arc::default(),
-        }
+        let rules: Vec<(String, Reply)> =
+            rules.into_iter().map(|(p, r)| (p.to_string(), r)).collect();
+        let disks: Arc<Mutex<Vec<DiskFiles>>> = Arc::default();
+        let seen = disks.clone();
+        let rec = Recording::new(Journal::default(), move |cmd: &Cmd| {
+            let line = cmd.display();
+            let Some((_, reply)) = rules.iter().find(|(p, _)| line.starts_with(p.as_str())) else {
+                return Err(fail(&line, "unexpected command in this test"));
+            };
+            match reply {
+                Reply::Fail(why) => Err(fail(&line, why)),
+                Reply::Out(stdout) => {
+                    if line.contains(" --metadata-file ") {
+                        write_metadata(&line);
+                    }
+                    if line.starts_with("mkfs.ext4 ") {
+                        seen.lock().unwrap().push(read_tree(&line));
+                    }
+                    if line.starts_with("qemu-system-") {
+                        boot_console(&line);
+                    }
+                    Ok(Output {
+                        stdout: stdout.clone(),
+                        stderr: String::new(),
+                    })
+                }
+            }
+        });
+        Scripted { rec, disks }
     }
 
     fn log(&self) -> Vec<String> {
-        self.log.lock().unwrap().clone()
+        self.rec.lines()
+    }
+
+    /// `Debug` of every command (program, args, env), to look for secrets in.
+    fn debug(&self) -> Vec<String> {
+        self.rec
+            .journal()
+            .events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Step(Step::Command { cmd, .. }) => Some(format!("{cmd:?}")),
+                _ => None,
+            })
+            .collect()
     }
 }
 
@@ -159,34 +195,7 @@ fn boot_console(line: &str) {
 
 impl Runner for Scripted {
     async fn run(&self, cmd: &Cmd) -> Result<Output, ExecError> {
-        let line = cmd.display();
-        self.log.lock().unwrap().push(line.clone());
-        self.debug.lock().unwrap().push(format!("{cmd:?}"));
-        let Some((_, reply)) = self
-            .rules
-            .iter()
-            .find(|(p, _)| line.starts_with(p.as_str()))
-        else {
-            return Err(fail(&line, "unexpected command in this test"));
-        };
-        match reply {
-            Reply::Fail(why) => Err(fail(&line, why)),
-            Reply::Out(stdout) => {
-                if line.contains(" --metadata-file ") {
-                    write_metadata(&line);
-                }
-                if line.starts_with("mkfs.ext4 ") {
-                    self.disks.lock().unwrap().push(read_tree(&line));
-                }
-                if line.starts_with("qemu-system-") {
-                    boot_console(&line);
-                }
-                Ok(Output {
-                    stdout: stdout.clone(),
-                    stderr: String::new(),
-                })
-            }
-        }
+        self.rec.run(cmd).await
     }
 }
 
@@ -350,7 +359,7 @@ async fn fresh_up_runs_the_lifecycle_in_order_and_keeps_the_kubeconfig_in_the_ru
     assert_eq!(kubeconfig.unwrap(), run.run_dir().join("kubeconfig"));
     assert_eq!(p.kubeconfig(), run.run_dir().join("kubeconfig"));
     // k3d create writes its kubeconfig there too, never into the user's default one.
-    let create = runner.debug.lock().unwrap()[1].clone();
+    let create = runner.debug()[1].clone();
     assert!(
         create.contains(&format!(
             "{:?}",
@@ -375,7 +384,7 @@ async fn fresh_up_runs_the_lifecycle_in_order_and_keeps_the_kubeconfig_in_the_ru
     drop(p);
     server.await.unwrap();
     let pw = fixture_password();
-    for line in runner.debug.lock().unwrap().iter() {
+    for line in runner.debug().iter() {
         assert!(!line.contains(&pw), "password in {line}");
     }
 }
@@ -395,6 +404,7 @@ async fn up_runs_exactly_the_commands_of_the_dry_run_plan() {
             run_dir: run.run_dir(),
         },
     )
+    .await
     .unwrap();
     let planned: Vec<String> = plan
         .sections
@@ -639,12 +649,7 @@ async fn the_thesis_pis_boot_on_the_cluster_network_and_join_with_their_labels()
     );
     assert_eq!(log.len(), 14, "{log:#?}");
     // The token is in no command line and no command's environment.
-    assert!(runner
-        .debug
-        .lock()
-        .unwrap()
-        .iter()
-        .all(|d| !d.contains("join-secret")));
+    assert!(runner.debug().iter().all(|d| !d.contains("join-secret")));
     // Nor is it left in the run directory: the staging folder went onto the disk image.
     assert!(!run.join("nodes/raspberrypi-01/disk").exists());
 
@@ -1065,7 +1070,8 @@ async fn attach(
         "apiVersion: v1\nkind: Config\ncurrent-context: pi\nclusters:\n- name: pi\n  cluster:\n    server: https://{host}:6443\ncontexts:\n- name: pi\n  context:\n    cluster: pi\n    user: pi\nusers:\n- name: pi\n  user:\n    token: t\n"
     );
     std::fs::write(&kubeconfig, yaml).unwrap();
-    ExistingPlatform::attach_with(scenario, &kubeconfig, &dir.join(RUN_ID), runner, kube).await
+    let url = faasbed::platform::existing::gateway_url_from_kubeconfig(&kubeconfig).unwrap();
+    ExistingPlatform::attach_with(scenario, &kubeconfig, &dir.join(RUN_ID), runner, kube, url).await
 }
 
 #[tokio::test]

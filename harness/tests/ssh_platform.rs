@@ -385,13 +385,13 @@ fn up_plan_and_down_on_three_hosts() {
     let run_id = "sshtest-1";
     let run_dir = lab.path("run");
     let expected = ssh_plan::host_lines(&scenario, run_id, &run_dir).unwrap();
-    let mut p = plan(
+    let mut p = block_on(plan(
         &scenario,
         &PlanOpts {
             run_id: run_id.into(),
             run_dir: run_dir.clone(),
         },
-    )
+    ))
     .unwrap();
     ssh_plan::extend(&mut p, &scenario, run_id, &run_dir).unwrap();
     let rendered = p.render();

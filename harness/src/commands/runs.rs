@@ -108,7 +108,7 @@ pub async fn bench(
 }
 
 /// Print the dry-run plan of a scenario on stdout (k3d and existing-cluster scenarios).
-pub fn print_plan(path: &Path, home: &crate::store::home::Home) -> Result<(), CliError> {
+pub async fn print_plan(path: &Path, home: &crate::store::home::Home) -> Result<(), CliError> {
     let scenario = spec::load(path)?;
     if scenario.platform.kind == PlatformKind::Local {
         return Err(CliError::Unsupported(format!(
@@ -122,7 +122,7 @@ pub fn print_plan(path: &Path, home: &crate::store::home::Home) -> Result<(), Cl
         run_dir: home.runs().join(&run_id),
         run_id,
     };
-    let mut plan = crate::platform::k3d::plan::plan(&scenario, &opts)?;
+    let mut plan = crate::platform::k3d::plan::plan(&scenario, &opts).await?;
     crate::platform::ssh::plan::extend(&mut plan, &scenario, &opts.run_id, &opts.run_dir)
         .map_err(|e| crate::platform::PlatformError::Ssh(Box::new(e)))?;
     out(&plan.render())?;

@@ -1,16 +1,697 @@
-//! PLACEHOLDER (being written by helper `dgw`): a recording OpenFaaS gateway on loopback.
+//! A recording OpenFaaS gateway on loopback for a recorded run: every request is journaled
+//! (GETs as [`Step::Read`], the rest as [`Step::Api`]) before it is answered, and answered as a
+//! healthy faas-netes (OpenFaaS CE) gateway would, from placeholder state: functions deploy at
+//! once with all their replicas available, and no function runs.
 
-use super::Journal;
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+
+use super::{Journal, Step};
+use crate::openfaas::{
+    headers, DeleteFunctionRequest, FunctionDeployment, FunctionStatus, GatewayInfo, ProviderInfo,
+    ScaleServiceRequest, VersionInfo, LABEL_SCALE_MIN,
+};
 use crate::spec::Scenario;
+
+/// What the placeholder gateway answers where a live gateway would tell a real value (version,
+/// arch, the node and instance of a function call).
+pub const PLACEHOLDER: &str = "<placeholder>";
+
+/// The one function namespace faas-netes serves in OpenFaaS CE.
+pub const NAMESPACE: &str = "openfaas-fn";
+
+/// Largest request body read, bytes; a larger one is answered 413.
+const MAX_BODY_BYTES: usize = 8 << 20;
 
 /// A placeholder gateway serving on loopback until dropped.
 pub struct PlaceholderGateway {
     /// Its base URL, `http://127.0.0.1:PORT`.
     pub url: String,
+    state: Arc<State>,
+    server: tokio::task::JoinHandle<()>,
 }
 
-/// Serve a recording gateway for `scenario`'s functions on `127.0.0.1:0`.
+impl PlaceholderGateway {
+    /// The functions deployed now, by name.
+    pub fn deployed(&self) -> Vec<String> {
+        self.state.functions().keys().cloned().collect()
+    }
+}
+
+impl std::fmt::Debug for PlaceholderGateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlaceholderGateway")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for PlaceholderGateway {
+    fn drop(&mut self) {
+        // The accept task owns the listener and every connection task (a `JoinSet`), so
+        // aborting it closes them all, kept-alive connections included.
+        self.server.abort();
+    }
+}
+
+/// Serve a recording gateway for `scenario`'s functions on `127.0.0.1:0`; every request is
+/// recorded into `journal` before it is answered.
 pub async fn serve(scenario: &Scenario, journal: Journal) -> std::io::Result<PlaceholderGateway> {
-    let _ = (scenario, journal);
-    unimplemented!("dryrun::gateway is being written")
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+    let addr = listener.local_addr()?;
+    let state = Arc::new(State {
+        journal,
+        replicas: scenario
+            .functions
+            .iter()
+            .map(|f| (f.name.clone(), u64::from(f.replicas)))
+            .collect(),
+        functions: Mutex::new(BTreeMap::new()),
+    });
+    let server = tokio::spawn(accept(listener, state.clone()));
+    Ok(PlaceholderGateway {
+        url: format!("http://{addr}"),
+        state,
+        server,
+    })
+}
+
+/// Shared state of one placeholder gateway.
+struct State {
+    journal: Journal,
+    /// Replicas of each scenario function, by name.
+    replicas: BTreeMap<String, u64>,
+    /// Deployed functions, by name.
+    functions: Mutex<BTreeMap<String, Deployed>>,
+}
+
+/// One deployed function.
+struct Deployed {
+    deployment: FunctionDeployment,
+    /// Desired replicas (all of them are reported available).
+    replicas: u64,
+    /// Calls through `/function/NAME`.
+    invocations: u64,
+}
+
+impl State {
+    fn functions(&self) -> MutexGuard<'_, BTreeMap<String, Deployed>> {
+        self.functions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Replicas a deployment starts with: the scenario function's; for a function the
+    /// scenario does not name, the `com.openfaas.scale.min` label when positive, as
+    /// faas-netes reads it (`getMinReplicaCount`); else 1.
+    fn initial_replicas(&self, d: &FunctionDeployment) -> u64 {
+        if let Some(r) = self.replicas.get(&d.service) {
+            return *r;
+        }
+        d.labels
+            .as_ref()
+            .and_then(|l| l.get(LABEL_SCALE_MIN))
+            .and_then(|v| v.parse::<u64>().ok())
+            .filter(|r| *r > 0)
+            .unwrap_or(1)
+    }
+
+    fn status(name: &str, f: &Deployed) -> FunctionStatus {
+        let d = &f.deployment;
+        FunctionStatus {
+            name: name.to_string(),
+            image: d.image.clone(),
+            namespace: Some(NAMESPACE.to_string()),
+            env_process: d.env_process.clone(),
+            env_vars: d.env_vars.clone(),
+            constraints: d.constraints.clone(),
+            secrets: d.secrets.clone(),
+            labels: d.labels.clone(),
+            annotations: d.annotations.clone(),
+            limits: d.limits.clone(),
+            requests: d.requests.clone(),
+            read_only_root_filesystem: d.read_only_root_filesystem,
+            invocation_count: f.invocations,
+            replicas: f.replicas,
+            available_replicas: f.replicas,
+            created_at: None,
+        }
+    }
+}
+
+/// Accept connections until the task is aborted; the connections are served in a `JoinSet`
+/// this task owns, so they end with it.
+async fn accept(listener: tokio::net::TcpListener, state: Arc<State>) {
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        while conns.try_join_next().is_some() {}
+        let stream = match listener.accept().await {
+            Ok((stream, _peer)) => stream,
+            Err(_) => {
+                // Out of file descriptors or an aborted handshake: try again shortly.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let state = state.clone();
+        conns.spawn(async move {
+            let svc = hyper::service::service_fn(move |req| {
+                let state = state.clone();
+                async move { Ok::<_, Infallible>(handle(&state, req).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}
+
+type Answer = Response<Full<Bytes>>;
+/// An answer, or the refusal that replaces it.
+type Reply = Result<Answer, Answer>;
+
+/// Record one request, then answer it.
+async fn handle(state: &State, req: Request<Incoming>) -> Answer {
+    let (parts, body) = req.into_parts();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or_else(|| parts.uri.path().to_string(), |p| p.as_str().to_string());
+    let body = Limited::new(body, MAX_BODY_BYTES).collect().await;
+    let body = body.map(|c| c.to_bytes());
+    record(&state.journal, &parts.method, path, body.as_ref().ok());
+    let reply = match body {
+        Ok(bytes) => answer(state, &parts, &bytes),
+        Err(e) if e.is::<LengthLimitError>() => Err(text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body over {MAX_BODY_BYTES} bytes"),
+        )),
+        Err(e) => Err(bad(format!("cannot read the request body: {e}"))),
+    };
+    reply.unwrap_or_else(|refused| refused)
+}
+
+/// Journal a request: a GET as a read, any other method as an API call with its JSON body.
+fn record(journal: &Journal, method: &Method, path: String, body: Option<&Bytes>) {
+    if method == Method::GET {
+        return journal.step(Step::Read {
+            via: "gateway",
+            path,
+        });
+    }
+    let body = body
+        .filter(|b| !b.is_empty())
+        .and_then(|b| serde_json::from_slice::<Value>(b).ok());
+    let method = match method.as_str() {
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "PATCH" => "PATCH",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        "CONNECT" => "CONNECT",
+        "TRACE" => "TRACE",
+        _ => "OTHER",
+    };
+    journal.step(Step::Api { method, path, body });
+}
+
+/// Answer one request as a healthy faas-netes gateway with placeholder state.
+fn answer(state: &State, parts: &http::request::Parts, body: &Bytes) -> Reply {
+    let (method, path) = (&parts.method, parts.uri.path());
+    if path == "/healthz" && *method == Method::GET {
+        return Ok(text(StatusCode::OK, "OK"));
+    }
+    if let Some(rest) = path.strip_prefix("/function/") {
+        return invoke(state, rest);
+    }
+    if !path.starts_with("/system/") {
+        return Err(not_found(format!("no route {method} {path}")));
+    }
+    // The gateway guards /system/ with basic auth; any credentials pass here, and the header
+    // is never recorded or printed.
+    let basic = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.len() > 6 && v[..6].eq_ignore_ascii_case("basic "));
+    if !basic {
+        let mut r = text(StatusCode::UNAUTHORIZED, "Unauthorized");
+        let realm = HeaderValue::from_static("Basic realm=\"Restricted\"");
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, realm);
+        return Err(r);
+    }
+    check_namespace(query_value(parts.uri.query(), "namespace"))?;
+    let found = |name: &str| format!("function {name} not found in {NAMESPACE}");
+    match (method.clone(), path) {
+        (Method::GET, "/system/info") => Ok(json(&info())),
+        (Method::GET, "/system/functions") => {
+            let fns = state.functions();
+            let list: Vec<_> = fns.iter().map(|(n, f)| State::status(n, f)).collect();
+            Ok(json(&list))
+        }
+        (Method::POST, "/system/functions") => deploy(state, body, false),
+        (Method::PUT, "/system/functions") => deploy(state, body, true),
+        (Method::DELETE, "/system/functions") => delete(state, body),
+        (Method::GET, p) if p.starts_with("/system/function/") => {
+            let name = p.trim_start_matches("/system/function/");
+            let fns = state.functions();
+            let f = fns.get(name).ok_or_else(|| not_found(found(name)))?;
+            Ok(json(&State::status(name, f)))
+        }
+        (Method::POST, p) if p.starts_with("/system/scale-function/") => {
+            // As faas-netes `pkg/handlers/replica_updater.go` in CE: 0 replicas is refused
+            // (CE cannot scale to zero); an unknown function is 404 as the OpenAPI spec says
+            // (faas-netes itself answers 500 there).
+            let name = p.trim_start_matches("/system/scale-function/");
+            let req: ScaleServiceRequest = decode(body)?;
+            if req.replicas == 0 {
+                return Err(bad("replicas cannot be set to 0 in OpenFaaS CE"));
+            }
+            let mut fns = state.functions();
+            let f = fns.get_mut(name).ok_or_else(|| not_found(found(name)))?;
+            f.replicas = req.replicas;
+            Ok(text(StatusCode::ACCEPTED, ""))
+        }
+        (m, p) => Err(not_found(format!("no route {m} {p}"))),
+    }
+}
+
+/// `POST` (create) or `PUT` (`update`) `/system/functions`, answered as faas-netes does
+/// (`pkg/handlers/deploy.go`, `update.go`): 400 on a body that does not decode or a name that
+/// is no DNS label, 500 on creating what exists, 404 on updating what does not, else 202.
+fn deploy(state: &State, body: &Bytes, update: bool) -> Reply {
+    let d: FunctionDeployment = decode(body)?;
+    if !is_dns_label(&d.service) {
+        return Err(bad(format!(
+            "validation failed: service {:?} must be a DNS label: at most 63 of a-z, 0-9 and '-'",
+            d.service
+        )));
+    }
+    check_namespace(d.namespace.as_deref())?;
+    let replicas = state.initial_replicas(&d);
+    let mut fns = state.functions();
+    match (fns.get_mut(&d.service), update) {
+        (Some(_), false) => Err(text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!(
+                "unable create Deployment: deployments.apps {:?} already exists",
+                d.service
+            ),
+        )),
+        (None, true) => Err(not_found(format!("deployment not found: {}", d.service))),
+        (Some(f), true) => {
+            (f.deployment, f.replicas) = (d, replicas);
+            Ok(text(StatusCode::ACCEPTED, ""))
+        }
+        (None, false) => {
+            let (deployment, invocations) = (d.clone(), 0);
+            fns.insert(
+                d.service,
+                Deployed {
+                    deployment,
+                    replicas,
+                    invocations,
+                },
+            );
+            Ok(text(StatusCode::ACCEPTED, ""))
+        }
+    }
+}
+
+/// `DELETE /system/functions`, as faas-netes `pkg/handlers/delete.go`: 400 on a bad body or
+/// no name, 404 when not deployed, 202 when deleted.
+fn delete(state: &State, body: &Bytes) -> Reply {
+    let req: DeleteFunctionRequest = decode(body)?;
+    if req.function_name.is_empty() {
+        return Err(bad("functionName is required"));
+    }
+    check_namespace(req.namespace.as_deref())?;
+    match state.functions().remove(&req.function_name) {
+        Some(_) => Ok(text(StatusCode::ACCEPTED, "")),
+        None => Err(not_found(format!(
+            "deployments.apps {:?} not found",
+            req.function_name
+        ))),
+    }
+}
+
+/// `/function/NAME[.openfaas-fn][/rest]`: a deployed function answers 200 with placeholder
+/// `X-Faasbed-*` headers (nothing runs and nothing is measured); another is 404.
+fn invoke(state: &State, rest: &str) -> Reply {
+    let name_ns = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
+    let suffix = format!(".{NAMESPACE}");
+    let name = name_ns.strip_suffix(&suffix).unwrap_or(name_ns);
+    let mut fns = state.functions();
+    let Some(f) = fns.get_mut(name) else {
+        return Err(not_found(format!(
+            "function {name} is not deployed in {NAMESPACE}"
+        )));
+    };
+    f.invocations += 1;
+    let mut r = text(
+        StatusCode::OK,
+        format!("placeholder answer of {name}: nothing ran\n"),
+    );
+    for h in [headers::NODE, headers::INSTANCE] {
+        r.headers_mut()
+            .insert(h, HeaderValue::from_static(PLACEHOLDER));
+    }
+    Ok(r)
+}
+
+/// `GET /system/info` of a faas-netes gateway, every version a placeholder.
+fn info() -> GatewayInfo {
+    let version = || VersionInfo {
+        commit_message: None,
+        sha: PLACEHOLDER.to_string(),
+        release: PLACEHOLDER.to_string(),
+    };
+    GatewayInfo {
+        provider: Some(ProviderInfo {
+            provider: "faas-netes".to_string(),
+            orchestration: "kubernetes".to_string(),
+            version: Some(version()),
+        }),
+        version: Some(version()),
+        arch: PLACEHOLDER.to_string(),
+    }
+}
+
+/// A JSON body, or the 400 faas-netes answers when it does not decode.
+fn decode<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, Answer> {
+    serde_json::from_slice(body).map_err(|e| bad(format!("failed to unmarshal request: {e}")))
+}
+
+/// A namespace other than [`NAMESPACE`] is refused, as faas-netes does.
+fn check_namespace(ns: Option<&str>) -> Result<(), Answer> {
+    match ns {
+        Some(ns) if !ns.is_empty() && ns != NAMESPACE => {
+            Err(bad(format!("namespace must be: {NAMESPACE}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Is `s` a DNS-1123 label (what Kubernetes accepts as a Deployment's name)?
+fn is_dns_label(s: &str) -> bool {
+    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    (1..=63).contains(&s.len())
+        && s.chars().all(|c| alnum(c) || c == '-')
+        && s.starts_with(alnum)
+        && s.ends_with(alnum)
+}
+
+/// The value of `key` in a query string (no percent-decoding: namespaces need none).
+fn query_value<'a>(query: Option<&'a str>, key: &str) -> Option<&'a str> {
+    query?
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v)
+}
+
+fn text(status: StatusCode, body: impl Into<String>) -> Answer {
+    let mut r = Response::new(Full::new(Bytes::from(body.into())));
+    *r.status_mut() = status;
+    let plain = HeaderValue::from_static("text/plain; charset=utf-8");
+    r.headers_mut().insert(header::CONTENT_TYPE, plain);
+    r
+}
+
+fn bad(body: impl Into<String>) -> Answer {
+    text(StatusCode::BAD_REQUEST, body)
+}
+
+fn not_found(body: impl Into<String>) -> Answer {
+    text(StatusCode::NOT_FOUND, body)
+}
+
+/// A 200 with `v` as JSON.
+fn json<T: serde::Serialize>(v: &T) -> Answer {
+    let Ok(bytes) = serde_json::to_vec(v) else {
+        return text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "cannot encode the answer",
+        );
+    };
+    let mut r = Response::new(Full::new(Bytes::from(bytes)));
+    let json = HeaderValue::from_static("application/json");
+    r.headers_mut().insert(header::CONTENT_TYPE, json);
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::dryrun::Event;
+    use crate::openfaas::{Client, ClientError};
+
+    /// Two functions: `echo-a` with 3 replicas, `echo-b` with the default.
+    fn scenario() -> Scenario {
+        let text = r#"
+[platform]
+kind = "local"
+
+[[node]]
+name = "vps-1"
+class = "vps"
+
+[[function]]
+name = "echo-a"
+source = "echo"
+replicas = 3
+
+[[function]]
+name = "echo-b"
+source = "echo"
+"#;
+        crate::spec::parse(text, std::path::Path::new("scenarios/dgw.toml")).unwrap()
+    }
+
+    /// The client the live code uses, with the credentials it sends.
+    fn client(gw: &PlaceholderGateway) -> Client {
+        Client::new(&gw.url, "admin", "<redacted>")
+    }
+
+    fn steps(j: &Journal) -> Vec<Step> {
+        j.events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Step(s) => Some(s),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn read_path(s: &Step) -> Option<&str> {
+        match s {
+            Step::Read { via, path } if *via == "gateway" => Some(path),
+            _ => None,
+        }
+    }
+
+    /// The status of a refused call (0: not refused with a status).
+    fn code(r: Result<impl Sized, ClientError>) -> u16 {
+        match r {
+            Err(ClientError::Status { status, .. }) => status.as_u16(),
+            _ => 0,
+        }
+    }
+
+    /// One raw HTTP/1.1 exchange of `line` (`METHOD PATH`) and `body`, with basic auth when
+    /// `auth`: the status code and the whole answer.
+    async fn raw(gw: &PlaceholderGateway, line: &str, auth: bool, body: &str) -> (u16, String) {
+        let auth = if auth {
+            "Authorization: Basic YWRtaW46eA==\r\n"
+        } else {
+            ""
+        };
+        let n = body.len();
+        let req = format!("{line} HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: {n}\r\nConnection: close\r\n\r\n{body}");
+        let mut s = tokio::net::TcpStream::connect(gw.url.trim_start_matches("http://"))
+            .await
+            .unwrap();
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        (
+            out.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0),
+            out,
+        )
+    }
+
+    #[tokio::test]
+    async fn deploy_then_status_shows_the_scenario_replicas_and_every_request_is_journaled_in_order(
+    ) {
+        let journal = Journal::default();
+        let gw = serve(&scenario(), journal.clone()).await.unwrap();
+        let c = client(&gw);
+        c.healthz().await.unwrap();
+        let f = &scenario().functions[0];
+        let d = crate::platform::deploy::deployment(f, "registry.local/echo:1");
+        c.deploy_or_update(&d).await.unwrap();
+        let st = c.status("echo-a").await.unwrap();
+        assert_eq!((st.replicas, st.available_replicas), (3, 3));
+        assert_eq!(st.image, "registry.local/echo:1");
+        assert_eq!(code(c.status("nope").await), 404);
+        assert_eq!(gw.deployed(), vec!["echo-a".to_string()]);
+
+        let s = steps(&journal);
+        assert_eq!(s.len(), 5, "{s:?}");
+        assert_eq!(read_path(&s[0]), Some("/healthz"));
+        // deploy_or_update asks for the status first (404: not deployed yet), then POSTs.
+        assert_eq!(read_path(&s[1]), Some("/system/function/echo-a"));
+        let Step::Api { method, path, body } = &s[2] else {
+            panic!("{:?}", s[2]);
+        };
+        assert_eq!((*method, path.as_str()), ("POST", "/system/functions"));
+        let body = body.as_ref().unwrap();
+        assert_eq!(body["service"], "echo-a");
+        assert_eq!(body["image"], "registry.local/echo:1");
+        assert_eq!(body["labels"][LABEL_SCALE_MIN], "3");
+        assert_eq!(read_path(&s[3]), Some("/system/function/echo-a"));
+        assert_eq!(read_path(&s[4]), Some("/system/function/nope"));
+    }
+
+    #[tokio::test]
+    async fn update_scale_list_and_delete_answer_as_openfaas_ce_does() {
+        let journal = Journal::default();
+        let gw = serve(&scenario(), journal.clone()).await.unwrap();
+        let c = client(&gw);
+        let f = &scenario().functions[1];
+        let d = crate::platform::deploy::deployment(f, "echo:1");
+        assert_eq!(code(c.update(&d).await), 404);
+        c.deploy(&d).await.unwrap();
+        assert_eq!(code(c.deploy(&d).await), 500);
+        assert_eq!(c.status("echo-b").await.unwrap().available_replicas, 1);
+        // A second deploy_or_update finds the function and PUTs.
+        let d2 = crate::platform::deploy::deployment(f, "echo:2");
+        c.deploy_or_update(&d2).await.unwrap();
+        assert_eq!(c.status("echo-b").await.unwrap().image, "echo:2");
+        assert!(steps(&journal).iter().any(|s| matches!(
+            s,
+            Step::Api { method: "PUT", path, body: Some(b) }
+                if path == "/system/functions" && b["image"] == "echo:2"
+        )));
+
+        assert_eq!(code(c.scale("echo-b", 0).await), 400);
+        c.scale("echo-b", 4).await.unwrap();
+        let st = c.status("echo-b").await.unwrap();
+        assert_eq!((st.replicas, st.available_replicas), (4, 4));
+        assert_eq!(code(c.scale("nope", 2).await), 404);
+
+        let list = c.list().await.unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].name, "echo-b");
+        assert_eq!(list[0].namespace.as_deref(), Some(NAMESPACE));
+        let info = c.info().await.unwrap();
+        assert_eq!(info.provider.unwrap().provider, "faas-netes");
+        assert_eq!(info.arch, PLACEHOLDER);
+
+        c.delete("echo-b").await.unwrap();
+        assert_eq!(code(c.status("echo-b").await), 404);
+        assert_eq!(code(c.delete("echo-b").await), 404);
+        assert!(steps(&journal).iter().any(|s| matches!(
+            s,
+            Step::Api { method: "DELETE", body: Some(b), .. } if b["functionName"] == "echo-b"
+        )));
+    }
+
+    #[tokio::test]
+    async fn a_deployed_function_answers_with_placeholder_headers_and_counts_its_calls() {
+        let journal = Journal::default();
+        let gw = serve(&scenario(), journal.clone()).await.unwrap();
+        let c = client(&gw);
+        let f = &scenario().functions[0];
+        let unknown = c.invoke("echo-a", "/", None).await.unwrap();
+        assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+        c.deploy(&crate::platform::deploy::deployment(f, "echo:1"))
+            .await
+            .unwrap();
+        let got = c.invoke("echo-a", "/?kib=1", None).await.unwrap();
+        assert_eq!(got.status, StatusCode::OK);
+        assert_eq!(got.header(headers::NODE), Some(PLACEHOLDER));
+        assert_eq!(got.header(headers::INSTANCE), Some(PLACEHOLDER));
+        let posted = c
+            .invoke("echo-a", "/", Some(Bytes::from_static(b"{\"n\":1}")))
+            .await
+            .unwrap();
+        assert_eq!(posted.status, StatusCode::OK);
+        assert_eq!(c.status("echo-a").await.unwrap().invocation_count, 2);
+        let s = steps(&journal);
+        assert!(s
+            .iter()
+            .any(|s| read_path(s) == Some("/function/echo-a?kib=1")));
+        assert!(s.iter().any(|s| matches!(
+            s,
+            Step::Api { method: "POST", path, body: Some(b) } if path == "/function/echo-a" && b["n"] == 1
+        )));
+    }
+
+    #[tokio::test]
+    async fn bad_bodies_missing_auth_and_unknown_routes_are_refused_and_still_journaled() {
+        let journal = Journal::default();
+        let gw = serve(&scenario(), journal.clone()).await.unwrap();
+        let (status, bad) = raw(&gw, "POST /system/functions", true, "not json").await;
+        assert_eq!(status, 400, "{bad}");
+        assert!(bad.contains("failed to unmarshal request"), "{bad}");
+        let bad_name = r#"{"service":"Bad_","image":"i"}"#;
+        let (status, _) = raw(&gw, "POST /system/functions", true, bad_name).await;
+        assert_eq!(status, 400);
+        assert_eq!(raw(&gw, "GET /system/functions", false, "").await.0, 401);
+        let other_ns = "GET /system/functions?namespace=kube-system";
+        assert_eq!(raw(&gw, other_ns, true, "").await.0, 400);
+        let (status, nowhere) = raw(&gw, "PATCH /nowhere", false, "").await;
+        assert_eq!(status, 404);
+        assert!(nowhere.contains("no route PATCH /nowhere"), "{nowhere}");
+        assert!(gw.deployed().is_empty());
+
+        let s = steps(&journal);
+        assert_eq!(s.len(), 5, "{s:?}");
+        assert!(
+            matches!(
+                &s[0],
+                Step::Api {
+                    method: "POST",
+                    body: None,
+                    ..
+                }
+            ),
+            "a body that is not JSON is recorded as none: {:?}",
+            s[0]
+        );
+        assert_eq!(
+            read_path(&s[3]),
+            Some("/system/functions?namespace=kube-system")
+        );
+        assert!(
+            matches!(&s[4], Step::Api { method: "PATCH", path, body: None } if path == "/nowhere")
+        );
+        // The Authorization header is never journaled.
+        assert!(!format!("{s:?}").contains("YWRtaW46eA"));
+    }
+
+    #[tokio::test]
+    async fn dropping_the_gateway_stops_serving() {
+        let gw = serve(&scenario(), Journal::default()).await.unwrap();
+        let c = client(&gw);
+        c.healthz().await.unwrap();
+        drop(gw);
+        let after = c.healthz().await;
+        assert!(
+            matches!(after, Err(ClientError::Transport { .. })),
+            "{after:?}"
+        );
+    }
 }

@@ -22,6 +22,9 @@ pub mod gateway;
 pub mod kube;
 pub mod runner;
 
+/// What a secret prints as in a plan and in narration.
+pub const REDACTED: &str = "<redacted>";
+
 /// One step of a run, as data.
 #[derive(Debug, Clone)]
 pub enum Step {

@@ -99,7 +99,10 @@ mod tests {
                 Err(failed(c, "absent"))
             }
         });
-        assert_eq!(r.run(&Cmd::new("k3d").arg("list")).await.unwrap().stdout, "[]");
+        assert_eq!(
+            r.run(&Cmd::new("k3d").arg("list")).await.unwrap().stdout,
+            "[]"
+        );
         assert!(r.run(&Cmd::new("docker")).await.is_err());
         assert_eq!(r.lines(), vec!["k3d list", "docker"]);
     }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::{Platform, PlatformError};
 use crate::build::{self, BuildError};
+use crate::dryrun;
 use crate::openfaas::{
     Client, ClientError, FunctionDeployment, FunctionResources, LABEL_SCALE_MIN,
 };
@@ -99,6 +100,9 @@ pub fn deployment(f: &Function, image: &str) -> FunctionDeployment {
     }
 }
 
+/// How long `faasbed bench` lets each function become ready after its deploy.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// The `images/functions` folder (with its `go.mod`) above the scenario file, else above the
 /// working directory: where every platform builds function sources from.
 pub fn functions_root(scenario: &Scenario) -> Result<PathBuf, DeployError> {
@@ -122,6 +126,7 @@ pub async fn deploy<P: Platform + ?Sized>(
     timeout: Duration,
 ) -> Result<(), DeployError> {
     let client: Client = platform.gateway().client();
+    dryrun::section("functions (OpenFaaS API, then placement)");
     for (f, img) in scenario.functions.iter().zip(images) {
         client
             .deploy_or_update(&deployment(f, &img.image))
@@ -133,7 +138,23 @@ pub async fn deploy<P: Platform + ?Sized>(
     }
     platform.enforce_placement(scenario).await?;
     for f in &scenario.functions {
+        dryrun::wait(
+            format!(
+                "the gateway reports {} of {} replica(s) of {} available",
+                f.replicas, f.replicas, f.name
+            ),
+            timeout,
+        );
         wait_ready(&client, f, timeout).await?;
+        dryrun::check(format!(
+            "every replica of {} runs on a node of the scenario whose labels satisfy {}",
+            f.name,
+            f.constraints
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
         verify_placement(scenario, platform, f).await?;
     }
     Ok(())

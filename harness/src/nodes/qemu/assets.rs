@@ -34,7 +34,7 @@ pub const EARLY_MODULES: [&str; 6] = [
     "ext4",
 ];
 /// Name of the file that marks a finished asset folder (written last).
-const DONE: &str = "assets.json";
+pub const DONE: &str = "assets.json";
 
 /// The boot files of one architecture.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -272,6 +272,13 @@ fn clock_offset(files: &NodeFiles, ready: &node::Ready) -> Result<Option<i64>, V
 pub async fn stop<R: Runner>(runner: &R, vms: &[Running]) -> Result<(), VmError> {
     let mut first = None;
     for v in vms {
+        crate::dryrun::note(format!(
+            "stop the VM {}: SIGTERM to the pid in {} while it is alive, its TAP deleted, {} \
+             removed (the console log stays)",
+            v.node,
+            v.files.pidfile.display(),
+            v.files.disk.display()
+        ));
         if let Some(p) = node::pid(&v.files).filter(|p| crate::exec::pid_alive(*p)) {
             if let Err(e) = run(runner, &Cmd::new("kill").arg(p.to_string())).await {
                 first.get_or_insert(e);

@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::dryrun;
 use crate::exec::{Runner, System};
 use crate::platform::kube::helm::{core_node, GATEWAY_NODE_PORT};
 use crate::platform::kube::live::{install, Parts, Target};
@@ -62,6 +63,11 @@ impl Cluster for Existing {
     }
 
     async fn release<R: Runner>(&mut self, _runner: &R) -> Result<(), PlatformError> {
+        dryrun::section("down");
+        dryrun::note(
+            "nothing is deleted: the cluster is not faasbed's (OpenFaaS and the functions stay \
+             deployed)",
+        );
         Ok(())
     }
 }
@@ -76,19 +82,37 @@ impl<R: Runner> KubePlatform<Existing, R> {
         runner: R,
     ) -> Result<Self, ExistingError> {
         let kube = Kube::from_kubeconfig(kubeconfig).await?;
-        Self::attach_with(scenario, kubeconfig, run_dir, runner, kube).await
+        let url = gateway_url_from_kubeconfig(kubeconfig)?;
+        Self::attach_with(scenario, kubeconfig, run_dir, runner, kube, url).await
     }
 
-    /// [`KubePlatform::attach`] with this kube client.
+    /// [`KubePlatform::attach`] with this kube client and the gateway at `url`.
     pub async fn attach_with(
         scenario: &Scenario,
         kubeconfig: &Path,
         run_dir: &Path,
         runner: R,
         kube: Kube,
+        url: String,
     ) -> Result<Self, ExistingError> {
-        let url = gateway_url_from_kubeconfig(kubeconfig)?;
+        dryrun::section("existing cluster");
+        dryrun::note(format!(
+            "attach through {}: no cluster is created and no node is joined; nodes {} must be in \
+             the cluster already, under these names",
+            kubeconfig.display(),
+            scenario
+                .nodes
+                .iter()
+                .map(|n| n.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        dryrun::check(
+            "OpenFaaS CE is installed when its gateway Deployment exists: then the helm steps and \
+             the namespace are skipped and the chart is left as it is",
+        );
         let missing = !kube.gateway_installed().await?;
+        dryrun::section("node labels");
         let target = Target {
             run_dir,
             kubeconfig,

@@ -12,6 +12,7 @@ use super::config::{self, RUN_LABEL};
 use super::error::K3dError;
 use super::parse::{self, K3dCluster};
 use super::{cmd, vms};
+use crate::dryrun;
 use crate::exec::{Runner, System};
 use crate::nodes::qemu::{self, Running, VmError};
 use crate::platform::kube::live::{install, step, write, Parts, Target};
@@ -64,6 +65,7 @@ impl Cluster for K3d {
     }
 
     async fn release<R: Runner>(&mut self, runner: &R) -> Result<(), PlatformError> {
+        dryrun::section("down");
         // The VMs go first: their k3s agents lose the server with the cluster.
         let stopped = qemu::stop(runner, &self.vms).await;
         step(
@@ -139,8 +141,19 @@ impl<R: Runner> KubePlatform<K3d, R> {
         let name = cp.config.metadata.name.clone();
         let config_path = run_dir.join("k3d.yaml");
         let kubeconfig = run_dir.join("kubeconfig");
+        dryrun::section("cluster");
+        dryrun::note(format!(
+            "write {} (k3d.io/v1alpha5 Simple: {} server, {} agent container(s), registry {})",
+            config_path.display(),
+            cp.config.servers,
+            cp.config.agents,
+            cp.registry_push
+        ));
         write(&config_path, &cp.config_yaml()?)?;
         let listed = step(&runner, &cmd::cluster_list(), "list k3d clusters").await?;
+        dryrun::skip_when(format!(
+            "cluster {name} exists with {RUN_LABEL}={run_id} on its containers (reused)"
+        ));
         let reused = cluster_of_run(&parse::k3d_clusters(&listed.stdout)?, &name, run_id)?;
         if !reused {
             step(
@@ -158,11 +171,29 @@ impl<R: Runner> KubePlatform<K3d, R> {
                 "write the cluster's kubeconfig",
             )
             .await?;
+            if !reused {
+                dryrun::wait(
+                    format!(
+                        "nodes {} Ready (k3d waits itself: options.k3d.wait)",
+                        cp.k3d_nodes
+                            .iter()
+                            .map(|n| n.node.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    cmd::CREATE_TIMEOUT,
+                );
+            }
             let kube = connect(kubeconfig.clone()).await?;
             let vms =
                 vms::join_all(&runner, &kube, scenario, &cp, &vm_assets, run_dir, run_id).await?;
             let server = cp.k3d_nodes.first().map_or("", |n| n.node.as_str());
             let url = format!("http://127.0.0.1:{}", scenario.platform.k3d.gateway_port);
+            dryrun::section("node labels");
+            dryrun::note(
+                "labels are passed at join already; these make them hold on a node that joined \
+                 without them",
+            );
             let target = Target {
                 run_dir,
                 kubeconfig: &kubeconfig,

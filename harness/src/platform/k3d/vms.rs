@@ -10,6 +10,7 @@ use tokio::time::Instant;
 
 use super::config::{ClusterPlan, ExternalAgent};
 use super::error::K3dError;
+use crate::dryrun;
 use crate::exec::{Cmd, Runner};
 use crate::nodes::qemu::assets::VmAssets;
 use crate::nodes::qemu::node::{self, Join, NodeFiles};
@@ -97,8 +98,10 @@ pub async fn join_all<R: Runner>(
     run_dir: &Path,
     run_id: &str,
 ) -> Result<Vec<Running>, K3dError> {
+    dryrun::section("agents outside k3d (QEMU VMs)");
     let vms = vm_nodes(cp);
     if vms.is_empty() {
+        dryrun::note("no qemu node: nothing joins from outside k3d");
         return Ok(Vec::new());
     }
     let cluster = &cp.config.metadata.name;
@@ -118,6 +121,12 @@ pub async fn join_all<R: Runner>(
         (cp.registry_pull.clone(), format!("http://{ip}:{port}"))
     });
     let token = run(runner, &read_token(server)).await?.trim().to_string();
+    dryrun::note(format!(
+        "the join token ({}) stays in memory and goes only onto each VM's node disk (k3s.yaml, \
+         mode 0600); addresses come from the top of {}'s subnet",
+        crate::dryrun::REDACTED,
+        network_name(cluster)
+    ));
     let addresses = network
         .vm_addresses(vms.len())
         .ok_or_else(|| VmError::NoAddress {
@@ -147,6 +156,18 @@ pub async fn join_all<R: Runner>(
         let Some((_, a)) = assets.iter().find(|(arch, _)| *arch == node.arch) else {
             continue;
         };
+        dryrun::note(format!(
+            "write {}/faasbed/: node.env (address, gateway, name servers), k3s.yaml (server \
+             https://<{server} address>:{SERVER_PORT}, token {}, {}), registries.yaml ({})",
+            files.staging.display(),
+            crate::dryrun::REDACTED,
+            agent.k3s_args.join(" "),
+            if registry.is_some() {
+                format!("{} via http://<registry address>", cp.registry_pull)
+            } else {
+                format!("none: {registry_name} is not on {}", network.name)
+            }
+        ));
         let join = Join {
             node,
             ip,
@@ -161,6 +182,16 @@ pub async fn join_all<R: Runner>(
         qemu::start(runner, &join, a, &files, &network.bridge, &tap, run_id).await?;
     }
     for r in &mut running {
+        dryrun::wait(
+            format!(
+                "{} prints `{}` ({} reads it; `{}` stops the run with its reason)",
+                r.node,
+                node::READY_MARK,
+                r.files.console.display(),
+                node::FAILED_MARK.trim()
+            ),
+            qemu::BOOT_DEADLINE,
+        );
         qemu::booted(r).await?;
     }
     for r in &running {
@@ -171,6 +202,10 @@ pub async fn join_all<R: Runner>(
 
 /// Wait until `name` is a Ready node, then check its arch.
 async fn wait_node(kube: &Kube, name: &str, arch: Arch, console: &Path) -> Result<(), K3dError> {
+    dryrun::wait(
+        format!("node {name} Ready with kubernetes.io/arch={}", arch.k8s()),
+        NODE_READY_DEADLINE,
+    );
     let started = Instant::now();
     let deadline = started + NODE_READY_DEADLINE;
     loop {

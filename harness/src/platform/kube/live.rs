@@ -17,6 +17,7 @@ use super::error::KubePlatformError;
 use super::parse;
 use super::{helm, images, relabel, Cluster, COLD_SETTLE, GONE_DEADLINE, HEALTHZ_DEADLINE};
 use crate::build;
+use crate::dryrun;
 use crate::exec::{Cmd, Output, Runner, System};
 use crate::pins;
 use crate::platform::deploy::{DeployError, Deployed};
@@ -210,9 +211,24 @@ impl<C: Cluster, R: Runner> KubePlatform<C, R> {
             .ok_or_else(|| KubePlatformError::NoFunctions {
                 start: functions_root.to_path_buf(),
             })?;
+        dryrun::section(format!("function images (pushed to {})", reg.push));
+        dryrun::note(
+            "the Dockerfiles cross-compile with Go on the build platform, so no emulation is \
+             needed; <content-hash> is the hash of go.mod, contract/ and the function's folder",
+        );
         // Without the buildx plugin: per-arch `docker build` FROM scratch and a manifest list.
         let buildx = self.runner.run(&images::buildx_version()).await.is_ok();
-        if buildx && self.runner.run(&images::buildx_inspect()).await.is_err() {
+        dryrun::note(
+            "when that fails (no buildx plugin), each build below is instead, per arch, \
+             faasbed's own Go cross-compile FROM scratch with `docker build --no-cache \
+             --platform …` and `docker push`, then one `docker manifest create/annotate/push` of \
+             the list under the same tag",
+        );
+        let absent = buildx && self.runner.run(&images::buildx_inspect()).await.is_err();
+        if buildx {
+            dryrun::skip_when(format!("builder {} exists", images::BUILDER));
+        }
+        if absent {
             step(
                 &self.runner,
                 &images::buildx_create(),
@@ -328,6 +344,10 @@ pub async fn install<R: Runner>(
     t: Target<'_>,
 ) -> Result<GatewayAccess, KubePlatformError> {
     relabel::apply_scenario_labels(kube, scenario).await?;
+    dryrun::section("OpenFaaS CE");
+    if !t.install_chart {
+        dryrun::note("OpenFaaS CE is installed already: the chart is left as it is");
+    }
     if t.install_chart {
         step(
             runner,
@@ -344,18 +364,40 @@ pub async fn install<R: Runner>(
         kube.ensure_namespace(super::api::FUNCTION_NAMESPACE)
             .await?;
         let chart = &scenario.platform.k3d.openfaas_chart_version;
+        dryrun::note(format!(
+            "the core (gateway, provider, NATS, Prometheus) is pinned to the server {} by the \
+             chart's top-level nodeSelector: its images are amd64/arm64 only and the gateway \
+             belongs in the gateway site",
+            t.server
+        ));
         step(
             runner,
             &helm::helm_install(t.run_dir, t.kubeconfig, chart, t.server),
             "install the OpenFaaS chart",
         )
         .await?;
+        dryrun::wait(
+            format!(
+                "every Deployment in namespace {} Available (helm --wait)",
+                super::api::CORE_NAMESPACE
+            ),
+            helm::CORE_READY_DEADLINE,
+        );
     }
+    dryrun::check(format!(
+        "gateway password = key {} (user {GATEWAY_USER}, password {}; never logged)",
+        super::api::BASIC_AUTH_PASSWORD_KEY,
+        dryrun::REDACTED
+    ));
     let gateway = GatewayAccess {
         url: t.url,
         user: GATEWAY_USER.into(),
         password: kube.read_gateway_password().await?,
     };
+    dryrun::wait(
+        format!("GET {}/healthz answers 200", gateway.url),
+        HEALTHZ_DEADLINE,
+    );
     wait_healthy(&gateway, Instant::now() + HEALTHZ_DEADLINE, t.kubeconfig).await?;
     Ok(gateway)
 }

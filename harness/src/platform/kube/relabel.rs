@@ -81,6 +81,10 @@ pub async fn apply_scenario_labels(
     kube: &Kube,
     scenario: &Scenario,
 ) -> Result<Vec<NodeLabels>, KubePlatformError> {
+    crate::dryrun::check(
+        "label::auto_label per node: the scenario's labels for the nodes it names, the rule \
+         table's class for the others; only labels a node lacks are patched",
+    );
     let mut rows = decide(kube, Some(scenario)).await?;
     if let Some(e) = rows
         .iter_mut()

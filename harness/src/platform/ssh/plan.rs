@@ -153,6 +153,7 @@ pub fn sections(
                         .join(", ")
                 ),
                 deadline: READY_DEADLINE,
+                polls: Vec::new(),
             });
         }
         if phase == Phase::Kubeconfig {
