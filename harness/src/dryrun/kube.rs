@@ -23,6 +23,7 @@ use crate::platform::kube::api::{
     Kube, BASIC_AUTH_SECRET, CORE_NAMESPACE, FUNCTION_LABEL, FUNCTION_NAMESPACE,
     GATEWAY_DEPLOYMENT, JSON_MERGE, STRATEGIC_MERGE,
 };
+use crate::platform::kube::label::{kubelet_manages, kubelet_may_set};
 use crate::spec::{labels, Scenario};
 
 mod objects;
@@ -60,6 +61,8 @@ struct PlaceholderNode {
     cpu: String,
     memory: String,
     labels: BTreeMap<String, String>,
+    /// The scenario's labels that k3s sets at registration (`--node-label`).
+    join_labels: BTreeMap<String, String>,
 }
 
 /// One function Deployment of the placeholder cluster.
@@ -105,6 +108,11 @@ impl PlaceholderCluster {
                     ("kubernetes.io/os".to_string(), "linux".to_string()),
                     (labels::HOSTNAME.to_string(), n.name.clone()),
                 ]),
+                join_labels: n
+                    .labels()
+                    .into_iter()
+                    .filter(|(k, _)| !kubelet_manages(k) && kubelet_may_set(k))
+                    .collect(),
             })
             .collect();
         let functions = scenario
@@ -143,6 +151,21 @@ impl PlaceholderCluster {
                 self.namespaces.insert(ns.to_string());
             } else {
                 self.namespaces.remove(ns);
+            }
+        }
+        self
+    }
+
+    /// Did the nodes join with the scenario's labels (as k3d and faasbed's VMs pass them to
+    /// k3s with `--node-label`), rather than with the kubelet's labels only?
+    pub fn with_join_labels(mut self, joined: bool) -> Self {
+        for n in &mut self.nodes {
+            for (k, v) in &n.join_labels {
+                if joined {
+                    n.labels.insert(k.clone(), v.clone());
+                } else {
+                    n.labels.remove(k);
+                }
             }
         }
         self

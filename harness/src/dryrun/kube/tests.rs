@@ -364,3 +364,22 @@ async fn a_checked_in_scenario_labels_and_places_every_function() {
     let pi3 = arm.iter().find(|f| f.name == "pi3-a").unwrap();
     assert_eq!(pi3.arch, "arm", "armhf reports as arm");
 }
+
+#[tokio::test]
+async fn nodes_that_joined_with_their_labels_need_no_label_patch() {
+    let sc = scenario();
+    let j = Journal::default();
+    let kube = PlaceholderCluster::new(&sc)
+        .with_join_labels(true)
+        .kube(j.clone());
+    let rows = relabel::apply_scenario_labels(&kube, &sc).await.unwrap();
+    assert!(rows.iter().all(|r| r.changes.is_empty()), "{rows:?}");
+    assert_eq!(lines(&j), ["kube GET /api/v1/nodes"]);
+    let facts = kube.node_facts().await.unwrap();
+    assert_eq!(
+        facts[1].labels.get(labels::CLASS).map(String::as_str),
+        Some("pi4")
+    );
+    let placed = enforce_and_verify(&kube, &sc).await.unwrap();
+    assert_eq!(placed[0].1[0].node.as_deref(), Some("edge"));
+}
