@@ -293,6 +293,14 @@ impl<C: Cluster, R: Runner> KubePlatform<C, R> {
             })?;
             pushed.insert(image, parse::buildx_metadata(&text)?);
         }
+        if self.cluster.deletes().is_none() {
+            dryrun::note(format!(
+                "the nodes pull them as {}/faasbed/<source>:<content-hash>@<digest>, anonymously \
+                 and with imagePullPolicy Always (OpenFaaS CE); a plain-HTTP registry must be a \
+                 mirror with an http:// endpoint in /etc/rancher/k3s/registries.yaml on every node",
+                reg.pull
+            ));
+        }
         Ok(scenario
             .functions
             .iter()

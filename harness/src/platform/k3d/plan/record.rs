@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use super::answers;
 use super::assets::VM_CACHE;
 use super::{PlanError, PlanOpts, Section, Step, CONTENT_HASH};
-use crate::dryrun::runner::Recording;
+use crate::dryrun::kube::PlaceholderCluster;
+use crate::dryrun::runner::{map_text, Recording};
 use crate::dryrun::{self, Journal};
 use crate::platform::deploy::READY_TIMEOUT;
 use crate::platform::existing::ExistingPlatform;
@@ -45,7 +46,10 @@ pub async fn k3d(
     let mut live = scenario.clone();
     live.platform.k3d.gateway_port = port_of(&gateway.url);
     let runner = Recording::new(journal.clone(), answers::k3d(scenario, cp));
-    let kube = dryrun::kube::placeholder_kube(scenario, journal.clone());
+    // k3d containers and faasbed's VMs join with the scenario's labels (`--node-label`).
+    let kube = PlaceholderCluster::new(scenario)
+        .with_join_labels(true)
+        .kube(journal.clone());
     let mut unplace = Unplace::default();
     unplace.swap(
         &scratch.run().display().to_string(),
@@ -235,11 +239,11 @@ impl Unplace {
     fn step(&self, s: &Step) -> Step {
         match s {
             Step::Command { cmd, on } => Step::Command {
-                cmd: cmd.map_text(|t| self.text(t)),
+                cmd: map_text(cmd, |t| self.text(t)),
                 on: on.clone(),
             },
             Step::Probe { cmd, skip_when } => Step::Probe {
-                cmd: cmd.map_text(|t| self.text(t)),
+                cmd: map_text(cmd, |t| self.text(t)),
                 skip_when: self.text(skip_when),
             },
             Step::Api { method, path, body } => Step::Api {
