@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use super::config::{self, ConfigError};
 use crate::pins;
 use crate::platform::kube::api::{self as k, FIELD_MANAGER, FUNCTION_LABEL, FUNCTION_NAMESPACE};
-use crate::spec::{ImageRegistry, PlatformKind, Scenario};
+use crate::spec::{PlatformKind, Scenario};
 
 mod answers;
 mod assets;
@@ -109,14 +109,6 @@ pub async fn plan(scenario: &Scenario, opts: &PlanOpts) -> Result<Plan, PlanErro
     sections.push(measure_section(scenario));
     sections.extend(recorded.down);
     Ok(Plan { header, sections })
-}
-
-/// Where the k3d registry is reached from the host and from the nodes.
-pub fn k3d_registry(cp: &config::ClusterPlan) -> ImageRegistry {
-    ImageRegistry {
-        push: cp.registry_push.clone(),
-        pull: cp.registry_pull.clone(),
-    }
 }
 
 fn measure_section(scenario: &Scenario) -> Section {

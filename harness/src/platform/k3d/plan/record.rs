@@ -212,7 +212,7 @@ impl Unplace {
     fn swap(&mut self, from: &str, to: &str) {
         if !from.is_empty() {
             self.0.push((from.to_string(), to.to_string()));
-            self.0.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+            self.0.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
         }
     }
 
