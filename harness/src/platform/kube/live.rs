@@ -492,6 +492,13 @@ impl<C: Cluster, R: Runner> Platform for KubePlatform<C, R> {
             .scale_to_zero(function)
             .await
             .map_err(platform_err)?;
+        dryrun::wait(
+            format!(
+                "no pod {}={function} and no ready address in endpoints/{function}",
+                super::api::FUNCTION_LABEL
+            ),
+            GONE_DEADLINE,
+        );
         self.kube
             .wait_gone(function, Instant::now() + GONE_DEADLINE)
             .await
