@@ -165,31 +165,6 @@ impl Cmd {
         &self.args
     }
 
-    /// The argument after the first `flag` (`--metadata-file PATH`), if any.
-    pub fn arg_after(&self, flag: &str) -> Option<String> {
-        let i = self.args.iter().position(|a| a == flag)?;
-        self.args
-            .get(i + 1)
-            .map(|a| a.to_string_lossy().into_owned())
-    }
-
-    /// The same command with `f` applied to the text of its program, arguments, environment
-    /// values and working directory (a dry run puts placeholders back into what it recorded).
-    pub fn map_text(&self, f: impl Fn(&str) -> String) -> Cmd {
-        let os = |s: &OsString| OsString::from(f(&s.to_string_lossy()));
-        Cmd {
-            program: os(&self.program),
-            args: self.args.iter().map(os).collect(),
-            env: self.env.iter().map(|(k, v)| (k.clone(), os(v))).collect(),
-            cwd: self
-                .cwd
-                .as_ref()
-                .map(|d| PathBuf::from(f(&d.to_string_lossy()))),
-            timeout: self.timeout,
-            stdin: self.stdin.clone(),
-        }
-    }
-
     /// The command line as a shell-like string, for logs and errors.
     pub fn display(&self) -> String {
         let mut s = shell_quote(&self.program.to_string_lossy());

@@ -196,6 +196,14 @@ pub fn check(what: impl Into<String>) {
     );
 }
 
+/// Sleep `d`, except in a recorded run: its waits are met at once (the narrated [`wait`]
+/// before it says how long the live run waits).
+pub async fn sleep(d: Duration) {
+    if !recording() {
+        tokio::time::sleep(d).await;
+    }
+}
+
 /// The command just run was a probe: its answer skips the next step when `when` holds.
 pub fn skip_when(when: impl Into<String>) {
     let when = when.into();

@@ -58,6 +58,20 @@ impl std::fmt::Debug for Recording {
     }
 }
 
+/// The argument after the first `flag` of `cmd` (`--metadata-file PATH`), if any.
+pub fn arg_after(cmd: &Cmd, flag: &str) -> Option<String> {
+    let args = cmd.argv();
+    let i = args.iter().position(|a| a == flag)?;
+    args.get(i + 1).map(|a| a.to_string_lossy().into_owned())
+}
+
+/// The command line of `cmd` with `f` applied to the text of its program and each argument
+/// (what a plan shows; a recorded run puts placeholders back into what it recorded).
+pub fn map_text(cmd: &Cmd, f: impl Fn(&str) -> String) -> Cmd {
+    Cmd::new(f(&cmd.program().to_string_lossy()))
+        .args(cmd.argv().iter().map(|a| f(&a.to_string_lossy())))
+}
+
 /// A successful answer printing `stdout`.
 pub fn printed(stdout: &str) -> Output {
     Output {

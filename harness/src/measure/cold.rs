@@ -162,6 +162,11 @@ pub async fn probe_once<P: Platform>(
         gateway_phases: None,
     };
     // Every instance alive before forcing cold counts as seen.
+    crate::dryrun::check(format!(
+        "the replicas of {} alive now: their instances count as seen (a cold answer must come \
+         from a new one)",
+        f.name
+    ));
     if let Ok(reps) = platform.placement(&f.name).await {
         seen.extend(reps.into_iter().filter_map(|r| r.instance));
     }
@@ -170,7 +175,15 @@ pub async fn probe_once<P: Platform>(
         s.reject = Some(Reject::Error);
         return s;
     }
-    tokio::time::sleep(idle_gap + platform.cold_settle()).await;
+    crate::dryrun::wait(
+        format!(
+            "the idle gap ({idle_gap:?}) and the platform's cold settle ({:?}: the gateway's \
+             replica cache) pass",
+            platform.cold_settle()
+        ),
+        idle_gap + platform.cold_settle(),
+    );
+    crate::dryrun::sleep(idle_gap + platform.cold_settle()).await;
     let body = f.body.as_ref().map(|b| Bytes::from(b.clone()));
     match client.invoke(&f.name, &f.path, body).await {
         Err(e) => {
@@ -198,6 +211,10 @@ pub async fn probe_once<P: Platform>(
                 .map(|t| crate::platform::on_host_clock(t, offset));
             if s.spawned_unix_ns.is_none() && s.healthy_unix_ns.is_none() {
                 // A gateway that does not stamp them (OpenFaaS CE): ask the platform.
+                crate::dryrun::check(
+                    "the answer's X-Faasbed-Instance is new and its node is allowed; the pod the \
+                     call started gives its phases from pod conditions (1 s resolution)",
+                );
                 let seen = platform.cold_phases(&f.name).await;
                 s.spawned_unix_ns = seen.spawned_ns;
                 s.healthy_unix_ns = seen.healthy_ns;

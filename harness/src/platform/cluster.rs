@@ -199,7 +199,7 @@ where
                 kube,
                 gateway,
                 name.clone(),
-                Some(k3d::plan::k3d_registry(&cp)),
+                Some(cp.registry()),
                 &run_dir,
                 &state.kubeconfig,
             ))

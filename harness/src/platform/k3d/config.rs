@@ -255,6 +255,14 @@ pub struct ClusterPlan {
 }
 
 impl ClusterPlan {
+    /// Where the k3d registry is reached from the host and from the nodes.
+    pub fn registry(&self) -> crate::spec::ImageRegistry {
+        crate::spec::ImageRegistry {
+            push: self.registry_push.clone(),
+            pull: self.registry_pull.clone(),
+        }
+    }
+
     /// The config as YAML, ready to write to a file.
     pub fn config_yaml(&self) -> Result<String, ConfigError> {
         serde_yaml::to_string(&self.config).map_err(|source| ConfigError::Yaml { source })

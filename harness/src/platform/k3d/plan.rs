@@ -18,8 +18,7 @@ use std::path::PathBuf;
 
 use super::config::{self, ConfigError};
 use crate::pins;
-use crate::platform::kube::api::{self as k, FIELD_MANAGER, FUNCTION_LABEL, FUNCTION_NAMESPACE};
-use crate::spec::{ImageRegistry, PlatformKind, Scenario};
+use crate::spec::{PlatformKind, Scenario};
 
 mod answers;
 mod assets;
@@ -106,20 +105,14 @@ pub async fn plan(scenario: &Scenario, opts: &PlanOpts) -> Result<Plan, PlanErro
     }
     let recorded = record::k3d(scenario, &cp, opts).await?;
     sections.extend(recorded.run);
-    sections.push(measure_section(scenario));
+    sections.push(measure_section(scenario, recorded.cold));
     sections.extend(recorded.down);
     Ok(Plan { header, sections })
 }
 
-/// Where the k3d registry is reached from the host and from the nodes.
-pub fn k3d_registry(cp: &config::ClusterPlan) -> ImageRegistry {
-    ImageRegistry {
-        push: cp.registry_push.clone(),
-        pull: cp.registry_pull.clone(),
-    }
-}
-
-fn measure_section(scenario: &Scenario) -> Section {
+/// The measurement: the warm loop described (it is the same on every platform), then the
+/// one cold start the recording made (`cold`), which the measurement repeats.
+fn measure_section(scenario: &Scenario, cold: Vec<Step>) -> Section {
     let w = &scenario.experiment.warm;
     let c = &scenario.experiment.cold;
     let mut steps = vec![Step::Note(format!(
@@ -137,38 +130,10 @@ fn measure_section(scenario: &Scenario) -> Section {
         "cold: {} repetition(s) per function, {:?} idle gap, each as below",
         c.repetitions, c.idle_gap
     )));
-    if let Some(f) = scenario.functions.first() {
-        steps.push(Step::KubePatch {
-            path: deployment_path(&f.name, "/scale"),
-            content_type: k::JSON_MERGE,
-            body: k::scale_patch(0),
-        });
-        steps.push(Step::Wait {
-            condition: format!(
-                "no pod {FUNCTION_LABEL}={} and no ready address in endpoints/{}",
-                f.name, f.name
-            ),
-            deadline: GONE_DEADLINE,
-            polls: Vec::new(),
-        });
-        steps.push(Step::Wait {
-            condition: "the gateway's 250 ms replica cache expires (cold_settle)".into(),
-            deadline: COLD_SETTLE,
-            polls: Vec::new(),
-        });
-        steps.push(Step::Api {
-            method: "GET",
-            path: format!("/function/{}", f.name),
-            body: None,
-        });
-        steps.push(Step::Check {
-            reads: vec![pods_path(&f.name)],
-            what: "the answer's X-Faasbed-Instance is new and its node satisfies the constraints; \
-                   phases from pod conditions (1 s resolution)"
-                .into(),
-        });
+    if let (false, Some(f)) = (cold.is_empty(), scenario.functions.first()) {
+        steps.extend(cold);
         steps.push(Step::Note(format!(
-            "(shown for {}; the same for every function)",
+            "(recorded for {}; the same for every function)",
             f.name
         )));
     }
@@ -176,18 +141,6 @@ fn measure_section(scenario: &Scenario) -> Section {
         title: "measure".into(),
         steps,
     }
-}
-
-fn deployment_path(function: &str, sub: &str) -> String {
-    format!(
-        "/apis/apps/v1/namespaces/{FUNCTION_NAMESPACE}/deployments/{function}{sub}?fieldManager={FIELD_MANAGER}"
-    )
-}
-
-fn pods_path(function: &str) -> String {
-    format!(
-        "/api/v1/namespaces/{FUNCTION_NAMESPACE}/pods?labelSelector={FUNCTION_LABEL}%3D{function}"
-    )
 }
 
 fn names<'a>(it: impl Iterator<Item = &'a str>) -> String {

@@ -212,7 +212,7 @@ impl<R: Runner> KubePlatform<K3d, R> {
                     runner,
                     kube,
                     gateway,
-                    registry: Some(super::plan::k3d_registry(&cp)),
+                    registry: Some(cp.registry()),
                     run_dir: run_dir.to_path_buf(),
                     kubeconfig,
                     reused,

@@ -293,6 +293,14 @@ impl<C: Cluster, R: Runner> KubePlatform<C, R> {
             })?;
             pushed.insert(image, parse::buildx_metadata(&text)?);
         }
+        if self.cluster.deletes().is_none() {
+            dryrun::note(format!(
+                "the nodes pull them as {}/faasbed/<source>:<content-hash>@<digest>, anonymously \
+                 and with imagePullPolicy Always (OpenFaaS CE); a plain-HTTP registry must be a \
+                 mirror with an http:// endpoint in /etc/rancher/k3s/registries.yaml on every node",
+                reg.pull
+            ));
+        }
         Ok(scenario
             .functions
             .iter()
@@ -484,6 +492,13 @@ impl<C: Cluster, R: Runner> Platform for KubePlatform<C, R> {
             .scale_to_zero(function)
             .await
             .map_err(platform_err)?;
+        dryrun::wait(
+            format!(
+                "no pod {}={function} and no ready address in endpoints/{function}",
+                super::api::FUNCTION_LABEL
+            ),
+            GONE_DEADLINE,
+        );
         self.kube
             .wait_gone(function, Instant::now() + GONE_DEADLINE)
             .await

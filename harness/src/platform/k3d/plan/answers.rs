@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use crate::dryrun::runner::{failed, printed};
+use crate::dryrun::runner::{arg_after, failed, printed};
 use crate::dryrun::REDACTED;
 use crate::exec::{Cmd, ExecError, Output};
 use crate::nodes::qemu::assets::{self, VmAssets};
@@ -59,7 +59,8 @@ pub fn builds(cmd: &Cmd) -> Result<Output, ExecError> {
         ));
     }
     if line.starts_with("docker buildx build") {
-        if let (Some(file), Some(image)) = (cmd.arg_after("--metadata-file"), cmd.arg_after("-t")) {
+        if let (Some(file), Some(image)) = (arg_after(cmd, "--metadata-file"), arg_after(cmd, "-t"))
+        {
             let meta = json!({ "containerimage.digest": DIGEST, "image.name": image });
             let path = Path::new(&file);
             if let Some(dir) = path.parent() {
@@ -74,11 +75,9 @@ pub fn builds(cmd: &Cmd) -> Result<Output, ExecError> {
 /// What a booting VM writes to `-serial file:PATH`: its READY line (no clock reading, so no
 /// clock offset is made up).
 fn boot(cmd: &Cmd) {
-    let console = cmd
-        .arg_after("-serial")
-        .and_then(|s| s.strip_prefix("file:").map(str::to_string));
-    let node = cmd
-        .arg_after("-name")
+    let console =
+        arg_after(cmd, "-serial").and_then(|s| s.strip_prefix("file:").map(str::to_string));
+    let node = arg_after(cmd, "-name")
         .and_then(|s| s.strip_prefix("faasbed-").map(str::to_string))
         .unwrap_or_default();
     if let Some(console) = console {

@@ -35,7 +35,7 @@ pub(super) async fn plan(scenario: &Scenario, opts: &PlanOpts) -> Result<Plan, P
     ];
     let recorded = record::existing(scenario, kubeconfig, opts).await?;
     let mut sections = recorded.run;
-    sections.push(measure_section(scenario));
+    sections.push(measure_section(scenario, recorded.cold));
     sections.extend(recorded.down);
     Ok(Plan { header, sections })
 }

@@ -1,14 +1,17 @@
-//! The recorded part of a plan: the live `up` (or `attach`), `build`, the one deploy loop and
-//! `down`, run through [`crate::dryrun`]'s stand-ins in a scratch folder, then turned into
+//! The recorded part of a plan: the live `up` (or `attach`), `build`, the one deploy loop, one
+//! cold start of the measurement (`measure::cold::probe_once`) and `down`, run through [`crate::dryrun`]'s stand-ins in a scratch folder, then turned into
 //! sections with the scratch paths and run-time values put back as the user will see them.
 
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 use super::answers;
 use super::assets::VM_CACHE;
 use super::{PlanError, PlanOpts, Section, Step, CONTENT_HASH};
-use crate::dryrun::runner::Recording;
+use crate::dryrun::kube::{PlaceholderCluster, PlaceholderHandle};
+use crate::dryrun::runner::{map_text, Recording};
 use crate::dryrun::{self, Journal};
+use crate::measure::cold::probe_once;
 use crate::platform::deploy::READY_TIMEOUT;
 use crate::platform::existing::ExistingPlatform;
 use crate::platform::k3d::config::ClusterPlan;
@@ -19,10 +22,13 @@ use crate::spec::Scenario;
 /// What the gateway of an existing cluster prints as (the kubeconfig's server host).
 pub const EXISTING_GATEWAY: &str = "http://<server host of the kubeconfig>:31112";
 
-/// The recorded sections: the run up to the measurement, and `down`.
+/// The recorded sections: the run up to the measurement, one cold start, and `down`.
 pub struct Recorded {
     /// Up (or attach), images, functions.
     pub run: Vec<Section>,
+    /// One cold start of the first function, as the measurement makes each (empty when the
+    /// run stopped before it).
+    pub cold: Vec<Step>,
     /// Down.
     pub down: Vec<Section>,
 }
@@ -40,12 +46,16 @@ pub async fn k3d(
         source,
     })?;
     let journal = Journal::default();
-    let gateway = serve(scenario, &journal).await?;
+    // k3d containers and faasbed's VMs join with the scenario's labels (`--node-label`).
+    let cluster = PlaceholderCluster::new(scenario)
+        .with_join_labels(true)
+        .shared();
+    let kube = cluster.kube(journal.clone());
+    let gateway = serve(scenario, &journal, cluster).await?;
     // The live code reaches the gateway at the scenario's port: point it at the stand-in.
     let mut live = scenario.clone();
     live.platform.k3d.gateway_port = port_of(&gateway.url);
     let runner = Recording::new(journal.clone(), answers::k3d(scenario, cp));
-    let kube = dryrun::kube::placeholder_kube(scenario, journal.clone());
     let mut unplace = Unplace::default();
     unplace.swap(
         &scratch.run().display().to_string(),
@@ -80,9 +90,10 @@ pub async fn existing(
 ) -> Result<Recorded, PlanError> {
     let scratch = Scratch::new()?;
     let journal = Journal::default();
-    let gateway = serve(scenario, &journal).await?;
+    let cluster = PlaceholderCluster::new(scenario).shared();
+    let kube = cluster.kube(journal.clone());
+    let gateway = serve(scenario, &journal, cluster).await?;
     let runner = Recording::new(journal.clone(), answers::builds);
-    let kube = dryrun::kube::placeholder_kube(scenario, journal.clone());
     let mut unplace = Unplace::default();
     unplace.swap(
         &scratch.run().display().to_string(),
@@ -105,11 +116,24 @@ pub async fn existing(
     })
 }
 
+/// The placeholder gateway; a call of a function at 0 replicas scales it up in `cluster`, as
+/// OpenFaaS CE scales from zero.
 async fn serve(
     scenario: &Scenario,
     journal: &Journal,
+    cluster: PlaceholderHandle,
 ) -> Result<dryrun::gateway::PlaceholderGateway, PlanError> {
-    dryrun::gateway::serve(scenario, journal.clone())
+    let replicas: BTreeMap<String, u32> = scenario
+        .functions
+        .iter()
+        .map(|f| (f.name.clone(), f.replicas))
+        .collect();
+    let on_call = move |name: &str| {
+        if let Some(r) = replicas.get(name) {
+            cluster.scale(name, *r);
+        }
+    };
+    dryrun::gateway::serve_with(scenario, journal.clone(), on_call)
         .await
         .map_err(|source| PlanError::Scratch {
             what: "serve the placeholder gateway on a loopback port".into(),
@@ -125,6 +149,7 @@ async fn drive<P: Platform>(
     journal: &Journal,
     unplace: &mut Unplace,
 ) -> Recorded {
+    let mut cold_start = None;
     let built = journal.scope(platform.build(scenario, &mut |_| {})).await;
     match built {
         Ok(images) => {
@@ -136,20 +161,40 @@ async fn drive<P: Platform>(
             let deployed = journal
                 .scope(platform.deploy(scenario, &images, READY_TIMEOUT))
                 .await;
-            if let Err(e) = deployed {
-                stop_note(journal, &e);
+            match deployed {
+                Ok(()) => cold_start = Some(journal.events().len()),
+                Err(e) => stop_note(journal, &e),
             }
         }
         Err(e) => stop_note(journal, &e),
     }
     let mark = journal.events().len();
+    if let (Some(_), Some(f)) = (cold_start, scenario.functions.first()) {
+        let allowed: BTreeSet<String> = scenario
+            .eligible_nodes(f)
+            .iter()
+            .map(|n| n.name.clone())
+            .collect();
+        let client = platform.gateway().client();
+        let idle_gap = scenario.experiment.cold.idle_gap;
+        let mut seen = HashSet::new();
+        let probe = probe_once(&*platform, &client, f, 0, &allowed, &mut seen, idle_gap);
+        journal.scope(probe).await;
+    }
+    let cold_end = journal.events().len();
     if let Err(e) = journal.scope(platform.down()).await {
         stop_note(journal, &e);
     }
     let events = journal.events();
+    let cold = unplace
+        .sections(&events[mark..cold_end])
+        .into_iter()
+        .flat_map(|s| s.steps)
+        .collect();
     Recorded {
         run: unplace.sections(&events[..mark]),
-        down: unplace.sections(&events[mark..]),
+        cold,
+        down: unplace.sections(&events[cold_end..]),
     }
 }
 
@@ -164,6 +209,7 @@ fn stopped(journal: &Journal, e: &dyn std::error::Error, unplace: &Unplace) -> R
     stop_note(journal, e);
     Recorded {
         run: unplace.sections(&journal.events()),
+        cold: Vec::new(),
         down: Vec::new(),
     }
 }
@@ -208,7 +254,7 @@ impl Unplace {
     fn swap(&mut self, from: &str, to: &str) {
         if !from.is_empty() {
             self.0.push((from.to_string(), to.to_string()));
-            self.0.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+            self.0.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
         }
     }
 
@@ -235,11 +281,11 @@ impl Unplace {
     fn step(&self, s: &Step) -> Step {
         match s {
             Step::Command { cmd, on } => Step::Command {
-                cmd: cmd.map_text(|t| self.text(t)),
+                cmd: map_text(cmd, |t| self.text(t)),
                 on: on.clone(),
             },
             Step::Probe { cmd, skip_when } => Step::Probe {
-                cmd: cmd.map_text(|t| self.text(t)),
+                cmd: map_text(cmd, |t| self.text(t)),
                 skip_when: self.text(skip_when),
             },
             Step::Api { method, path, body } => Step::Api {
