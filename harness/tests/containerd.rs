@@ -10,6 +10,9 @@
 //! `libtest-mimic`, since libtest cannot ignore a test at run time).
 #![allow(clippy::unwrap_used)]
 
+#[path = "common/gated.rs"]
+mod gated;
+
 mod common;
 
 use std::path::Path;
@@ -314,22 +317,14 @@ async fn replicas_run_limited_on_the_bridge_and_down_leaves_nothing() {
 }
 
 fn main() -> std::process::ExitCode {
-    let args = libtest_mimic::Arguments::from_args();
-    let missing = missing_prerequisites();
-    if let Some(why) = &missing {
-        eprintln!("containerd: the container runtime tests are ignored on this host: {why}");
-    }
-    let trials = vec![libtest_mimic::Trial::test(
-        "replicas_run_limited_on_the_bridge_and_down_leaves_nothing",
-        || {
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(replicas_run_limited_on_the_bridge_and_down_leaves_nothing());
-            Ok(())
-        },
+    gated::main(
+        "containerd",
+        "the container runtime tests",
+        missing_prerequisites(),
+        false,
+        vec![gated::async_test(
+            "replicas_run_limited_on_the_bridge_and_down_leaves_nothing",
+            replicas_run_limited_on_the_bridge_and_down_leaves_nothing,
+        )],
     )
-    .with_ignored_flag(missing.is_some())];
-    libtest_mimic::run(&args, trials).exit_code()
 }

@@ -10,6 +10,9 @@
 //! reported as *ignored* with the reason (own harness, `libtest-mimic`).
 #![allow(clippy::unwrap_used)]
 
+#[path = "common/gated.rs"]
+mod gated;
+
 mod common;
 
 use std::collections::HashSet;
@@ -353,41 +356,25 @@ async fn get(base: &str, path: &str) -> (u16, String) {
 }
 
 fn main() -> std::process::ExitCode {
-    let mut args = libtest_mimic::Arguments::from_args();
     // Each test runs a whole bench: one at a time on small hosts.
-    args.test_threads.get_or_insert(1);
-    let missing = missing_prerequisites();
-    if let Some(why) = &missing {
-        eprintln!("containerd_bench: ignored on this host: {why}");
-    }
-    let rt = || {
-        tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    };
-    let trials = vec![
-        libtest_mimic::Trial::test(
-            "bench_verifies_every_container_cold_start_and_reports_its_phases",
-            || {
-                bench_verifies_every_container_cold_start_and_reports_its_phases();
-                Ok(())
-            },
-        )
-        .with_ignored_flag(missing.is_some()),
-        libtest_mimic::Trial::test(
-            "container_output_is_served_by_system_logs_and_secrets_are_mounted",
-            move || {
-                rt().block_on(container_output_is_served_by_system_logs_and_secrets_are_mounted());
-                Ok(())
-            },
-        )
-        .with_ignored_flag(missing.is_some()),
-        libtest_mimic::Trial::test("a_killed_bench_leaves_nothing_after_clean", move || {
-            rt().block_on(a_killed_bench_leaves_nothing_after_clean());
-            Ok(())
-        })
-        .with_ignored_flag(missing.is_some()),
-    ];
-    libtest_mimic::run(&args, trials).exit_code()
+    gated::main(
+        "containerd_bench",
+        "the container bench tests",
+        missing_prerequisites(),
+        true,
+        vec![
+            gated::test(
+                "bench_verifies_every_container_cold_start_and_reports_its_phases",
+                bench_verifies_every_container_cold_start_and_reports_its_phases,
+            ),
+            gated::async_test(
+                "container_output_is_served_by_system_logs_and_secrets_are_mounted",
+                container_output_is_served_by_system_logs_and_secrets_are_mounted,
+            ),
+            gated::async_test(
+                "a_killed_bench_leaves_nothing_after_clean",
+                a_killed_bench_leaves_nothing_after_clean,
+            ),
+        ],
+    )
 }

@@ -150,6 +150,29 @@ pub struct Parts<R: Runner> {
     pub reused: bool,
 }
 
+impl<R: Runner> Parts<R> {
+    /// The parts of a platform that an earlier `up` made, reconnected from its saved state
+    /// (`platform::cluster::attach`): the cluster was there already and nothing is installed.
+    pub fn reconnected(
+        runner: R,
+        kube: Kube,
+        gateway: GatewayAccess,
+        registry: Option<ImageRegistry>,
+        run_dir: &Path,
+        kubeconfig: &Path,
+    ) -> Self {
+        Parts {
+            runner,
+            kube,
+            gateway,
+            registry,
+            run_dir: run_dir.to_path_buf(),
+            kubeconfig: kubeconfig.to_path_buf(),
+            reused: true,
+        }
+    }
+}
+
 impl<C: Cluster, R: Runner> KubePlatform<C, R> {
     /// The platform of `cluster`, made of `parts`.
     pub fn new(cluster: C, parts: Parts<R>) -> Self {
