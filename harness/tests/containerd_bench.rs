@@ -12,6 +12,8 @@
 
 #[path = "common/gated.rs"]
 mod gated;
+#[path = "common/leftovers.rs"]
+mod leftovers;
 
 mod common;
 
@@ -20,8 +22,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use faasbed::exec::{self, Cmd};
-use faasbed::nodes::containerd::{ctr, short_id, Runtime};
+use faasbed::exec;
+use faasbed::nodes::containerd::ctr;
 use serde_json::Value;
 
 fn missing_prerequisites() -> Option<String> {
@@ -192,35 +194,7 @@ async fn a_killed_bench_leaves_nothing_after_clean() {
             t.pid
         );
     }
-    let left = exec::labelled_pids(Some(&run));
-    assert!(left.is_empty(), "processes of the run remain: {left:?}");
-    let short = short_id(&run);
-    let netns = exec::run(&Cmd::new("ip").args(["netns", "list"]))
-        .await
-        .unwrap()
-        .stdout;
-    assert!(!netns.contains(&format!("fb{short}")), "{netns}");
-    let links = exec::run(&Cmd::new("ip").args(["-o", "link"]))
-        .await
-        .unwrap()
-        .stdout;
-    assert!(!links.contains(&format!("fb{short}")), "{links}");
-    for controller in ["memory", "cpu"] {
-        let dir = Path::new("/sys/fs/cgroup").join(controller).join("faasbed");
-        let groups: Vec<String> = std::fs::read_dir(&dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|n| n.starts_with(&short))
-            .collect();
-        assert!(
-            groups.is_empty(),
-            "runc cgroups remain in {}: {groups:?}",
-            dir.display()
-        );
-    }
-    // containerd's own store holds no container or snapshot of the run: start it and ask.
+    // containerd's own store is asked once the sweep marker is gone (the sweep ran: `clean`).
     let state = home.runs().join(&run);
     std::fs::remove_file(
         state
@@ -228,17 +202,7 @@ async fn a_killed_bench_leaves_nothing_after_clean() {
             .join(faasbed::nodes::containerd::SWEPT_MARKER),
     )
     .unwrap();
-    let rt = Runtime::start(&state, &run, "test", None).await.unwrap();
-    let left = exec::run(&ctr::list_labelled(rt.socket(), ctr::RUN_LABEL, &run))
-        .await
-        .unwrap();
-    assert!(ctr::parse_ids(&left.stdout).is_empty(), "{}", left.stdout);
-    let snaps = exec::run(&ctr::ctr(rt.socket()).args(["snapshots", "ls"]))
-        .await
-        .unwrap()
-        .stdout;
-    assert!(!snaps.contains(&short), "{snaps}");
-    rt.down().await.unwrap();
+    leftovers::assert_nothing_left(&run, &state, "test").await;
     drop(tmp);
 }
 
