@@ -484,7 +484,11 @@ impl<C: Cluster, R: Runner> Platform for KubePlatform<C, R> {
     }
 
     async fn node_provenance(&self, scenario: &Scenario) -> Vec<NodeProvenance> {
-        let facts = self.kube.node_facts().await.unwrap_or_default();
+        // A failed read is kept in the provenance: "detected" is null and says why.
+        let (facts, unread) = match self.kube.node_facts().await {
+            Ok(f) => (f, None),
+            Err(e) => (Vec::new(), Some(crate::output::error_chain(&e))),
+        };
         scenario
             .nodes
             .iter()
@@ -500,6 +504,7 @@ impl<C: Cluster, R: Runner> Platform for KubePlatform<C, R> {
                     launcher: serde_json::json!({
                         "k3s": scenario.platform.k3d.k3s_image,
                         "detected": seen,
+                        "detection_error": unread,
                         "clock_offset_ns": self.clock_offset_ns(&n.name),
                     }),
                     link: serde_json::Value::Null,
