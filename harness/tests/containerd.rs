@@ -10,13 +10,18 @@
 //! `libtest-mimic`, since libtest cannot ignore a test at run time).
 #![allow(clippy::unwrap_used)]
 
+#[path = "common/gated.rs"]
+mod gated;
+#[path = "common/leftovers.rs"]
+mod leftovers;
+
 mod common;
 
 use std::path::Path;
 use std::time::Duration;
 
 use faasbed::doctor;
-use faasbed::exec::{self, Cmd};
+use faasbed::exec;
 use faasbed::nodes::containerd::{ctr, Image, ReplicaSpec, Runtime};
 use faasbed::spec::Arch;
 
@@ -284,52 +289,18 @@ async fn replicas_run_limited_on_the_bridge_and_down_leaves_nothing() {
         }
         assert!(!exec::pid_alive(pid), "containerd {pid} still runs");
     }
-    let short = faasbed::nodes::containerd::short_id(&run_id);
-    let netns = exec::run(&Cmd::new("ip").args(["netns", "list"]))
-        .await
-        .unwrap()
-        .stdout;
-    assert!(!netns.contains(&format!("fb{short}")), "{netns}");
-    let links = exec::run(&Cmd::new("ip").args(["-o", "link"]))
-        .await
-        .unwrap()
-        .stdout;
-    assert!(!links.contains(&format!("fb{short}")), "{links}");
-    let shims = exec::labelled_pids(Some(&run_id));
-    assert!(shims.is_empty(), "left running: {shims:?}");
-    // the containerd state holds no container or snapshot of the run: restart it and ask
-    let rt2 = Runtime::start(state.path(), &run_id, "test-home", None)
-        .await
-        .unwrap();
-    let left = exec::run(&ctr::list_labelled(rt2.socket(), ctr::RUN_LABEL, &run_id))
-        .await
-        .unwrap();
-    assert!(ctr::parse_ids(&left.stdout).is_empty(), "{}", left.stdout);
-    let snaps = exec::run(&ctr::ctr(rt2.socket()).args(["snapshots", "ls"]))
-        .await
-        .unwrap()
-        .stdout;
-    assert!(!snaps.contains(&short), "{snaps}");
-    rt2.down().await.unwrap();
+    leftovers::assert_nothing_left(&run_id, state.path(), "test-home").await;
 }
 
 fn main() -> std::process::ExitCode {
-    let args = libtest_mimic::Arguments::from_args();
-    let missing = missing_prerequisites();
-    if let Some(why) = &missing {
-        eprintln!("containerd: the container runtime tests are ignored on this host: {why}");
-    }
-    let trials = vec![libtest_mimic::Trial::test(
-        "replicas_run_limited_on_the_bridge_and_down_leaves_nothing",
-        || {
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(replicas_run_limited_on_the_bridge_and_down_leaves_nothing());
-            Ok(())
-        },
+    gated::main(
+        "containerd",
+        "the container runtime tests",
+        missing_prerequisites(),
+        false,
+        vec![gated::async_test(
+            "replicas_run_limited_on_the_bridge_and_down_leaves_nothing",
+            replicas_run_limited_on_the_bridge_and_down_leaves_nothing,
+        )],
     )
-    .with_ignored_flag(missing.is_some())];
-    libtest_mimic::run(&args, trials).exit_code()
 }

@@ -10,6 +10,11 @@
 //! reported as *ignored* with the reason (own harness, `libtest-mimic`).
 #![allow(clippy::unwrap_used)]
 
+#[path = "common/gated.rs"]
+mod gated;
+#[path = "common/leftovers.rs"]
+mod leftovers;
+
 mod common;
 
 use std::collections::HashSet;
@@ -17,8 +22,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use faasbed::exec::{self, Cmd};
-use faasbed::nodes::containerd::{ctr, short_id, Runtime};
+use faasbed::exec;
+use faasbed::nodes::containerd::ctr;
 use serde_json::Value;
 
 fn missing_prerequisites() -> Option<String> {
@@ -189,35 +194,7 @@ async fn a_killed_bench_leaves_nothing_after_clean() {
             t.pid
         );
     }
-    let left = exec::labelled_pids(Some(&run));
-    assert!(left.is_empty(), "processes of the run remain: {left:?}");
-    let short = short_id(&run);
-    let netns = exec::run(&Cmd::new("ip").args(["netns", "list"]))
-        .await
-        .unwrap()
-        .stdout;
-    assert!(!netns.contains(&format!("fb{short}")), "{netns}");
-    let links = exec::run(&Cmd::new("ip").args(["-o", "link"]))
-        .await
-        .unwrap()
-        .stdout;
-    assert!(!links.contains(&format!("fb{short}")), "{links}");
-    for controller in ["memory", "cpu"] {
-        let dir = Path::new("/sys/fs/cgroup").join(controller).join("faasbed");
-        let groups: Vec<String> = std::fs::read_dir(&dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|n| n.starts_with(&short))
-            .collect();
-        assert!(
-            groups.is_empty(),
-            "runc cgroups remain in {}: {groups:?}",
-            dir.display()
-        );
-    }
-    // containerd's own store holds no container or snapshot of the run: start it and ask.
+    // containerd's own store is asked once the sweep marker is gone (the sweep ran: `clean`).
     let state = home.runs().join(&run);
     std::fs::remove_file(
         state
@@ -225,17 +202,7 @@ async fn a_killed_bench_leaves_nothing_after_clean() {
             .join(faasbed::nodes::containerd::SWEPT_MARKER),
     )
     .unwrap();
-    let rt = Runtime::start(&state, &run, "test", None).await.unwrap();
-    let left = exec::run(&ctr::list_labelled(rt.socket(), ctr::RUN_LABEL, &run))
-        .await
-        .unwrap();
-    assert!(ctr::parse_ids(&left.stdout).is_empty(), "{}", left.stdout);
-    let snaps = exec::run(&ctr::ctr(rt.socket()).args(["snapshots", "ls"]))
-        .await
-        .unwrap()
-        .stdout;
-    assert!(!snaps.contains(&short), "{snaps}");
-    rt.down().await.unwrap();
+    leftovers::assert_nothing_left(&run, &state, "test").await;
     drop(tmp);
 }
 
@@ -353,41 +320,25 @@ async fn get(base: &str, path: &str) -> (u16, String) {
 }
 
 fn main() -> std::process::ExitCode {
-    let mut args = libtest_mimic::Arguments::from_args();
     // Each test runs a whole bench: one at a time on small hosts.
-    args.test_threads.get_or_insert(1);
-    let missing = missing_prerequisites();
-    if let Some(why) = &missing {
-        eprintln!("containerd_bench: ignored on this host: {why}");
-    }
-    let rt = || {
-        tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    };
-    let trials = vec![
-        libtest_mimic::Trial::test(
-            "bench_verifies_every_container_cold_start_and_reports_its_phases",
-            || {
-                bench_verifies_every_container_cold_start_and_reports_its_phases();
-                Ok(())
-            },
-        )
-        .with_ignored_flag(missing.is_some()),
-        libtest_mimic::Trial::test(
-            "container_output_is_served_by_system_logs_and_secrets_are_mounted",
-            move || {
-                rt().block_on(container_output_is_served_by_system_logs_and_secrets_are_mounted());
-                Ok(())
-            },
-        )
-        .with_ignored_flag(missing.is_some()),
-        libtest_mimic::Trial::test("a_killed_bench_leaves_nothing_after_clean", move || {
-            rt().block_on(a_killed_bench_leaves_nothing_after_clean());
-            Ok(())
-        })
-        .with_ignored_flag(missing.is_some()),
-    ];
-    libtest_mimic::run(&args, trials).exit_code()
+    gated::main(
+        "containerd_bench",
+        "the container bench tests",
+        missing_prerequisites(),
+        true,
+        vec![
+            gated::test(
+                "bench_verifies_every_container_cold_start_and_reports_its_phases",
+                bench_verifies_every_container_cold_start_and_reports_its_phases,
+            ),
+            gated::async_test(
+                "container_output_is_served_by_system_logs_and_secrets_are_mounted",
+                container_output_is_served_by_system_logs_and_secrets_are_mounted,
+            ),
+            gated::async_test(
+                "a_killed_bench_leaves_nothing_after_clean",
+                a_killed_bench_leaves_nothing_after_clean,
+            ),
+        ],
+    )
 }

@@ -814,6 +814,34 @@ async fn cold_phases_come_from_the_live_pods_conditions() {
     server.await.unwrap();
 }
 
+/// A node list the API refuses leaves "detected" null in run.json and says why, rather than
+/// nothing.
+#[tokio::test]
+async fn node_provenance_keeps_why_the_nodes_could_not_be_read() {
+    let run = Run::new().await;
+    let runner = Scripted::new(fresh_rules());
+    let mut script = up_exchanges();
+    script.push(kube_script::status(
+        get(NODES, json!({"kind":"Status","apiVersion":"v1","status":"Failure","message":"nodes is forbidden","reason":"Forbidden","code":403})),
+        403,
+    ));
+    let (k, server) = scripted_kube(script);
+    let (p, _) = run.up(runner, k).await;
+    let p = p.unwrap();
+    let nodes = p.node_provenance(&run.scenario).await;
+    assert_eq!(nodes.len(), 2);
+    for n in &nodes {
+        assert!(n.launcher["detected"].is_null(), "{}", n.launcher);
+        let why = n.launcher["detection_error"].as_str().unwrap();
+        assert!(
+            why.contains("list nodes") && why.contains("forbidden"),
+            "{why}"
+        );
+    }
+    drop(p);
+    server.await.unwrap();
+}
+
 /// run.json of a k3d run records every scenario node with what the cluster reports about it.
 #[tokio::test]
 async fn node_provenance_joins_the_scenario_with_the_cluster() {

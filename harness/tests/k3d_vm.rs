@@ -17,6 +17,9 @@
 //! run time.
 #![allow(clippy::unwrap_used)]
 
+#[path = "common/gated.rs"]
+mod gated;
+
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -296,35 +299,26 @@ async fn boot_and_join(arch: Arch, subnet: u8) {
 }
 
 fn main() -> std::process::ExitCode {
-    let args = libtest_mimic::Arguments::from_args();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     let missing = missing_prerequisites(&rt);
-    if let Some(why) = &missing {
-        eprintln!("k3d_vm: the QEMU VM tests are ignored on this host: {why}");
-    }
-    let rt = std::sync::Arc::new(rt);
-    let trial = |name: &str, arch: Arch, subnet: u8| {
-        let rt = rt.clone();
-        libtest_mimic::Trial::test(name, move || {
-            rt.block_on(boot_and_join(arch, subnet));
-            Ok(())
-        })
-        .with_ignored_flag(missing.is_some())
-    };
-    let trials = vec![
-        trial(
-            "an_arm64_vm_boots_onto_the_bridge_and_starts_its_agent_with_the_join_config",
-            Arch::Arm64,
-            1,
-        ),
-        trial(
-            "an_armhf_vm_boots_onto_the_bridge_and_starts_its_agent_with_the_join_config",
-            Arch::Armhf,
-            2,
-        ),
-    ];
-    libtest_mimic::run(&args, trials).exit_code()
+    drop(rt);
+    gated::main(
+        "k3d_vm",
+        "the QEMU VM tests",
+        missing,
+        false,
+        vec![
+            gated::async_test(
+                "an_arm64_vm_boots_onto_the_bridge_and_starts_its_agent_with_the_join_config",
+                || boot_and_join(Arch::Arm64, 1),
+            ),
+            gated::async_test(
+                "an_armhf_vm_boots_onto_the_bridge_and_starts_its_agent_with_the_join_config",
+                || boot_and_join(Arch::Armhf, 2),
+            ),
+        ],
+    )
 }

@@ -8,6 +8,9 @@
 //! `libtest-mimic`, as tests/containerd.rs).
 #![allow(clippy::unwrap_used)]
 
+#[path = "common/gated.rs"]
+mod gated;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -251,34 +254,24 @@ fn a_secret_goes_through_stdin_only() {
 }
 
 fn main() -> std::process::ExitCode {
-    let args = libtest_mimic::Arguments::from_args();
-    let missing = missing_prerequisites();
-    if let Some(why) = &missing {
-        eprintln!("ssh_hosts: the sshd tests are ignored on this host: {why}");
-    }
-    let tests: [(&str, fn()); 3] = [
-        (
-            "pinned_host_is_probed_and_a_changed_key_is_refused",
-            pinned_host_is_probed_and_a_changed_key_is_refused,
-        ),
-        (
-            "unknown_and_unreachable_hosts_fail_before_anything_runs",
-            unknown_and_unreachable_hosts_fail_before_anything_runs,
-        ),
-        (
-            "a_secret_goes_through_stdin_only",
-            a_secret_goes_through_stdin_only,
-        ),
-    ];
-    let trials = tests
-        .into_iter()
-        .map(|(name, f)| {
-            libtest_mimic::Trial::test(name, move || {
-                f();
-                Ok(())
-            })
-            .with_ignored_flag(missing.is_some())
-        })
-        .collect();
-    libtest_mimic::run(&args, trials).exit_code()
+    gated::main(
+        "ssh_hosts",
+        "the sshd tests",
+        missing_prerequisites(),
+        false,
+        vec![
+            gated::test(
+                "pinned_host_is_probed_and_a_changed_key_is_refused",
+                pinned_host_is_probed_and_a_changed_key_is_refused,
+            ),
+            gated::test(
+                "unknown_and_unreachable_hosts_fail_before_anything_runs",
+                unknown_and_unreachable_hosts_fail_before_anything_runs,
+            ),
+            gated::test(
+                "a_secret_goes_through_stdin_only",
+                a_secret_goes_through_stdin_only,
+            ),
+        ],
+    )
 }

@@ -16,6 +16,9 @@
 //! overlayfs; otherwise the tests are reported as *ignored* with the reason (own harness).
 #![allow(clippy::unwrap_used)]
 
+#[path = "common/gated.rs"]
+mod gated;
+
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -681,46 +684,36 @@ fn a_failure_after_the_install_takes_k3s_off_again() {
 }
 
 fn main() -> std::process::ExitCode {
-    let args = libtest_mimic::Arguments::from_args();
-    let missing = missing_prerequisites();
-    if let Some(why) = &missing {
-        eprintln!("ssh_platform: the sshd tests are ignored on this host: {why}");
-    }
-    let tests: [(&str, fn()); 6] = [
-        (
-            "up_plan_and_down_on_three_hosts",
-            up_plan_and_down_on_three_hosts,
-        ),
-        (
-            "a_changed_host_key_fails_the_run_before_anything_is_installed",
-            a_changed_host_key_fails_the_run_before_anything_is_installed,
-        ),
-        (
-            "an_unreachable_host_fails_the_run_before_anything_is_installed",
-            an_unreachable_host_fails_the_run_before_anything_is_installed,
-        ),
-        (
-            "a_host_with_k3s_is_refused_and_left_alone",
-            a_host_with_k3s_is_refused_and_left_alone,
-        ),
-        (
-            "a_missing_release_file_fails_the_run_before_anything_is_installed",
-            a_missing_release_file_fails_the_run_before_anything_is_installed,
-        ),
-        (
-            "a_failure_after_the_install_takes_k3s_off_again",
-            a_failure_after_the_install_takes_k3s_off_again,
-        ),
-    ];
-    let trials = tests
-        .into_iter()
-        .map(|(name, f)| {
-            libtest_mimic::Trial::test(name, move || {
-                f();
-                Ok(())
-            })
-            .with_ignored_flag(missing.is_some())
-        })
-        .collect();
-    libtest_mimic::run(&args, trials).exit_code()
+    gated::main(
+        "ssh_platform",
+        "the sshd tests",
+        missing_prerequisites(),
+        false,
+        vec![
+            gated::test(
+                "up_plan_and_down_on_three_hosts",
+                up_plan_and_down_on_three_hosts,
+            ),
+            gated::test(
+                "a_changed_host_key_fails_the_run_before_anything_is_installed",
+                a_changed_host_key_fails_the_run_before_anything_is_installed,
+            ),
+            gated::test(
+                "an_unreachable_host_fails_the_run_before_anything_is_installed",
+                an_unreachable_host_fails_the_run_before_anything_is_installed,
+            ),
+            gated::test(
+                "a_host_with_k3s_is_refused_and_left_alone",
+                a_host_with_k3s_is_refused_and_left_alone,
+            ),
+            gated::test(
+                "a_missing_release_file_fails_the_run_before_anything_is_installed",
+                a_missing_release_file_fails_the_run_before_anything_is_installed,
+            ),
+            gated::test(
+                "a_failure_after_the_install_takes_k3s_off_again",
+                a_failure_after_the_install_takes_k3s_off_again,
+            ),
+        ],
+    )
 }

@@ -7,6 +7,9 @@
 //! harness, `libtest-mimic`, since libtest cannot ignore a test at run time).
 #![allow(clippy::unwrap_used)]
 
+#[path = "common/gated.rs"]
+mod gated;
+
 use std::path::{Path, PathBuf};
 
 use faasbed::calibrate::storage::{backing_device, io_controller};
@@ -91,22 +94,14 @@ async fn a_running_pi_node_has_its_sd_card_limits_in_its_blkio_group() {
 }
 
 fn main() -> std::process::ExitCode {
-    let args = libtest_mimic::Arguments::from_args();
-    let missing = missing_prerequisites();
-    if let Some(why) = &missing {
-        eprintln!("storage_limits: ignored on this host: {why}");
-    }
-    let trials = vec![libtest_mimic::Trial::test(
-        "a_running_pi_node_has_its_sd_card_limits_in_its_blkio_group",
-        || {
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(a_running_pi_node_has_its_sd_card_limits_in_its_blkio_group());
-            Ok(())
-        },
+    gated::main(
+        "storage_limits",
+        "the SD-card limit tests",
+        missing_prerequisites(),
+        false,
+        vec![gated::async_test(
+            "a_running_pi_node_has_its_sd_card_limits_in_its_blkio_group",
+            a_running_pi_node_has_its_sd_card_limits_in_its_blkio_group,
+        )],
     )
-    .with_ignored_flag(missing.is_some())];
-    libtest_mimic::run(&args, trials).exit_code()
 }

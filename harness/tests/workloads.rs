@@ -12,6 +12,8 @@
 //! Python sysroots are Debian's packages for those arches).
 
 mod common;
+#[path = "common/gated.rs"]
+mod gated;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -266,37 +268,29 @@ fn missing_prerequisites() -> Option<String> {
 }
 
 fn main() -> std::process::ExitCode {
-    let mut args = libtest_mimic::Arguments::from_args();
     // One at a time: each runs a whole topology with QEMU replicas on a small host.
-    args.test_threads.get_or_insert(1);
-    let missing = missing_prerequisites();
-    if let Some(why) = &missing {
-        eprintln!("workloads: the workload scenario tests are ignored on this host: {why}");
-    }
-    let trial = |name: &'static str, f: fn()| {
-        libtest_mimic::Trial::test(name, move || {
-            f();
-            Ok(())
-        })
-        .with_ignored_flag(missing.is_some())
-    };
-    let trials = vec![
-        trial(
-            "workloads_run_go_and_python_on_every_arch",
-            workloads_run_go_and_python_on_every_arch,
-        ),
-        trial(
-            "go_and_python_twins_agree_on_pi3",
-            go_and_python_twins_agree_on_pi3,
-        ),
-        trial(
-            "go_and_python_json_and_chain_twins_interoperate",
-            go_and_python_json_and_chain_twins_interoperate,
-        ),
-        trial(
-            "chain_report_splits_latency_per_hop",
-            chain_report_splits_latency_per_hop,
-        ),
-    ];
-    libtest_mimic::run(&args, trials).exit_code()
+    gated::main(
+        "workloads",
+        "the workload scenario tests",
+        missing_prerequisites(),
+        true,
+        vec![
+            gated::test(
+                "workloads_run_go_and_python_on_every_arch",
+                workloads_run_go_and_python_on_every_arch,
+            ),
+            gated::test(
+                "go_and_python_twins_agree_on_pi3",
+                go_and_python_twins_agree_on_pi3,
+            ),
+            gated::test(
+                "go_and_python_json_and_chain_twins_interoperate",
+                go_and_python_json_and_chain_twins_interoperate,
+            ),
+            gated::test(
+                "chain_report_splits_latency_per_hop",
+                chain_report_splits_latency_per_hop,
+            ),
+        ],
+    )
 }

@@ -149,11 +149,7 @@ pub async fn deploy<P: Platform + ?Sized>(
         dryrun::check(format!(
             "every replica of {} runs on a node of the scenario whose labels satisfy {}",
             f.name,
-            f.constraints
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
+            f.constraints_text()
         ));
         verify_placement(scenario, platform, f).await?;
     }

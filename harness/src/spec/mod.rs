@@ -381,6 +381,14 @@ pub struct Function {
     pub body: Option<String>,
 }
 
+impl Function {
+    /// The constraints as the scenario writes them, joined by `, ` (e.g. `type=rsbpi-01`).
+    pub fn constraints_text(&self) -> String {
+        let all: Vec<String> = self.constraints.iter().map(ToString::to_string).collect();
+        all.join(", ")
+    }
+}
+
 /// The language runtime of a function.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -143,15 +143,7 @@ impl<R: Runner> KubePlatform<Existing, R> {
     ) -> Self {
         KubePlatform::new(
             Existing,
-            Parts {
-                runner,
-                kube,
-                gateway,
-                registry,
-                run_dir: run_dir.to_path_buf(),
-                kubeconfig: kubeconfig.to_path_buf(),
-                reused: true,
-            },
+            Parts::reconnected(runner, kube, gateway, registry, run_dir, kubeconfig),
         )
     }
 }

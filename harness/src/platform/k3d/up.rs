@@ -248,15 +248,7 @@ impl<R: Runner> KubePlatform<K3d, R> {
                 name,
                 vms: Vec::new(),
             },
-            Parts {
-                runner,
-                kube,
-                gateway,
-                registry,
-                run_dir: run_dir.to_path_buf(),
-                kubeconfig: kubeconfig.to_path_buf(),
-                reused: true,
-            },
+            Parts::reconnected(runner, kube, gateway, registry, run_dir, kubeconfig),
         )
     }
 }

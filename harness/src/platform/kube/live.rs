@@ -150,6 +150,29 @@ pub struct Parts<R: Runner> {
     pub reused: bool,
 }
 
+impl<R: Runner> Parts<R> {
+    /// The parts of a platform that an earlier `up` made, reconnected from its saved state
+    /// (`platform::cluster::attach`): the cluster was there already and nothing is installed.
+    pub fn reconnected(
+        runner: R,
+        kube: Kube,
+        gateway: GatewayAccess,
+        registry: Option<ImageRegistry>,
+        run_dir: &Path,
+        kubeconfig: &Path,
+    ) -> Self {
+        Parts {
+            runner,
+            kube,
+            gateway,
+            registry,
+            run_dir: run_dir.to_path_buf(),
+            kubeconfig: kubeconfig.to_path_buf(),
+            reused: true,
+        }
+    }
+}
+
 impl<C: Cluster, R: Runner> KubePlatform<C, R> {
     /// The platform of `cluster`, made of `parts`.
     pub fn new(cluster: C, parts: Parts<R>) -> Self {
@@ -461,7 +484,11 @@ impl<C: Cluster, R: Runner> Platform for KubePlatform<C, R> {
     }
 
     async fn node_provenance(&self, scenario: &Scenario) -> Vec<NodeProvenance> {
-        let facts = self.kube.node_facts().await.unwrap_or_default();
+        // A failed read is kept in the provenance: "detected" is null and says why.
+        let (facts, unread) = match self.kube.node_facts().await {
+            Ok(f) => (f, None),
+            Err(e) => (Vec::new(), Some(crate::output::error_chain(&e))),
+        };
         scenario
             .nodes
             .iter()
@@ -477,6 +504,7 @@ impl<C: Cluster, R: Runner> Platform for KubePlatform<C, R> {
                     launcher: serde_json::json!({
                         "k3s": scenario.platform.k3d.k3s_image,
                         "detected": seen,
+                        "detection_error": unread,
                         "clock_offset_ns": self.clock_offset_ns(&n.name),
                     }),
                     link: serde_json::Value::Null,

@@ -39,11 +39,7 @@ pub async fn enforce_and_verify(
         dryrun::check(format!(
             "every live pod of {} runs on a node with {}",
             f.name,
-            f.constraints
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
+            f.constraints_text()
         ));
         let placed = kube.verify_placement(&f.name, &f.constraints).await?;
         out.push((f.name.clone(), placed));
