@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use super::answers;
 use super::assets::VM_CACHE;
 use super::{PlanError, PlanOpts, Section, Step, CONTENT_HASH};
+use crate::dryrun::gateway::Change;
 use crate::dryrun::kube::{PlaceholderCluster, PlaceholderHandle};
 use crate::dryrun::runner::{map_text, Recording};
 use crate::dryrun::{self, Journal};
@@ -116,8 +117,9 @@ pub async fn existing(
     })
 }
 
-/// The placeholder gateway; a call of a function at 0 replicas scales it up in `cluster`, as
-/// OpenFaaS CE scales from zero.
+/// The placeholder gateway, followed by `cluster`: a deploy rewrites the function's Deployment
+/// (faas-netes drops the nodeSelector patched in), a scale sets its replicas, and a call of a
+/// function at 0 replicas scales it up, as OpenFaaS CE scales from zero.
 async fn serve(
     scenario: &Scenario,
     journal: &Journal,
@@ -128,12 +130,21 @@ async fn serve(
         .iter()
         .map(|f| (f.name.clone(), f.replicas))
         .collect();
-    let on_call = move |name: &str| {
-        if let Some(r) = replicas.get(name) {
-            cluster.scale(name, *r);
+    let follow = move |c: Change<'_>| match c {
+        Change::Deployed(name) => {
+            cluster.redeployed(name);
         }
+        Change::Scaled(name, n) => {
+            cluster.scale(name, u32::try_from(n).unwrap_or(u32::MAX));
+        }
+        Change::Called(name) => {
+            if let Some(r) = replicas.get(name) {
+                cluster.scale(name, *r);
+            }
+        }
+        Change::Deleted(_) => {}
     };
-    dryrun::gateway::serve_with(scenario, journal.clone(), on_call)
+    dryrun::gateway::serve_following(scenario, journal.clone(), follow)
         .await
         .map_err(|source| PlanError::Scratch {
             what: "serve the placeholder gateway on a loopback port".into(),
