@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::cpio::{Archive, Entry};
 use super::modules::ModuleDeps;
-use super::VmError;
+use super::{run, VmError};
 use crate::exec::{Cmd, Runner};
 use crate::pins;
 use crate::spec::Arch;
@@ -247,29 +247,29 @@ pub async fn prepare<R: Runner>(
     mkdir(&root_fs)?;
 
     let [foreign_cmd, host_cmd] = arch_check_cmds();
-    let foreign = run(runner, foreign_cmd).await?;
-    let host = run(runner, host_cmd).await?;
+    let foreign = run(runner, &foreign_cmd).await?;
+    let host = run(runner, &host_cmd).await?;
     let a = deb_arch(arch);
     if host.trim() != a && !foreign.split_whitespace().any(|f| f == a) {
         return Err(VmError::ForeignArch { arch: a });
     }
-    let depends = run(runner, depends_cmd(arch)).await?;
+    let depends = run(runner, &depends_cmd(arch)).await?;
     let package = depends_on(&depends).ok_or_else(|| VmError::NoKernel {
         metapackage: kernel_metapackage(arch),
         output: depends.clone(),
     })?;
-    run(runner, download_cmd(&package, arch, &debs)).await?;
+    run(runner, &download_cmd(&package, arch, &debs)).await?;
     for deb in list(&debs)? {
         run(
             runner,
-            Cmd::new("dpkg-deb").arg("-x").arg(&deb).arg(&root_fs),
+            &Cmd::new("dpkg-deb").arg("-x").arg(&deb).arg(&root_fs),
         )
         .await?;
     }
     let release = kernel_release(&root_fs.join("lib/modules"))?;
     run(
         runner,
-        Cmd::new("depmod").arg("-b").arg(&root_fs).arg(&release),
+        &Cmd::new("depmod").arg("-b").arg(&root_fs).arg(&release),
     )
     .await?;
 
@@ -477,7 +477,7 @@ pub async fn make_ext4<R: Runner>(
     // ext4's metadata and journal, plus a quarter of room.
     let size = (used + used / 4 + (96 << 20)).next_multiple_of(1 << 20);
     sparse_file(out, size)?;
-    run(runner, mkfs_cmd(dir, out, label)).await.map(|_| ())
+    run(runner, &mkfs_cmd(dir, out, label)).await.map(|_| ())
 }
 
 /// Create (or truncate) `path` as a sparse file of `bytes`.
@@ -515,14 +515,6 @@ fn kernel_release(modules: &Path) -> Result<String, VmError> {
             path: modules.to_path_buf(),
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "empty"),
         })
-}
-
-async fn run<R: Runner>(runner: &R, cmd: Cmd) -> Result<String, VmError> {
-    runner
-        .run(&cmd)
-        .await
-        .map(|o| o.stdout)
-        .map_err(|e| VmError::Exec(Box::new(e)))
 }
 
 fn hex(bytes: &[u8]) -> String {

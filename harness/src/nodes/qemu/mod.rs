@@ -192,7 +192,8 @@ pub async fn prepare_all<R: Runner>(
     Ok(out)
 }
 
-async fn run<R: Runner>(runner: &R, cmd: &Cmd) -> Result<String, VmError> {
+/// Run `cmd` through `runner`: its standard output, or the failure as a [`VmError`].
+pub async fn run<R: Runner>(runner: &R, cmd: &Cmd) -> Result<String, VmError> {
     runner
         .run(cmd)
         .await

@@ -14,7 +14,7 @@ use crate::dryrun;
 use crate::exec::{Cmd, Runner};
 use crate::nodes::qemu::assets::VmAssets;
 use crate::nodes::qemu::node::{self, Join, NodeFiles};
-use crate::nodes::qemu::{self, net, Running, VmError};
+use crate::nodes::qemu::{self, net, run, Running, VmError};
 use crate::platform::kube::Kube;
 use crate::spec::{Arch, Backend, Scenario};
 
@@ -77,14 +77,6 @@ pub fn network_inspect(cluster: &str) -> Cmd {
 /// command line is).
 pub fn read_token(server_container: &str) -> Cmd {
     Cmd::new("docker").args(["exec", server_container, "cat", NODE_TOKEN])
-}
-
-async fn run<R: Runner>(runner: &R, cmd: &Cmd) -> Result<String, VmError> {
-    runner
-        .run(cmd)
-        .await
-        .map(|o| o.stdout)
-        .map_err(|e| VmError::Exec(Box::new(e)))
 }
 
 /// Start every VM node of the plan on the cluster's network and wait until each is a Ready
