@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::TraceFunction;
-use super::{data_lines, fields, Arrivals, DurationStats, Trace, TraceError, TraceFormat};
+use super::{
+    data_lines, fields, non_negative, Arrivals, DurationStats, Trace, TraceError, TraceFormat,
+};
 
 /// Columns before the per-minute counts.
 const KEYS: [&str; 4] = ["HashOwner", "HashApp", "HashFunction", "Trigger"];
@@ -152,18 +154,6 @@ fn locate(path: &Path, line: usize, h: &[&str], want: &[&str]) -> Result<Vec<usi
         .collect()
 }
 
-fn number(path: &Path, line: usize, field: &str, v: &str) -> Result<f64, TraceError> {
-    match v.parse::<f64>() {
-        Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
-        _ => Err(TraceError::row(
-            path,
-            line,
-            field,
-            format!("{v:?} is not a number ≥ 0"),
-        )),
-    }
-}
-
 /// Rows of a keyed table: the key columns' text and the named number columns.
 type Rows = Vec<(Vec<String>, Vec<f64>)>;
 
@@ -191,7 +181,7 @@ fn table(text: &str, path: &Path, keys: &[&str], cols: &[&str]) -> Result<Rows, 
         let v = cols
             .iter()
             .zip(&at)
-            .map(|(name, i)| number(path, line, name, f[*i]))
+            .map(|(name, i)| non_negative(path, line, name, f[*i], "a number"))
             .collect::<Result<Vec<_>, _>>()?;
         rows.push((k, v));
     }

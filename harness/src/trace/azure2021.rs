@@ -13,15 +13,7 @@ use super::{data_lines, fields, Arrivals, DurationStats, Trace, TraceError, Trac
 const COLUMNS: [&str; 4] = ["app", "func", "end_timestamp", "duration"];
 
 fn seconds(path: &Path, line: usize, field: &str, v: &str) -> Result<f64, TraceError> {
-    match v.parse::<f64>() {
-        Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
-        _ => Err(TraceError::row(
-            path,
-            line,
-            field,
-            format!("{v:?} is not a number of seconds ≥ 0"),
-        )),
-    }
+    super::non_negative(path, line, field, v, "a number of seconds")
 }
 
 /// The `q`-quantile of sorted values (nearest rank).

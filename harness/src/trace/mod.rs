@@ -166,6 +166,26 @@ pub fn load(files: &TraceFiles) -> Result<Trace, TraceError> {
     Ok(trace)
 }
 
+/// Field `field` of line `line` as a finite number ≥ 0; the error says `{v} is not {what} ≥ 0`
+/// (`what`: "a number", "a number of seconds").
+pub(crate) fn non_negative(
+    path: &Path,
+    line: usize,
+    field: &str,
+    v: &str,
+    what: &str,
+) -> Result<f64, TraceError> {
+    match v.parse::<f64>() {
+        Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
+        _ => Err(TraceError::row(
+            path,
+            line,
+            field,
+            format!("{v:?} is not {what} ≥ 0"),
+        )),
+    }
+}
+
 /// Split one CSV line (the Azure files have no quoting) into trimmed fields.
 pub(crate) fn fields(line: &str) -> Vec<&str> {
     line.trim_end_matches('\r')
