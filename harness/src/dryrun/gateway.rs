@@ -169,25 +169,13 @@ impl State {
             .unwrap_or(1)
     }
 
-    fn status(name: &str, f: &Deployed) -> FunctionStatus {
-        let d = &f.deployment;
+    /// The deployment's status: every replica reported available at once.
+    fn status(f: &Deployed) -> FunctionStatus {
         FunctionStatus {
-            name: name.to_string(),
-            image: d.image.clone(),
-            namespace: Some(NAMESPACE.to_string()),
-            env_process: d.env_process.clone(),
-            env_vars: d.env_vars.clone(),
-            constraints: d.constraints.clone(),
-            secrets: d.secrets.clone(),
-            labels: d.labels.clone(),
-            annotations: d.annotations.clone(),
-            limits: d.limits.clone(),
-            requests: d.requests.clone(),
-            read_only_root_filesystem: d.read_only_root_filesystem,
             invocation_count: f.invocations,
             replicas: f.replicas,
             available_replicas: f.replicas,
-            created_at: None,
+            ..FunctionStatus::of_deployment(&f.deployment, NAMESPACE)
         }
     }
 }
@@ -310,7 +298,7 @@ fn answer(state: &State, parts: &http::request::Parts, body: &Bytes) -> Reply {
         (Method::GET, "/system/info") => Ok(json(&info())),
         (Method::GET, "/system/functions") => {
             let fns = state.functions();
-            let list: Vec<_> = fns.iter().map(|(n, f)| State::status(n, f)).collect();
+            let list: Vec<_> = fns.values().map(State::status).collect();
             Ok(json(&list))
         }
         (Method::POST, "/system/functions") => deploy(state, body, false),
@@ -320,7 +308,7 @@ fn answer(state: &State, parts: &http::request::Parts, body: &Bytes) -> Reply {
             let name = p.trim_start_matches("/system/function/");
             let fns = state.functions();
             let f = fns.get(name).ok_or_else(|| not_found(found(name)))?;
-            Ok(json(&State::status(name, f)))
+            Ok(json(&State::status(f)))
         }
         (Method::POST, p) if p.starts_with("/system/scale-function/") => {
             // As faas-netes `pkg/handlers/replica_updater.go` in CE: 0 replicas is refused

@@ -92,6 +92,28 @@ pub struct FunctionStatus {
     pub created_at: Option<String>,
 }
 
+impl FunctionStatus {
+    /// The status a gateway lists for deployment `d` in `namespace`: every field the deployment
+    /// sets, with nothing counted yet (replicas, invocations) and no creation time.
+    pub fn of_deployment(d: &FunctionDeployment, namespace: &str) -> Self {
+        FunctionStatus {
+            name: d.service.clone(),
+            image: d.image.clone(),
+            namespace: Some(namespace.to_string()),
+            env_process: d.env_process.clone(),
+            env_vars: d.env_vars.clone(),
+            constraints: d.constraints.clone(),
+            secrets: d.secrets.clone(),
+            labels: d.labels.clone(),
+            annotations: d.annotations.clone(),
+            limits: d.limits.clone(),
+            requests: d.requests.clone(),
+            read_only_root_filesystem: d.read_only_root_filesystem,
+            ..FunctionStatus::default()
+        }
+    }
+}
+
 /// `DeleteFunctionRequest`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

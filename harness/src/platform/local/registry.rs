@@ -536,29 +536,17 @@ impl Registry {
             .iter()
             .filter(|r| r.state() == ReplicaState::Ready)
             .count();
+        let unless_empty = |r: &Option<FunctionResources>| {
+            r.clone().filter(|l| *l != FunctionResources::default())
+        };
         FunctionStatus {
-            name: d.service.clone(),
-            image: d.image.clone(),
-            namespace: Some(NAMESPACE.to_string()),
-            env_process: d.env_process.clone(),
-            env_vars: d.env_vars.clone(),
-            constraints: d.constraints.clone(),
-            secrets: d.secrets.clone(),
-            labels: d.labels.clone(),
-            annotations: d.annotations.clone(),
-            limits: d
-                .limits
-                .clone()
-                .filter(|l| *l != FunctionResources::default()),
-            requests: d
-                .requests
-                .clone()
-                .filter(|l| *l != FunctionResources::default()),
-            read_only_root_filesystem: d.read_only_root_filesystem,
+            limits: unless_empty(&d.limits),
+            requests: unless_empty(&d.requests),
             invocation_count: f.invocations.load(Ordering::Relaxed),
             replicas: u64::from(f.desired.load(Ordering::Relaxed)),
             available_replicas: available as u64,
             created_at: Some(humantime::format_rfc3339_seconds(f.created_at).to_string()),
+            ..FunctionStatus::of_deployment(&d, NAMESPACE)
         }
     }
 
