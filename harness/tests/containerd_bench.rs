@@ -220,13 +220,7 @@ async fn container_output_is_served_by_system_logs_and_secrets_are_mounted() {
     let served = faasbed::platform::local::serve(&scenario, &run_id, "pw", &home.images(), &logs)
         .await
         .unwrap_or_else(|e| panic!("serve: {e}"));
-    let built = faasbed::platform::local::functions::build_functions(
-        &scenario,
-        &home.images(),
-        &mut |_| {},
-    )
-    .await
-    .unwrap_or_else(|e| panic!("build: {e}"));
+    let built = common::build(&scenario, &home).await;
     let f = scenario
         .functions
         .iter()

@@ -60,13 +60,7 @@ async fn start(limits: Limits) -> Gw {
     )
     .await
     .unwrap_or_else(|e| panic!("serve: {e}"));
-    let built = faasbed::platform::local::functions::build_functions(
-        &scenario,
-        &home.images(),
-        &mut |_| {},
-    )
-    .await
-    .unwrap_or_else(|e| panic!("build: {e}"));
+    let built = common::build(&scenario, &home).await;
     for (f, b) in scenario.functions.iter().zip(&built) {
         served
             .registry

@@ -100,13 +100,7 @@ impl Gw {
             &common::repo().join("harness/tests/fixtures/scenarios/native.toml"),
         )
         .unwrap();
-        let built = faasbed::platform::local::functions::build_functions(
-            &scenario,
-            &home.images(),
-            &mut |_| {},
-        )
-        .await
-        .unwrap_or_else(|e| panic!("build: {e}"));
+        let built = common::build(&scenario, &home).await;
         let image = built[0].image.clone();
         let (served, pw) = common::serve(&scenario, &home, &tmp.path().join("logs")).await;
         Gw {

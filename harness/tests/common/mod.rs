@@ -11,6 +11,17 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// Build every function of `scenario` into `home`'s image cache (a test fails on a build
+/// error).
+pub async fn build(
+    scenario: &faasbed::spec::Scenario,
+    home: &faasbed::store::home::Home,
+) -> Vec<faasbed::platform::deploy::Deployed> {
+    faasbed::platform::local::functions::build_functions(scenario, &home.images(), &mut |_| {})
+        .await
+        .unwrap_or_else(|e| panic!("build: {e}"))
+}
+
 /// `schemas/upstream/<name>`: the upstream specs vendored into the repository (sources and
 /// licences in `schemas/upstream/SOURCES.md`), so a fresh clone has everything its tests read.
 pub fn upstream_spec(name: &str) -> PathBuf {
@@ -182,13 +193,7 @@ impl Topology {
         let platform = faasbed::platform::local::LocalPlatform::up(&home, &scenario, &run_id)
             .await
             .unwrap_or_else(|e| panic!("up: {e}"));
-        let built = faasbed::platform::local::functions::build_functions(
-            &scenario,
-            &home.images(),
-            &mut |_| {},
-        )
-        .await
-        .unwrap_or_else(|e| panic!("build: {e}"));
+        let built = build(&scenario, &home).await;
         faasbed::platform::deploy::deploy(
             &platform,
             &scenario,
