@@ -17,7 +17,6 @@ mod leftovers;
 
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
 use faasbed::doctor;
@@ -30,22 +29,17 @@ fn missing_prerequisites() -> Option<String> {
     if !doctor::is_root() {
         why.push("not root: run the tests with sudo".to_string());
     }
-    let missing: Vec<&str> = ["containerd", "ctr", "runc", "ip"]
-        .into_iter()
-        .filter(|p| exec::which(p).is_none())
-        .collect();
-    if !missing.is_empty() || !Path::new("/usr/lib/cni/bridge").is_file() {
+    let mut missing = faasbed::spec::missing_containerd_tools();
+    if exec::which("ip").is_none() {
+        missing.push("ip");
+    }
+    if !missing.is_empty() {
         why.push(format!(
-            "missing {missing:?} or /usr/lib/cni/bridge: apt-get install -y containerd runc containernetworking-plugins iproute2"
+            "missing {missing:?}: {} iproute2",
+            faasbed::spec::CONTAINERD_APT
         ));
     }
-    let binfmt =
-        std::fs::read_to_string("/proc/sys/fs/binfmt_misc/qemu-aarch64").unwrap_or_default();
-    if !(binfmt.starts_with("enabled")
-        && binfmt
-            .lines()
-            .any(|l| l.starts_with("flags:") && l.contains('F')))
-    {
+    if !faasbed::spec::binfmt_fixed("qemu-aarch64") {
         why.push("binfmt has no enabled qemu-aarch64 with flag F: mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc; update-binfmts --enable qemu-aarch64 (package qemu-user-static)".to_string());
     }
     (!why.is_empty()).then(|| why.join("; "))

@@ -39,12 +39,7 @@ fn missing_prerequisites() -> Option<String> {
         ));
     }
     for entry in ["qemu-aarch64", "qemu-arm"] {
-        let t = std::fs::read_to_string(format!("/proc/sys/fs/binfmt_misc/{entry}"))
-            .unwrap_or_default();
-        if !(t.starts_with("enabled")
-            && t.lines()
-                .any(|l| l.starts_with("flags:") && l.contains('F')))
-        {
+        if !faasbed::spec::binfmt_fixed(entry) {
             why.push(format!("binfmt has no enabled {entry} with flag F: mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc; update-binfmts --enable {entry} (package qemu-user-static)"));
         }
     }

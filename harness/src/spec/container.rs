@@ -115,5 +115,16 @@ pub fn missing_containerd_tools() -> Vec<&'static str> {
     missing
 }
 
+/// Is binfmt entry `entry` (`qemu-aarch64`, `qemu-arm`) enabled with flag `F` (the
+/// interpreter opened at registration, so it runs inside containers)?
+pub fn binfmt_fixed(entry: &str) -> bool {
+    let text =
+        std::fs::read_to_string(format!("/proc/sys/fs/binfmt_misc/{entry}")).unwrap_or_default();
+    text.starts_with("enabled")
+        && text
+            .lines()
+            .any(|l| l.starts_with("flags:") && l.contains('F'))
+}
+
 /// The command that installs what [`missing_containerd_tools`] lists.
 pub const CONTAINERD_APT: &str = "apt-get install -y containerd runc containernetworking-plugins";

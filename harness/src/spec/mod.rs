@@ -19,7 +19,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub use container::{
-    missing_containerd_tools, GatewayModel, ImageCache, ReplicaRuntime, CONTAINERD_APT,
+    binfmt_fixed, missing_containerd_tools, GatewayModel, ImageCache, ReplicaRuntime,
+    CONTAINERD_APT,
 };
 pub use location::Location;
 pub use profile::{default_profiles, parse_cpu, parse_duration, parse_memory, Profile};

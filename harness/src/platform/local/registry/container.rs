@@ -278,12 +278,7 @@ pub async fn start(
             Arch::Arm64 => "qemu-aarch64",
             Arch::Armhf => "qemu-arm",
         };
-        let text = std::fs::read_to_string(format!("/proc/sys/fs/binfmt_misc/{entry}"))
-            .unwrap_or_default();
-        let fixed = text
-            .lines()
-            .any(|l| l.starts_with("flags:") && l.contains('F'));
-        if !(text.starts_with("enabled") && fixed) {
+        if !crate::spec::binfmt_fixed(entry) {
             return Err(LocalError::NoBinfmt {
                 node: n.name.clone(),
                 entry,
