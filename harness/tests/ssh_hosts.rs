@@ -10,6 +10,7 @@
 
 #[path = "common/gated.rs"]
 mod gated;
+use gated::block_on;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -164,14 +165,6 @@ impl Drop for Lab {
         let _ = exec::run_blocking(&Cmd::new("ip").args(["link", "del", &self.veth]));
         let _ = exec::run_blocking(&Cmd::new("ip").args(["netns", "del", &self.ns]));
     }
-}
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
 }
 
 fn pinned_host_is_probed_and_a_changed_key_is_refused() {

@@ -18,6 +18,7 @@
 
 #[path = "common/gated.rs"]
 mod gated;
+use gated::block_on;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -362,14 +363,6 @@ impl Runner for Recorder {
         self.0.lock().unwrap().push(cmd.display());
         exec::run(cmd).await
     }
-}
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
 }
 
 fn files_under(dir: &Path) -> Vec<PathBuf> {
