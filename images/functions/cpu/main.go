@@ -8,11 +8,10 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"net/http"
-	"strconv"
 
 	"faasbed.io/functions/contract"
+	"faasbed.io/functions/seed"
 )
 
 const blockBytes = 1024
@@ -34,19 +33,6 @@ type result struct {
 	Input  string `json:"input"`
 }
 
-// intParam reads a query integer in [min, max], or def when absent.
-func intParam(r *http.Request, name string, def, min, max int) (int, error) {
-	s := r.URL.Query().Get(name)
-	if s == "" {
-		return def, nil
-	}
-	v, err := strconv.Atoi(s)
-	if err != nil || v < min || v > max {
-		return 0, fmt.Errorf("query %s=%q must be an integer from %d to %d", name, s, min, max)
-	}
-	return v, nil
-}
-
 // digest hashes block kib*rounds times in one stream.
 func digest(kib, rounds int) string {
 	h := sha256.New()
@@ -57,11 +43,11 @@ func digest(kib, rounds int) string {
 }
 
 func handle(r *http.Request) contract.Response {
-	kib, err := intParam(r, "kib", 64, 1, 65536)
+	kib, err := seed.IntParam(r, "kib", 64, 1, 65536)
 	if err != nil {
 		return contract.Text(http.StatusBadRequest, err.Error()+"\n")
 	}
-	rounds, err := intParam(r, "rounds", 1, 1, 1000)
+	rounds, err := seed.IntParam(r, "rounds", 1, 1, 1000)
 	if err != nil {
 		return contract.Text(http.StatusBadRequest, err.Error()+"\n")
 	}
